@@ -1,0 +1,242 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "fs.h"
+#include "util.h"
+
+int fs_mkdir_p(const char *path, mode_t mode, struct err *e)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	size_t len = strlen(p);
+	while (len > 1 && p[len - 1] == '/')
+		p[--len] = '\0';
+	for (char *s = p + 1;; s++) {
+		bool end = *s == '\0';
+		if (*s == '/' || end) {
+			char saved = *s;
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST)
+				return err_sys(e, -errno, EXIT_FAILED, "creating directory '%s'", p);
+			if (end) {
+				if (!fs_is_dir(p))
+					return err_set(e, -ENOTDIR, EXIT_FAILED,
+						       "'%s' exists and is not a directory", p);
+				break;
+			}
+			*s = saved;
+		}
+	}
+	return 0;
+}
+
+char *fs_temp_beside(const char *path)
+{
+	static unsigned counter;
+	_cleanup_free_ char *dir = fs_dirname(path);
+	_cleanup_free_ char *base = fs_basename(path);
+	return xasprintf("%s/.%s.tmp-%d-%u", dir, base, (int)getpid(), counter++);
+}
+
+int fs_fsync_dir(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return fsync(fd) < 0 ? -errno : 0;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode, struct err *e)
+{
+	_cleanup_free_ char *tmp = fs_temp_beside(path);
+	_cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "writing '%s'", path);
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t w = write(fd, p, left);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			int r = -errno;
+			unlink(tmp);
+			return err_sys(e, r, EXIT_FAILED, "writing '%s'", path);
+		}
+		p += w;
+		left -= (size_t)w;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return err_sys(e, r, EXIT_FAILED, "writing '%s'", path);
+	}
+	if (rename(tmp, path) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return err_sys(e, r, EXIT_FAILED, "renaming into '%s'", path);
+	}
+	_cleanup_free_ char *dir = fs_dirname(path);
+	fs_fsync_dir(dir);
+	return 0;
+}
+
+int fs_read_file(const char *path, size_t max, struct strbuf *out, struct err *e)
+{
+	int r = strbuf_read_file(out, path, max);
+	if (r == -EFBIG)
+		return err_set(e, r, EXIT_FAILED, "'%s' is larger than %zu bytes", path, max);
+	if (r < 0)
+		return err_sys(e, r, r == -ENOENT ? EXIT_NOTFOUND : EXIT_FAILED, "reading '%s'",
+			       path);
+	return 0;
+}
+
+int fs_symlink_atomic(const char *target, const char *linkpath, struct err *e)
+{
+	_cleanup_free_ char *tmp = fs_temp_beside(linkpath);
+	if (symlink(target, tmp) < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "creating link '%s'", linkpath);
+	if (rename(tmp, linkpath) < 0) {
+		int r = -errno;
+		unlink(tmp);
+		return err_sys(e, r, EXIT_FAILED, "replacing link '%s'", linkpath);
+	}
+	_cleanup_free_ char *dir = fs_dirname(linkpath);
+	fs_fsync_dir(dir);
+	return 0;
+}
+
+static int rm_at(int at, const char *name, const char *shown, struct err *e)
+{
+	if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR && errno != EPERM)
+		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", shown);
+	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", shown);
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", shown);
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		r = rm_at(dirfd(d), de->d_name, shown, e);
+	}
+	closedir(d);
+	if (r < 0)
+		return r;
+	if (unlinkat(at, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", shown);
+	return 0;
+}
+
+int fs_rm_rf(const char *path, struct err *e)
+{
+	return rm_at(AT_FDCWD, path, path, e);
+}
+
+bool fs_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+bool fs_is_dir(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool fs_is_file(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+char *fs_dirname(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return xstrdup(".");
+	while (slash > path && slash[-1] == '/')
+		slash--;
+	if (slash == path)
+		return xstrdup("/");
+	return xstrndup(path, (size_t)(slash - path));
+}
+
+char *fs_basename(const char *path)
+{
+	size_t len = strlen(path);
+	while (len > 1 && path[len - 1] == '/')
+		len--;
+	const char *start = path + len;
+	while (start > path && start[-1] != '/')
+		start--;
+	return xstrndup(start, (size_t)(path + len - start));
+}
+
+char *fs_join(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (*b == '/')
+		b++;
+	return xasprintf("%.*s/%s", (int)la, a, b);
+}
+
+int fs_lock_take(struct fs_lock *l, const char *path, bool wait, struct err *e)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "opening lock '%s'", path);
+	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {
+		if (errno == EINTR)
+			continue;
+		int r = -errno;
+		close(fd);
+		if (r == -EWOULDBLOCK)
+			return r; /* the caller words this one */
+		return err_sys(e, r, EXIT_FAILED, "locking '%s'", path);
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) < 0) {
+		/* the pid is informational only */
+	}
+	l->fd = fd;
+	l->path = xstrdup(path);
+	return 0;
+}
+
+pid_t fs_lock_holder(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	long long pid = 0;
+	if (strbuf_read_file(&sb, path, 64) == 0) {
+		strbuf_rtrim(&sb);
+		if (parse_int64(sb.buf, 1, 1 << 30, &pid) < 0)
+			pid = 0;
+	}
+	strbuf_release(&sb);
+	return (pid_t)pid;
+}
+
+void fs_lock_release(struct fs_lock *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	free(l->path);
+	l->path = NULL;
+}

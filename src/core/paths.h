@@ -1,0 +1,19 @@
+/* Where mvm keeps and finds things: $MVM_HOME, its runtime directory, and the
+ * files shipped with mvmctl (presets, mvm-init). */
+#pragma once
+
+#include "err.h"
+
+/* $MVM_HOME, else ~/.mvm. Never NULL (falls back to /tmp/.mvm-<uid> with no HOME). */
+const char *paths_home(void);
+/* Creates $MVM_HOME (0700) and the given subdirectory path components. */
+int paths_ensure_home(struct err *e);
+/* Data shipped with mvmctl: $MVM_DATADIR, else <exe>/../share/mvm when
+ * installed, else the source tree's share/ when run from build/. */
+const char *paths_datadir(void);
+/* A helper program shipped with mvmctl (e.g. "mvm-init"): $MVM_LIBEXEC/<name>,
+ * <exe dir>/<name> (build tree), <exe>/../lib/mvm/<name> (installed).
+ * Returns a malloc'd path, or NULL when none exists. */
+char *paths_libexec(const char *name);
+/* The directory of the running executable (malloc'd). */
+char *paths_exe_dir(void);

@@ -1,0 +1,32 @@
+/* A growable string whose buffer is never NULL (after git's strbuf). */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t alloc;
+};
+
+extern char strbuf_empty[];
+#define STRBUF_INIT { .buf = strbuf_empty, .len = 0, .alloc = 0 }
+
+void strbuf_init(struct strbuf *sb);
+void strbuf_release(struct strbuf *sb);
+char *strbuf_detach(struct strbuf *sb, size_t *len);
+void strbuf_grow(struct strbuf *sb, size_t extra);
+void strbuf_reset(struct strbuf *sb);
+void strbuf_add(struct strbuf *sb, const void *data, size_t len);
+void strbuf_addstr(struct strbuf *sb, const char *s);
+void strbuf_addch(struct strbuf *sb, char c);
+void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
+void strbuf_rtrim(struct strbuf *sb);
+
+/* Appends everything readable from fd, failing with -EFBIG past max bytes. */
+int strbuf_read_fd(struct strbuf *sb, int fd, size_t max);
+/* Appends a whole file; -errno on failure, -EFBIG past max bytes. */
+int strbuf_read_file(struct strbuf *sb, const char *path, size_t max);

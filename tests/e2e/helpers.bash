@@ -1,0 +1,41 @@
+# Shared by every black-box test: a temporary MVM_HOME and working area per
+# test, and the binary under test.
+MVMCTL="$MVM_BUILD/mvmctl"
+
+common_setup() {
+	export MVM_HOME="$BATS_TEST_TMPDIR/home"
+	export WORK="$BATS_TEST_TMPDIR/work"
+	mkdir -p "$WORK"
+	# Keep walk-ups inside the test's own directory.
+	export MVM_CEILING_DIRECTORIES="$BATS_TEST_TMPDIR"
+	unset MVM_CONFIG
+	cd "$WORK" || return 1
+}
+
+# mvmctl ARGS...: runs the binary under test, capturing status/output as bats does,
+# with stderr kept apart in $stderr.
+mvmctl() {
+	"$MVMCTL" "$@"
+}
+
+# assert_line_eq EXPECTED ACTUAL
+assert_eq() {
+	if [ "$1" != "$2" ]; then
+		printf 'expected: %s\n  actual: %s\n' "$1" "$2" >&2
+		return 1
+	fi
+}
+
+assert_contains() {
+	case "$1" in
+	*"$2"*) return 0 ;;
+	esac
+	printf 'expected to find: %s\n          in: %s\n' "$2" "$1" >&2
+	return 1
+}
+
+assert_mode() {
+	local m
+	m=$(stat -c %a "$1")
+	assert_eq "$2" "$m"
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests (cmocka), the toml-test corpus and the
+# black-box CLI tests (bats), each speaking TAP. Prints every result and ends
+# with one line: "N passed, N failed" (", N skipped" when some were skipped).
+#
+#   tests/run.sh                 everything
+#   tests/run.sh manifest init   only the suites whose name contains a word given
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+export MVM_BUILD=${MVM_BUILD:-$root/build}
+export MVM_SRC=$root
+export MVM_DATADIR=${MVM_DATADIR:-$root/share}
+export MVM_LIBEXEC=${MVM_LIBEXEC:-$MVM_BUILD}
+export CMOCKA_MESSAGE_OUTPUT=TAP
+export LC_ALL=C
+
+passed=0 failed=0 skipped=0
+log=$(mktemp -d "${TMPDIR:-/tmp}/mvm-tests.XXXXXX")
+trap 'rm -rf "$log"' EXIT
+
+selected() {
+	[ $# -eq 0 ] && return 0
+	local name=$1; shift
+	for w in $FILTER; do [[ $name == *"$w"* ]] && return 0; done
+	return 1
+}
+FILTER="$*"
+
+# run_suite NAME CMD...: runs a TAP producer, echoes its output, counts it.
+run_suite() {
+	local name=$1; shift
+	selected "$name" $FILTER || return 0
+	echo "# suite: $name"
+	local out="$log/out" start=$SECONDS
+	"$@" >"$out" 2>"$log/err"
+	local rc=$?
+	cat "$out"
+	local p f s
+	p=$(grep -cE '^ok ' "$out" | tr -d ' ')
+	s=$(grep -cE '^ok .*# (skip|SKIP)' "$out" | tr -d ' ')
+	f=$(grep -cE '^not ok ' "$out" | tr -d ' ')
+	p=$((p - s))
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "not ok - $name exited with status $rc"
+		f=1
+	fi
+	if [ "$f" -ne 0 ] || [ "$rc" -ne 0 ]; then
+		sed 's/^/# stderr: /' "$log/err" | tail -n 60
+	fi
+	echo "# $name: $p passed, $f failed, $s skipped ($((SECONDS - start)) s)"
+	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+}
+
+for t in "$MVM_BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_suite "unit/$(basename "$t")" "$t"
+done
+
+[ -x "$here/toml-test.sh" ] && run_suite "toml-test" "$here/toml-test.sh"
+
+for f in "$here"/e2e/*.bats; do
+	[ -e "$f" ] || continue
+	run_suite "e2e/$(basename "$f" .bats)" bats --tap "$f"
+done
+
+if [ "$skipped" -ne 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
