@@ -3,7 +3,9 @@
 #pragma once
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -51,6 +53,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a whole decimal integer in [min, max]; -EINVAL / -ERANGE otherwise. */
 int parse_int64(const char *s, long long min, long long max, long long *out);
 
+/* The declarations above come from headers included first, so a later
+ * #include of them is a no-op and only calls are caught. */
 #ifndef MVM_ALLOW_BANNED
 #pragma GCC poison strcpy strcat sprintf vsprintf strtok atoi atol gets system popen
 #endif

@@ -68,44 +68,45 @@ name = "my-svc_1"'
 }
 
 @test "size vectors: fractions, units in any case, rounding half away from zero" {
-	while read -r size want; do
+	while IFS='|' read -r size want; do
 		check_toml "mem = \"$size\""
 		[ "$status" -eq 0 ] || { echo "mem=$size: status $status: $stderr"; return 1; }
 		got=$(json .manifest.mem_mib)
 		assert_eq "$want" "$got" || { echo "for mem=$size"; return 1; }
 	done <<-'EOF'
-	0.5G 512
-	1G 1024
-	1.5g 1536
-	1 GiB 1024
-	2gb 2048
-	100 100
-	1024M 1024
-	1024mb 1024
-	512MiB 512
-	65536K 64
-	65537k 64
-	66048K 65
-	0.0625G 64
+	0.5G|512
+	1G|1024
+	1.5g|1536
+	1 GiB|1024
+	2gb|2048
+	100|100
+	1024M|1024
+	1024mb|1024
+	512MiB|512
+	65536K|64
+	65537k|64
+	66048K|65
+	0.0625G|64
 	EOF
-	while read -r size want; do
+	while IFS='|' read -r size want; do
 		check_toml "data_disk = \"$size\""
 		[ "$status" -eq 0 ] || { echo "data_disk=$size: $stderr"; return 1; }
 		assert_eq "$want" "$(json .manifest.data_disk_mib)" || { echo "for $size"; return 1; }
 	done <<-'EOF'
-	512K 1
-	2048k 2
-	0 0
-	1536K 2
-	1535K 1
-	0.4 0
-	0.5 1
+	512K|1
+	2048k|2
+	0|0
+	1536K|2
+	1535K|1
+	0.4|0
+	0.5|1
 	EOF
 }
 
 @test "bad sizes name the field and the value, exit 3" {
 	for bad in "-1G" "" "1T" "abc" "1.G" "G" "1 " "1  G" "12X" "0x10"; do
-		check_toml "data_disk = \"$bad\""
+		printf 'data_disk = "%s"\n' "$bad" >"$WORK/mvm.toml"
+		run --separate-stderr "$MVMCTL" manifest check "$WORK"
 		[ "$status" -eq 3 ] || { echo "data_disk='$bad' gave $status"; return 1; }
 		assert_contains "$stderr" "data_disk: invalid size \"$bad\""
 		assert_contains "$stderr" "$WORK/mvm.toml:1:"

@@ -1,0 +1,221 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+
+#include "core/fs.h"
+#include "core/spawn.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "rootfs.h"
+
+#define BLOCK 4096u
+
+static void account(struct rootfs_stats *st, const struct stat *sb)
+{
+	st->inodes++;
+	if (S_ISREG(sb->st_mode))
+		st->content_bytes += ((uint64_t)sb->st_size + BLOCK - 1) / BLOCK * BLOCK;
+	else
+		st->content_bytes += S_ISDIR(sb->st_mode) ? BLOCK : 0;
+}
+
+static int copy_file(const char *src, const char *dst, mode_t mode, struct err *e)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
+	_cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+	if (out < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "writing '%s'", dst);
+	for (;;) {
+		ssize_t n = sendfile(out, in, NULL, 1 << 30);
+		if (n < 0)
+			return err_sys(e, -errno, EXIT_BUILD, "copying '%s'", src);
+		if (n == 0)
+			break;
+	}
+	return 0;
+}
+
+/* Mirrors src (a store path, not followed if a symlink) at dst. */
+static int mirror(const char *src, const char *dst, struct rootfs_stats *st, struct err *e)
+{
+	struct stat sb;
+	if (lstat(src, &sb) < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
+	account(st, &sb);
+	if (S_ISLNK(sb.st_mode)) {
+		char target[4096];
+		ssize_t n = readlink(src, target, sizeof(target) - 1);
+		if (n < 0)
+			return err_sys(e, -errno, EXIT_BUILD, "reading link '%s'", src);
+		target[n] = '\0';
+		if (symlink(target, dst) < 0)
+			return err_sys(e, -errno, EXIT_BUILD, "creating link '%s'", dst);
+		return 0;
+	}
+	if (S_ISREG(sb.st_mode)) {
+		if (link(src, dst) == 0)
+			return 0;
+		if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+			return err_sys(e, -errno, EXIT_BUILD, "linking '%s'", src);
+		return copy_file(src, dst, sb.st_mode, e);
+	}
+	if (!S_ISDIR(sb.st_mode))
+		return 0; /* the store holds no devices or fifos */
+	if (mkdir(dst, 0700) < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", dst);
+	DIR *d = opendir(src);
+	if (!d)
+		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *s = fs_join(src, de->d_name);
+		_cleanup_free_ char *t = fs_join(dst, de->d_name);
+		r = mirror(s, t, st, e);
+	}
+	closedir(d);
+	if (r == 0 && chmod(dst, sb.st_mode & 07777) < 0)
+		r = err_sys(e, -errno, EXIT_BUILD, "setting mode of '%s'", dst);
+	return r;
+}
+
+/* /etc: real directories, files linked to where they live in the profile. */
+static int link_tree(const char *src, const char *dst, struct rootfs_stats *st, struct err *e)
+{
+	if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", dst);
+	st->inodes++;
+	DIR *d = opendir(src);
+	if (!d)
+		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *s = fs_join(src, de->d_name);
+		_cleanup_free_ char *t = fs_join(dst, de->d_name);
+		struct stat sb;
+		if (stat(s, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+			r = link_tree(s, t, st, e);
+		} else {
+			st->inodes++;
+			if (symlink(s, t) < 0)
+				r = err_sys(e, -errno, EXIT_BUILD, "creating link '%s'", t);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+static int mklink(const char *target, const char *root, const char *name, struct err *e)
+{
+	_cleanup_free_ char *p = fs_join(root, name);
+	if (symlink(target, p) < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "creating link '%s'", p);
+	return 0;
+}
+
+int rootfs_stage(const char *profile, const struct strvec *closure, const char *stage_dir,
+		 struct rootfs_stats *st, struct err *e)
+{
+	*st = (struct rootfs_stats){0};
+	_cleanup_free_ char *store = fs_join(stage_dir, "nix/store");
+	int r = fs_mkdir_p(store, 0755, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < closure->n; i++) {
+		_cleanup_free_ char *base = fs_basename(closure->v[i]);
+		_cleanup_free_ char *dst = fs_join(store, base);
+		if ((r = mirror(closure->v[i], dst, st, e)) < 0)
+			return r;
+	}
+
+	/* The profile at the root. */
+	static const char *const linked[] = {"bin", "sbin", "lib", "share"};
+	for (size_t i = 0; i < ARRAY_SIZE(linked); i++) {
+		_cleanup_free_ char *p = fs_join(profile, linked[i]);
+		if (fs_is_dir(p) && (r = mklink(p, stage_dir, linked[i], e)) < 0)
+			return r;
+	}
+	_cleanup_free_ char *usr = fs_join(stage_dir, "usr");
+	if (mkdir(usr, 0755) < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", usr);
+	_cleanup_free_ char *pbin = fs_join(profile, "bin");
+	_cleanup_free_ char *psbin = fs_join(profile, "sbin");
+	if (fs_is_dir(pbin) && (r = mklink("../bin", usr, "bin", e)) < 0)
+		return r;
+	if (fs_is_dir(psbin) && (r = mklink("../sbin", usr, "sbin", e)) < 0)
+		return r;
+	_cleanup_free_ char *petc = fs_join(profile, "etc");
+	_cleanup_free_ char *etc = fs_join(stage_dir, "etc");
+	if (fs_is_dir(petc)) {
+		if ((r = link_tree(petc, etc, st, e)) < 0)
+			return r;
+	} else if (mkdir(etc, 0755) < 0) {
+		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", etc);
+	}
+
+	/* Mount points mvm-init uses. */
+	static const struct {
+		const char *name;
+		mode_t mode;
+	} dirs[] = {{"dev", 0755}, {"proc", 0555}, {"sys", 0555}, {"run", 0755}, {"tmp", 01777},
+		    {"data", 0755}, {"root", 0700}, {"var", 0755}, {"mnt", 0755}};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		_cleanup_free_ char *p = fs_join(stage_dir, dirs[i].name);
+		if (mkdir(p, dirs[i].mode) < 0 || chmod(p, dirs[i].mode) < 0)
+			return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", p);
+		st->inodes++;
+	}
+	return 0;
+}
+
+int rootfs_mkfs(const char *stage_dir, const char *image, struct rootfs_stats *st, struct err *e)
+{
+	/* Headroom: ext4 metadata and the slack of a read-only image. */
+	uint64_t bytes = st->content_bytes + st->content_bytes / 8 + (16u << 20);
+	bytes = (bytes + (1u << 20) - 1) & ~(uint64_t)((1u << 20) - 1);
+	uint64_t inodes = st->inodes + st->inodes / 4 + 256;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		_cleanup_free_ char *size = xasprintf("%lluk", (unsigned long long)(bytes >> 10));
+		_cleanup_free_ char *nin = xasprintf("%llu", (unsigned long long)inodes);
+		const char *argv[] = {"mkfs.ext4", "-q", "-F", "-L", "mvm-root", "-b", "4096",
+				      "-m", "0", "-N", nin, "-O", "^has_journal", "-E",
+				      "root_owner=0:0", "-d", stage_dir, image, size, NULL};
+		struct child c = CHILD_INIT;
+		c.argv = argv;
+		c.capture_out = c.capture_err = c.merge_err = true;
+		int r = child_run(&c, e);
+		if (r < 0) {
+			if (r == -ENOENT)
+				err_hint(e, "install e2fsprogs (apt-get install e2fsprogs)");
+			child_release(&c);
+			return r;
+		}
+		int status = c.status;
+		bool full = strstr(c.out.buf, "Could not allocate") || strstr(c.out.buf, "No space");
+		if (status == 0) {
+			child_release(&c);
+			st->image_bytes = bytes;
+			return 0;
+		}
+		if (!full || attempt == 1) {
+			strbuf_rtrim(&c.out);
+			r = err_set(e, -EIO, EXIT_BUILD, "mkfs.ext4 -d failed (status %d): %s", status,
+				    c.out.buf);
+			child_release(&c);
+			return r;
+		}
+		child_release(&c);
+		unlink(image);
+		bytes *= 2;
+	}
+	return -EIO;
+}

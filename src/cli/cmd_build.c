@@ -1,0 +1,281 @@
+/* mvmctl build: manifest → slot → (cache check) → nix build → rootfs → registry. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "build/build.h"
+#include "build/fingerprint.h"
+#include "build/update_hash.h"
+#include "cli.h"
+#include "core/config.h"
+#include "core/fs.h"
+#include "core/jsonio.h"
+#include "core/registry.h"
+#include "core/size.h"
+#include "core/util.h"
+#include "project.h"
+
+static struct {
+	bool force, update_hash, snapshot;
+	long long vcpus;
+	uint64_t mem, data_disk;
+	bool vcpus_set, mem_set, data_disk_set;
+	struct strvec overrides;
+} o;
+
+static const struct opt build_opts[] = {
+	OPT_BOOL_(0, "force", &o.force, "rebuild even on a cache hit; overwrite a drifted slot"),
+	OPT_BOOL_(0, "update-hash", &o.update_hash,
+		  "recompute the fixed-output hash in flake.nix, then build"),
+	{.type = OPT_INT, .long_name = "vcpus", .alias = "cpus", .value = &o.vcpus, .argh = "N",
+	 .help = "vCPUs recorded for the slot (1-255)", .min = 1, .max = 255,
+	 .given = &o.vcpus_set},
+	{.type = OPT_SIZE, .long_name = "mem", .value = &o.mem, .argh = "SIZE",
+	 .help = "memory recorded for the slot (512M, 2G; a bare number is MiB)",
+	 .given = &o.mem_set},
+	{.type = OPT_SIZE, .long_name = "data-disk", .value = &o.data_disk, .argh = "SIZE",
+	 .help = "data disk size recorded for the slot (0 = none)", .given = &o.data_disk_set},
+	{.type = OPT_PAIR_LIST, .long_name = "override-input", .value = &o.overrides,
+	 .argh = "NAME REF", .help = "use REF for the flake input NAME (repeatable)"},
+	OPT_BOOL_(0, "snapshot", &o.snapshot, "also create a snapshot (not available yet)"),
+	OPT_END_(),
+};
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void progress(void *ctx, const char *phase, double seconds)
+{
+	struct cli *cli = ctx;
+	cli_note(cli, "%-9s %.2f s", phase, seconds);
+}
+
+/* config/env overrides, then the flags (a flag replaces the same input). */
+static void merge_overrides(struct strvec *out, const struct strvec *cfg)
+{
+	for (size_t i = 0; i + 1 < cfg->n; i += 2) {
+		bool replaced = false;
+		for (size_t j = 0; j + 1 < o.overrides.n; j += 2)
+			replaced |= !strcmp(cfg->v[i], o.overrides.v[j]);
+		if (!replaced) {
+			strvec_push(out, cfg->v[i]);
+			strvec_push(out, cfg->v[i + 1]);
+		}
+	}
+	for (size_t j = 0; j < o.overrides.n; j++)
+		strvec_push(out, o.overrides.v[j]);
+}
+
+static json_t *fingerprint_key(const struct build_request *req, const struct strvec *ov)
+{
+	json_t *inputs = json_array();
+	for (size_t i = 0; i < ov->n; i++)
+		json_array_append_new(inputs, json_string(ov->v[i]));
+	return json_pack("{s:s, s:s, s:s, s:o, s:s}", "flake", req->flake, "profile", req->profile,
+			 "system", nix_system(), "override_inputs", inputs, "mvmctl", MVM_VERSION);
+}
+
+struct run {
+	struct cli *cli;
+	struct manifest m;
+	struct config cfg;
+	struct strvec ov;
+	struct nix_opts nix;
+	struct build_request req;
+	struct slot slot;
+	char *fp_path;
+	json_t *fp_prev, *fp_new;
+	struct build_resolved rs;
+	struct build_result res;
+	bool built;
+	char *revision;
+};
+
+static void run_release(struct run *r)
+{
+	manifest_release(&r->m);
+	config_release(&r->cfg);
+	strvec_clear(&r->ov);
+	slot_release(&r->slot);
+	free(r->fp_path);
+	json_decref(r->fp_prev);
+	json_decref(r->fp_new);
+	build_resolved_release(&r->rs);
+	build_result_release(&r->res);
+	free(r->revision);
+}
+
+/* The fingerprint says nothing nix reads has changed since the last build of
+ * a still-complete revision: up to date without running nix at all. */
+static bool fingerprint_hit(struct run *r)
+{
+	if (r->req.flake[0] != '/' || !fs_is_dir(r->req.flake))
+		return false;
+	struct err ignore = ERR_INIT;
+	if (fs_exists(r->fp_path) && json_read_file(r->fp_path, &r->fp_prev, &ignore) < 0)
+		r->fp_prev = NULL;
+	if (fingerprint_scan(r->req.flake, fingerprint_key(&r->req, &r->ov), r->fp_prev,
+			     &r->fp_new, &ignore) < 0)
+		r->fp_new = NULL;
+	err_release(&ignore);
+	if (o.force || !r->fp_prev || !r->fp_new || !fingerprint_same(r->fp_prev, r->fp_new))
+		return false;
+	const char *rev = json_get_str(r->fp_prev, "revision");
+	_cleanup_free_ char *cur = NULL;
+	if (!rev || slot_current(&r->slot, &cur, NULL) <= 0 || strcmp(cur, rev) ||
+	    slot_revision_complete(&r->slot, rev, NULL) != 1)
+		return false;
+	r->revision = xstrdup(rev);
+	return true;
+}
+
+static int do_build(struct run *r)
+{
+	struct cli *cli = r->cli;
+	struct err *e = &cli->err;
+	double t0 = now_s();
+	int ret = slot_open(&r->slot, r->m.path, o.force ? SLOT_OPEN_ANY : 0, e);
+	if (ret < 0)
+		return ret;
+	/* Drift is refused before the lock is taken, so a refusal touches nothing. */
+	if (!o.force && (ret = slot_check_drift(&r->slot, r->req.flake, r->req.profile, e)) < 0)
+		return ret;
+	if ((ret = slot_lock(&r->slot, false, e)) < 0)
+		return ret;
+	r->fp_path = fs_join(r->slot.dir, "fingerprint.json");
+
+	if (o.update_hash) {
+		_cleanup_free_ char *ref = nix_flake_ref(r->req.flake);
+		_cleanup_free_ char *inst = xasprintf("%s#packages.%s.%s", ref, nix_system(),
+						      r->req.profile);
+		_cleanup_free_ char *h = NULL;
+		if ((ret = update_hash(&r->req, inst, &h, e)) < 0)
+			return ret;
+		if (h)
+			cli_note(cli, "update-hash: flake.nix now has %s", h);
+		else
+			cli_note(cli, "update-hash: nix needed no new hash; flake.nix unchanged");
+	}
+
+	if (!fingerprint_hit(r)) {
+		double t = now_s();
+		if ((ret = build_resolve(&r->req, &r->rs, e)) < 0)
+			return ret;
+		progress(cli, "evaluate", now_s() - t);
+		r->revision = xstrdup(r->rs.revision);
+		_cleanup_free_ char *cur = NULL;
+		bool complete = slot_revision_complete(&r->slot, r->revision, NULL) == 1;
+		if (o.force || !complete) {
+			struct rstore_stage st = RSTORE_STAGE_INIT;
+			struct build_progress pg = {.phase_done = progress, .ctx = cli};
+			ret = slot_stage(&r->slot, &st, e);
+			if (ret >= 0)
+				ret = build_realise(&r->req, &r->rs, st.dir, &pg, &r->res, e);
+			t = now_s();
+			if (ret >= 0)
+				ret = slot_commit(&r->slot, &st, r->revision, e);
+			rstore_stage_release(&st);
+			if (ret < 0)
+				return ret;
+			r->built = true;
+		} else if (slot_current(&r->slot, &cur, NULL) <= 0 || strcmp(cur, r->revision)) {
+			if ((ret = rstore_set_current(&r->slot.store, r->revision, e)) < 0)
+				return ret;
+		}
+	}
+
+	/* Record the slot: identity, sizing (flags over the manifest), provenance. */
+	double t = now_s();
+	struct slot_record rec;
+	slot_record_from_manifest(&r->m, &rec);
+	if (o.vcpus_set)
+		rec.vcpus = (int)o.vcpus;
+	if (o.mem_set)
+		rec.mem_mib = o.mem;
+	if (o.data_disk_set)
+		rec.data_disk_mib = o.data_disk;
+	rec.backend = r->cfg.backend;
+	rec.revision = r->revision;
+	_cleanup_free_ char *revdir = rstore_revision_dir(&r->slot.store, r->revision);
+	_cleanup_free_ char *provp = fs_join(revdir, "provenance.json");
+	json_t *prov = NULL;
+	if (json_read_file(provp, &prov, NULL) < 0)
+		prov = NULL;
+	rec.provenance = prov;
+	ret = slot_write_record(&r->slot, &rec, e);
+	json_decref(prov);
+	if (ret < 0)
+		return ret;
+	if (r->fp_new) {
+		json_object_set_new(r->fp_new, "revision", json_string(r->revision));
+		struct err ignore = ERR_INIT;
+		json_write_file(r->fp_path, r->fp_new, &ignore); /* a cache, best effort */
+		err_release(&ignore);
+	}
+	if (r->built)
+		progress(cli, "register", now_s() - t);
+	double total = now_s() - t0;
+
+	if (cli->json) {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:f, s:{s:b, s:b, s:n}}", "manifest_path",
+				      r->m.path, "slot", r->slot.id.s, "revision", r->revision,
+				      "built", r->built, "seconds", total, "snapshot", "requested",
+				      0, "created", 0, "reason");
+		json_object_set_new(j, "revision_dir", json_string(revdir));
+		cli_json(cli, j);
+	} else if (r->built) {
+		cli_note(cli, "built revision %.12s in %.2f s", r->revision, total);
+	} else {
+		cli_note(cli, "up to date: revision %.12s (%.2f s)", r->revision, total);
+	}
+	return 0;
+}
+
+static int run_build(struct cli *cli, int argc, char **argv)
+{
+	if (o.snapshot)
+		return cli_usage_error(cli, "--snapshot is not available yet in this mvmctl; build "
+					    "without it");
+	struct run r = {.cli = cli};
+	int ret = cli_load_manifest(cli, argc ? argv[0] : NULL, &r.m);
+	if (ret >= 0)
+		ret = config_load(&r.cfg, &cli->err);
+	if (ret >= 0) {
+		merge_overrides(&r.ov, &r.cfg.override_inputs);
+		r.nix = (struct nix_opts){
+			.offline = r.cfg.offline, .overrides = &r.ov, .verbose = cli->verbose};
+		r.req = (struct build_request){
+			.flake = r.m.flake_resolved, .profile = r.m.profile, .nix = &r.nix};
+		ret = do_build(&r);
+	}
+	run_release(&r);
+	return ret;
+}
+
+const struct command cmd_build = {
+	.name = "build",
+	.run = run_build,
+	.summary = "Build the manifest's flake profile into a bootable revision.",
+	.usage = "[PATH] [--force] [--update-hash] [--vcpus N] [--mem SIZE] [--data-disk SIZE] "
+		 "[--override-input NAME REF]... [--json]",
+	.description =
+		"Runs nix on <flake>#packages.<system>.<profile>, packs the output's closure into\n"
+		"rootfs.ext4 with the guest kernel and initramfs, and registers the revision\n"
+		"under $MVM_HOME/templates/<sha256 of the manifest path>/. An unchanged flake is a\n"
+		"cache hit that runs no nix at all. Changing flake or profile after a build is\n"
+		"refused (drift) unless --force.",
+	.examples = "mvmctl build\nmvmctl build ./api --vcpus 4 --mem 2G\n"
+		    "mvmctl build --override-input nixpkgs path:/srv/nixpkgs\n"
+		    "mvmctl build --update-hash",
+	.environment = "MVM_HOME             state directory (default ~/.mvm)\n"
+		       "MVM_OFFLINE=1        never ask a binary cache (config: [nix] offline)\n"
+		       "MVM_OVERRIDE_INPUTS  \"NAME=REF …\" input overrides (config: [nix] "
+		       "override_inputs)\n"
+		       "MVM_KERNEL           another guest kernel (config: kernel)",
+	.opts = build_opts,
+	.max_args = 1,
+};

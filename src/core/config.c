@@ -1,0 +1,148 @@
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "fs.h"
+#include "paths.h"
+#include "strbuf.h"
+#include "toml.h"
+#include "util.h"
+
+static int bad(struct err *e, const char *path, const struct toml_kv *kv, const char *what)
+{
+	return err_set(e, -EINVAL, EXIT_INVALID, "%s:%d: %s: %s", path, kv->line, kv->key, what);
+}
+
+static int set_str(char **dst, const char *path, const struct toml_kv *kv, struct err *e)
+{
+	if (kv->value->type != TOML_STRING)
+		return bad(e, path, kv, "expected a string");
+	free(*dst);
+	*dst = xstrdup(kv->value->u.str.ptr);
+	return 0;
+}
+
+static int load_nix(struct config *c, const struct toml_value *tab, struct err *e)
+{
+	for (size_t i = 0; i < tab->u.table.len; i++) {
+		const struct toml_kv *kv = &tab->u.table.items[i];
+		if (!strcmp(kv->key, "offline")) {
+			if (kv->value->type != TOML_BOOL)
+				return bad(e, c->path, kv, "expected true or false");
+			c->offline = kv->value->u.boolean;
+		} else if (!strcmp(kv->key, "override_inputs")) {
+			if (kv->value->type != TOML_TABLE)
+				return bad(e, c->path, kv,
+					   "expected a table of input names to flake refs");
+			const struct toml_value *t = kv->value;
+			for (size_t j = 0; j < t->u.table.len; j++) {
+				const struct toml_kv *in = &t->u.table.items[j];
+				if (in->value->type != TOML_STRING)
+					return bad(e, c->path, in, "expected a flake ref string");
+				strvec_push(&c->override_inputs, in->key);
+				strvec_push(&c->override_inputs, in->value->u.str.ptr);
+			}
+		}
+	}
+	return 0;
+}
+
+static int load_file(struct config *c, struct err *e)
+{
+	const char *env = getenv("MVM_CONFIG");
+	char *path = env && *env ? xstrdup(env) : fs_join(paths_home(), "config.toml");
+	if (!fs_exists(path)) {
+		if (env && *env) {
+			int r = err_set(e, -ENOENT, EXIT_INVALID,
+					"MVM_CONFIG names '%s', which does not exist", path);
+			free(path);
+			return r;
+		}
+		free(path);
+		return 0;
+	}
+	c->path = path;
+	struct strbuf sb = STRBUF_INIT;
+	int r = fs_read_file(path, 1u << 20, &sb, e);
+	if (r < 0) {
+		strbuf_release(&sb);
+		return r;
+	}
+	struct toml_error terr = {0};
+	struct toml_value *root = toml_parse(sb.buf, sb.len, &terr);
+	strbuf_release(&sb);
+	if (!root)
+		return err_set(e, -EINVAL, EXIT_INVALID, "%s:%d:%d: invalid TOML: %s", path,
+			       terr.line, terr.col, terr.msg);
+	for (size_t i = 0; i < root->u.table.len && r >= 0; i++) {
+		const struct toml_kv *kv = &root->u.table.items[i];
+		if (!strcmp(kv->key, "backend"))
+			r = set_str(&c->backend, path, kv, e);
+		else if (!strcmp(kv->key, "accel"))
+			r = set_str(&c->accel, path, kv, e);
+		else if (!strcmp(kv->key, "kernel"))
+			r = set_str(&c->kernel, path, kv, e);
+		else if (!strcmp(kv->key, "nix") && kv->value->type == TOML_TABLE)
+			r = load_nix(c, kv->value, e);
+	}
+	toml_free(root);
+	return r;
+}
+
+static int parse_overrides(struct config *c, const char *env, struct err *e)
+{
+	strvec_clear(&c->override_inputs);
+	_cleanup_free_ char *copy = xstrdup(env);
+	for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
+	     tok = strtok_r(NULL, " \t\n", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok || !eq[1])
+			return err_set(e, -EINVAL, EXIT_INVALID,
+				       "MVM_OVERRIDE_INPUTS: expected NAME=REF entries separated "
+				       "by spaces, got '%s'",
+				       tok);
+		*eq = '\0';
+		strvec_push(&c->override_inputs, tok);
+		strvec_push(&c->override_inputs, eq + 1);
+	}
+	return 0;
+}
+
+int config_load(struct config *c, struct err *e)
+{
+	*c = (struct config){0};
+	int r = load_file(c, e);
+	if (r < 0)
+		return r;
+	const char *v;
+	if ((v = getenv("MVM_BACKEND")) && *v)
+		free(c->backend), c->backend = xstrdup(v);
+	if ((v = getenv("MVM_ACCEL")) && *v)
+		free(c->accel), c->accel = xstrdup(v);
+	if ((v = getenv("MVM_KERNEL")) && *v)
+		free(c->kernel), c->kernel = xstrdup(v);
+	if ((v = getenv("MVM_OFFLINE")) && *v)
+		c->offline = strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no");
+	if ((v = getenv("MVM_OVERRIDE_INPUTS")) && *v && (r = parse_overrides(c, v, e)) < 0)
+		return r;
+	if (!c->backend)
+		c->backend = xstrdup("qemu");
+	if (!c->accel)
+		c->accel = xstrdup("auto");
+	if (strcmp(c->accel, "auto") && strcmp(c->accel, "kvm") && strcmp(c->accel, "tcg"))
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "accel '%s' is not one of auto, kvm, tcg (MVM_ACCEL or accel in "
+			       "config.toml)",
+			       c->accel);
+	return 0;
+}
+
+void config_release(struct config *c)
+{
+	free(c->path);
+	free(c->backend);
+	free(c->accel);
+	free(c->kernel);
+	strvec_clear(&c->override_inputs);
+	*c = (struct config){0};
+}
