@@ -16,13 +16,17 @@ enum toml_type {
 	TOML_INTEGER,
 	TOML_FLOAT,
 	TOML_BOOL,
-	TOML_DATETIME,       /* offset date-time: 1979-05-27T07:32:00Z */
+	TOML_DATETIME,	     /* offset date-time: 1979-05-27T07:32:00Z */
 	TOML_DATETIME_LOCAL, /* 1979-05-27T07:32:00 */
 	TOML_DATE_LOCAL,     /* 1979-05-27 */
 	TOML_TIME_LOCAL,     /* 07:32:00 */
 	TOML_ARRAY,
 	TOML_TABLE,
 };
+
+/* Deepest nesting of tables and arrays below the root; deeper documents are
+ * rejected (a = [[…]] with 128 brackets is fine, 129 is not). */
+#define TOML_MAX_DEPTH 128
 
 struct toml_value;
 
@@ -60,7 +64,8 @@ struct toml_value {
 };
 
 struct toml_error {
-	int line, col; /* 1-based; 0 when the error has no position */
+	int line, col; /* 1-based; 0 when the error has no position. The column
+			* counts characters (code points), a tab counting one. */
 	char msg[200];
 };
 
@@ -75,5 +80,6 @@ void toml_free(struct toml_value *root);
 const struct toml_kv *toml_table_find(const struct toml_value *tab, const char *key);
 
 /* "string", "integer", "float", "boolean", "datetime", "datetime-local",
- * "date-local", "time-local", "array", "table" (toml-test's tag names). */
+ * "date-local", "time-local", "array", "table" (toml-test's tag names,
+ * except that toml-test calls a boolean "bool"). */
 const char *toml_type_name(enum toml_type type);

@@ -1,0 +1,72 @@
+/* libFuzzer harness for the TOML parser: parse, check what the API promises
+ * about the result, free. ASan/UBSan catch memory errors and leaks; the
+ * checks below abort on a broken promise.
+ *
+ *   make fuzz
+ *   mkdir -p /tmp/toml-corpus
+ *   build/fuzz/fuzz_toml -max_len=4096 -timeout=5 /tmp/toml-corpus ../shared/toml-test/tests
+ *
+ * Seed from toml-test at run time; keep only minimised crashers, in
+ * fuzz/regressions/toml/ (tests/toml-test.sh parses each of them). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/toml.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(bool ok)
+{
+	if (!ok)
+		abort();
+}
+
+static void check_value(const struct toml_value *v, int depth)
+{
+	check(depth <= TOML_MAX_DEPTH + 1);
+	check(v->line >= 1 && v->col >= 1);
+	switch (v->type) {
+	case TOML_STRING:
+		check(v->u.str.ptr && v->u.str.ptr[v->u.str.len] == '\0');
+		break;
+	case TOML_DATETIME:
+	case TOML_DATETIME_LOCAL:
+	case TOML_DATE_LOCAL:
+	case TOML_TIME_LOCAL:
+		check(v->u.datetime && strlen(v->u.datetime) >= 8);
+		break;
+	case TOML_ARRAY:
+		for (size_t i = 0; i < v->u.array.len; i++)
+			check_value(v->u.array.items[i], depth + 1);
+		break;
+	case TOML_TABLE:
+		for (size_t i = 0; i < v->u.table.len; i++) {
+			const struct toml_kv *kv = &v->u.table.items[i];
+			check(kv->key[kv->keylen] == '\0' && kv->line >= 1 && kv->col >= 1);
+			/* Keys are unique, and lookups find the first key of a name. */
+			if (!memchr(kv->key, '\0', kv->keylen))
+				check(toml_table_find(v, kv->key) == kv);
+			check_value(kv->value, depth + 1);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct toml_error err;
+	struct toml_value *root = toml_parse((const char *)data, size, &err);
+
+	if (root) {
+		check(root->type == TOML_TABLE);
+		check_value(root, 0);
+	} else {
+		check(err.msg[0] && strlen(err.msg) < sizeof(err.msg));
+		check(err.line >= 1 && err.col >= 1);
+	}
+	toml_free(root);
+	return 0;
+}
