@@ -6,6 +6,7 @@
 #include "core/strvec.h"
 #include "core/util.h"
 #include "project.h"
+#include "registry_cli.h"
 
 static int run_check(struct cli *cli, int argc, char **argv)
 {
@@ -56,6 +57,11 @@ static const struct command cmd_manifest_check = {
 
 static const struct command *const manifest_subcommands[] = {
 	&cmd_manifest_check,
+	&cmd_manifest_ls,
+	&cmd_manifest_info,
+	&cmd_manifest_rm,
+	&cmd_manifest_verify,
+	&cmd_manifest_prune,
 	NULL,
 };
 

@@ -1,0 +1,88 @@
+/* The top-level `info [PATH]` and `rm [PATH]`: short forms of
+ * `manifest info` and `manifest rm`.
+ *
+ * When running VMs arrive, `info NAME` / `rm NAME` will act on the VM named
+ * NAME: target_is_path() is the one place that tells the two apart (an
+ * existing path, anything with a '/', '.', a slot id, or no argument at all
+ * is a manifest target). */
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "core/hash.h"
+#include "core/util.h"
+#include "registry_cli.h"
+
+/* True when arg names a manifest (file, directory, slot id) rather than
+ * something else such as a VM name. */
+static bool target_is_path(const char *arg)
+{
+	struct stat st;
+	return !arg || strchr(arg, '/') || !strcmp(arg, ".") || !strcmp(arg, "..") ||
+	       hash_is_sha256_hex(arg) || stat(arg, &st) == 0;
+}
+
+static int no_such_target(struct cli *cli, const char *arg)
+{
+	err_set(&cli->err, -ENOENT, EXIT_NOTFOUND,
+		"'%s' is not a manifest file or project directory", arg);
+	err_hint(&cli->err, "pass the path of a manifest or its directory ('mvmctl manifest ls' "
+			    "lists the built ones)");
+	return -ENOENT;
+}
+
+static int run_info(struct cli *cli, int argc, char **argv)
+{
+	const char *arg = argc ? argv[0] : NULL;
+	if (!target_is_path(arg))
+		return no_such_target(cli, arg);
+	return registry_cli_info(cli, arg);
+}
+
+const struct command cmd_info = {
+    .name = "info",
+    .run = run_info,
+    .summary = "Show what is built for a manifest (short for 'manifest info').",
+    .usage = "[PATH] [--json]",
+    .description = "PATH is a manifest file, a directory holding one (default: walk up from the "
+		   "working directory),\nor a slot id from 'mvmctl manifest ls'.",
+    .examples = "mvmctl info\nmvmctl info ./api --json",
+    .max_args = 1,
+};
+
+static struct registry_rm_opts rm_opts;
+
+static const struct opt rm_optv[] = {
+    OPT_BOOL_('f', "force", &rm_opts.force, "succeed when there is no slot"),
+    OPT_BOOL_(0, "manifest-file", &rm_opts.manifest_file,
+	      "also delete the manifest file (never flake.nix)"),
+    OPT_END_(),
+};
+
+static int run_rm(struct cli *cli, int argc, char **argv)
+{
+	const char *arg = argc ? argv[0] : NULL;
+	if (!target_is_path(arg)) {
+		if (rm_opts.force) {
+			cli_note(cli,
+				 "nothing to remove: '%s' is not a manifest file or project "
+				 "directory",
+				 arg);
+			return 0;
+		}
+		return no_such_target(cli, arg);
+	}
+	return registry_cli_rm(cli, arg, &rm_opts);
+}
+
+const struct command cmd_rm = {
+    .name = "rm",
+    .run = run_rm,
+    .summary = "Remove what is built for a manifest (short for 'manifest rm').",
+    .usage = "[PATH] [--force] [--manifest-file] [--json]",
+    .description = "Removes the manifest's slot with all its revisions. --manifest-file also "
+		   "deletes mvm.toml;\nflake.nix is never touched.",
+    .examples = "mvmctl rm\nmvmctl rm ./api --force\nmvmctl rm --manifest-file",
+    .opts = rm_optv,
+    .max_args = 1,
+};

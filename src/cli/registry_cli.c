@@ -1,0 +1,899 @@
+/* mvmctl manifest ls|info|rm|verify|prune: the slots of the registry
+ * (core/registry.h) as a user sees them. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/discover.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/jsonio.h"
+#include "core/registry.h"
+#include "core/size.h"
+#include "core/util.h"
+#include "registry_cli.h"
+
+#define LABEL "%-15s "
+
+char *registry_cli_bytes(uint64_t bytes)
+{
+	static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+	if (bytes < 1024)
+		return xasprintf("%llu B", (unsigned long long)bytes);
+	double v = (double)bytes / 1024;
+	size_t u = 0;
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (v < 10)
+		return xasprintf("%.1f %s", v, units[u]);
+	return xasprintf("%.0f %s", v, units[u]);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* ---- [PATH] → slot --------------------------------------------------------- */
+
+/* Lexically normalised absolute form of a path that need not exist. */
+static char *lexical_abs(const char *arg)
+{
+	struct strbuf in = STRBUF_INIT;
+	if (arg[0] != '/') {
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)))
+			strbuf_addstr(&in, cwd);
+		strbuf_addch(&in, '/');
+	}
+	strbuf_addstr(&in, arg);
+	struct strvec parts = STRVEC_INIT;
+	char *save = NULL;
+	for (char *tok = strtok_r(in.buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(tok, "."))
+			continue;
+		if (!strcmp(tok, "..")) {
+			if (parts.n) {
+				free(parts.v[--parts.n]);
+				parts.v[parts.n] = NULL;
+			}
+			continue;
+		}
+		strvec_push(&parts, tok);
+	}
+	struct strbuf out = STRBUF_INIT;
+	for (size_t i = 0; i < parts.n; i++)
+		strbuf_addf(&out, "/%s", parts.v[i]);
+	if (!out.len)
+		strbuf_addch(&out, '/');
+	strvec_clear(&parts);
+	strbuf_release(&in);
+	return strbuf_detach(&out, NULL);
+}
+
+/* The canonical path a manifest that no longer exists had: its parent
+ * resolved when that still exists, else the lexical absolute form. */
+static char *gone_path_canonical(const char *arg)
+{
+	_cleanup_free_ char *abs = lexical_abs(arg);
+	_cleanup_free_ char *parent = fs_dirname(abs);
+	_cleanup_free_ char *base = fs_basename(abs);
+	_cleanup_free_ char *real = realpath(parent, NULL);
+	if (real)
+		return fs_join(real, base);
+	return TAKE_PTR(abs);
+}
+
+static bool slot_dir_exists_for(const char *manifest_path)
+{
+	struct sha256_hex id;
+	registry_slot_id(manifest_path, &id);
+	_cleanup_free_ char *templates = registry_templates_dir();
+	_cleanup_free_ char *dir = fs_join(templates, id.s);
+	return fs_is_dir(dir);
+}
+
+/* Opens the slot a [PATH] names: a manifest file or its directory (walked up
+ * to when NULL), a slot id, or the path of a manifest that is gone but whose
+ * slot remains. Returns 0 with s opened (the slot may not exist: see
+ * slot_exists), <0 with cli->err set when no manifest could be identified. */
+static int open_target(struct cli *cli, const char *arg, unsigned flags, struct slot *s)
+{
+	*s = (struct slot)SLOT_INIT;
+	if (arg && hash_is_sha256_hex(arg)) {
+		_cleanup_free_ char *templates = registry_templates_dir();
+		_cleanup_free_ char *dir = fs_join(templates, arg);
+		if (fs_is_dir(dir))
+			return slot_open_id(s, arg, flags, &cli->err);
+	}
+	_cleanup_free_ char *path = NULL;
+	int r = discover_manifest(arg, &path, &cli->err);
+	if (r >= 0)
+		return slot_open(s, path, flags, &cli->err);
+	if (!arg || cli->err.exit != EXIT_NOTFOUND)
+		return r;
+	/* The manifest is gone (from an existing directory, or with it): its slot
+	 * may still be there (an orphan). */
+	struct stat st;
+	_cleanup_free_ char *gone = NULL;
+	if (stat(arg, &st) == 0)
+		gone = S_ISDIR(st.st_mode) ? realpath(arg, NULL) : NULL;
+	else
+		gone = gone_path_canonical(arg);
+	if (!gone)
+		return r;
+	_cleanup_free_ char *c1 = fs_join(gone, "mvm.toml");
+	_cleanup_free_ char *c2 = fs_join(gone, "Mvmfile.toml");
+	const char *cands[] = {gone, c1, c2};
+	for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
+		if (slot_dir_exists_for(cands[i])) {
+			err_release(&cli->err);
+			return slot_open(s, cands[i], flags, &cli->err);
+		}
+	}
+	return r;
+}
+
+static int no_slot_error(struct cli *cli, const struct slot *s)
+{
+	err_set(&cli->err, -ENOENT, EXIT_NOTFOUND, "%s has not been built (no slot at '%s')",
+		s->manifest_path ? s->manifest_path : s->id.s, s->dir);
+	_cleanup_free_ char *dir = s->manifest_path ? fs_dirname(s->manifest_path) : NULL;
+	err_hint(&cli->err, "run 'mvmctl build %s'", dir ? dir : "");
+	return -ENOENT;
+}
+
+/* ---- manifest ls ------------------------------------------------------------- */
+
+static struct {
+	bool orphans, legacy;
+} ls_opts;
+
+static const struct opt ls_optv[] = {
+    OPT_BOOL_(0, "orphans", &ls_opts.orphans,
+	      "only slots whose manifest file is gone (or whose manifest.json is unreadable)"),
+    OPT_BOOL_(0, "legacy", &ls_opts.legacy,
+	      "only legacy directories under templates/ (not a 64-hex slot)"),
+    OPT_END_(),
+};
+
+static const char *record_built_at(const json_t *rec)
+{
+	const json_t *last = json_object_get(rec, "last_build");
+	const char *at = json_get_str(last, "built_at");
+	return at ? at : json_get_str(rec, "updated_at");
+}
+
+static json_t *entry_json(const struct slot_entry *en)
+{
+	const struct slot *s = &en->slot;
+	json_t *o =
+	    json_pack("{s:s, s:s, s:s, s:o}", "slot", s->id.s, "slot_dir", s->dir, "status",
+		      slot_status_name(en->status), "manifest_path", str_or_null(s->manifest_path));
+	if (s->record) {
+		const json_t *rec = s->record;
+		if (json_get_str(rec, "name"))
+			json_object_set_new(o, "name", json_string(json_get_str(rec, "name")));
+		json_object_set_new(o, "flake", str_or_null(json_get_str(rec, "flake")));
+		json_object_set_new(o, "profile", str_or_null(json_get_str(rec, "profile")));
+		static const char *const ints[] = {"vcpus", "mem_mib", "data_disk_mib"};
+		for (size_t i = 0; i < ARRAY_SIZE(ints); i++) {
+			json_t *v = json_object_get(rec, ints[i]);
+			json_object_set_new(o, ints[i],
+					    json_is_integer(v) ? json_copy(v) : json_null());
+		}
+		json_object_set_new(o, "last_built_at", str_or_null(record_built_at(rec)));
+	}
+	json_object_set_new(o, "current_revision", str_or_null(en->current));
+	if (s->record_problem)
+		json_object_set_new(o, "problem", json_string(s->record_problem));
+	else if (en->current_problem)
+		json_object_set_new(o, "problem", json_string(en->current_problem));
+	return o;
+}
+
+static void print_slot_table(struct registry_list *l, bool orphans_only)
+{
+	const char *hdr[] = {"MANIFEST", "NAME", "REVISION", "LAST BUILT", "STATUS"};
+	size_t w[5] = {strlen(hdr[0]), strlen(hdr[1]), 12, 20, strlen(hdr[4])};
+	for (size_t i = 0; i < l->nslots; i++) {
+		const struct slot_entry *en = &l->slots[i];
+		if (orphans_only && !slot_status_prunable(en->status))
+			continue;
+		const char *mp = en->slot.manifest_path ? en->slot.manifest_path : en->slot.dir;
+		const char *name = en->slot.record ? json_get_str(en->slot.record, "name") : NULL;
+		if (strlen(mp) > w[0])
+			w[0] = strlen(mp);
+		if (name && strlen(name) > w[1])
+			w[1] = strlen(name);
+	}
+	printf("%-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], hdr[0], (int)w[1], hdr[1], (int)w[2],
+	       hdr[2], (int)w[3], hdr[3], hdr[4]);
+	for (size_t i = 0; i < l->nslots; i++) {
+		const struct slot_entry *en = &l->slots[i];
+		if (orphans_only && !slot_status_prunable(en->status))
+			continue;
+		const json_t *rec = en->slot.record;
+		const char *mp = en->slot.manifest_path ? en->slot.manifest_path : en->slot.dir;
+		const char *name = rec ? json_get_str(rec, "name") : NULL;
+		const char *built = rec ? record_built_at(rec) : NULL;
+		_cleanup_free_ char *rev = en->current
+					       ? xstrndup(en->current, 12)
+					       : xstrdup(en->current_problem ? "broken" : "-");
+		printf("%-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0], mp, (int)w[1], name ? name : "-",
+		       (int)w[2], rev, (int)w[3], built ? built : "-",
+		       slot_status_name(en->status));
+	}
+}
+
+static int run_ls(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	struct registry_list l;
+	int r = registry_list(&l, &cli->err);
+	if (r < 0)
+		return r;
+	bool slots = !ls_opts.legacy || ls_opts.orphans;
+	size_t shown = 0;
+	for (size_t i = 0; i < l.nslots; i++)
+		if (!ls_opts.orphans || slot_status_prunable(l.slots[i].status))
+			shown++;
+	if (cli->json) {
+		json_t *doc = json_object();
+		if (slots) {
+			json_t *arr = json_array();
+			for (size_t i = 0; i < l.nslots; i++)
+				if (!ls_opts.orphans || slot_status_prunable(l.slots[i].status))
+					json_array_append_new(arr, entry_json(&l.slots[i]));
+			json_object_set_new(doc, "slots", arr);
+		}
+		if (ls_opts.legacy) {
+			json_t *arr = json_array();
+			for (size_t i = 0; i < l.nlegacy; i++)
+				json_array_append_new(arr, json_pack("{s:s, s:s}", "name",
+								     l.legacy[i].name, "path",
+								     l.legacy[i].path));
+			json_object_set_new(doc, "legacy", arr);
+		}
+		cli_json(cli, doc);
+		registry_list_release(&l);
+		return 0;
+	}
+	if (slots) {
+		if (shown)
+			print_slot_table(&l, ls_opts.orphans);
+		else if (ls_opts.orphans)
+			cli_note(cli, "no orphaned slots: every built manifest still exists (list "
+				      "them with 'mvmctl manifest ls')");
+		else
+			cli_note(cli, "no built manifests; run 'mvmctl build' in a project");
+	}
+	if (ls_opts.legacy) {
+		if (l.nlegacy) {
+			if (slots && shown)
+				putchar('\n');
+			printf("LEGACY\n");
+			for (size_t i = 0; i < l.nlegacy; i++)
+				printf("%s\n", l.legacy[i].path);
+		} else {
+			_cleanup_free_ char *templates = registry_templates_dir();
+			cli_note(cli,
+				 "no legacy slots under %s; nothing to migrate (built manifests: "
+				 "'mvmctl manifest ls')",
+				 templates);
+		}
+	}
+	registry_list_release(&l);
+	return 0;
+}
+
+const struct command cmd_manifest_ls = {
+    .name = "ls",
+    .run = run_ls,
+    .summary = "List the built manifests (slots) in the registry.",
+    .usage = "[--orphans] [--legacy] [--json]",
+    .description = "One line per slot: manifest path, name, current revision, when it was last "
+		   "built and its status\n(ok, orphan: the manifest file is gone, unreadable: "
+		   "manifest.json is missing or corrupt,\nbuilding: a first build is under way). "
+		   "--orphans shows what 'mvmctl manifest prune --orphans'\nwould remove; --legacy "
+		   "shows directories under templates/ that are not slots.",
+    .examples = "mvmctl manifest ls\nmvmctl manifest ls --json | jq -r '.slots[].manifest_path'\n"
+		"mvmctl manifest ls --orphans\nmvmctl manifest ls --legacy",
+    .opts = ls_optv,
+    .max_args = 0,
+};
+
+/* ---- manifest info ----------------------------------------------------------- */
+
+static json_t *read_json_quiet(const char *dir, const char *name)
+{
+	_cleanup_free_ char *path = fs_join(dir, name);
+	json_t *j = NULL;
+	struct err e = ERR_INIT;
+	if (json_read_file(path, &j, &e) < 0)
+		j = NULL;
+	err_release(&e);
+	return j;
+}
+
+/* The artifacts of a revision as JSON: recorded ones with their recorded
+ * size and whether they are present at that size. */
+static json_t *artifacts_json(const char *revdir, char **problem)
+{
+	json_t *arr = json_array();
+	struct rstore_checksums c = RSTORE_CHECKSUMS_INIT;
+	struct err e = ERR_INIT;
+	if (rstore_read_checksums(revdir, &c, &e) < 0) {
+		*problem = xstrdup(e.msg);
+		err_release(&e);
+		return arr;
+	}
+	for (size_t i = 0; i < c.n; i++) {
+		_cleanup_free_ char *path = fs_join(revdir, c.files[i].name);
+		struct stat st;
+		bool present = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+			       (uint64_t)st.st_size == c.files[i].size;
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:I, s:s, s:b}", "name", c.files[i].name,
+						"size_bytes", (json_int_t)c.files[i].size, "sha256",
+						c.files[i].sha256.s, "present", present));
+	}
+	rstore_checksums_release(&c);
+	return arr;
+}
+
+static void print_object_lines(const json_t *obj)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		if (json_is_string(v)) {
+			printf("  %-22s %s\n", k, json_string_value(v));
+		} else {
+			char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			printf("  %-22s %s\n", k, s ? s : "");
+			free(s);
+		}
+	}
+}
+
+static void print_info(const struct slot *s, bool manifest_exists, bool manifest_changed,
+		       const char *current, json_t *revisions, json_t *artifacts,
+		       const char *artifacts_problem)
+{
+	const json_t *rec = s->record;
+	printf(LABEL "%s%s\n", "manifest", s->manifest_path,
+	       !manifest_exists	  ? " (gone: this slot is an orphan)"
+	       : manifest_changed ? " (changed since the last build)"
+				  : "");
+	printf(LABEL "%s\n", "slot", s->id.s);
+	printf(LABEL "%s\n", "slot_dir", s->dir);
+	const char *name = json_get_str(rec, "name");
+	printf(LABEL "%s\n", "name", name ? name : "(unset)");
+	printf(LABEL "%s\n", "flake", json_get_str(rec, "flake"));
+	printf(LABEL "%s\n", "profile", json_get_str(rec, "profile"));
+	printf(LABEL "%lld\n", "vcpus", json_get_int(rec, "vcpus", 0));
+	long long mem = json_get_int(rec, "mem_mib", 0);
+	long long disk = json_get_int(rec, "data_disk_mib", 0);
+	_cleanup_free_ char *mems = size_format_mib((uint64_t)(mem > 0 ? mem : 0));
+	_cleanup_free_ char *disks = size_format_mib((uint64_t)(disk > 0 ? disk : 0));
+	printf(LABEL "%s (%lld MiB)\n", "mem", mems, mem);
+	if (disk > 0)
+		printf(LABEL "%s (%lld MiB)\n", "data_disk", disks, disk);
+	else
+		printf(LABEL "none\n", "data_disk");
+	const char *backend = json_get_str(rec, "backend");
+	printf(LABEL "%s\n", "backend", backend ? backend : "-");
+	const char *created = json_get_str(rec, "created_at");
+	const char *updated = json_get_str(rec, "updated_at");
+	printf(LABEL "%s\n", "created_at", created ? created : "-");
+	printf(LABEL "%s\n", "updated_at", updated ? updated : "-");
+	if (current) {
+		const char *built = record_built_at(rec);
+		printf(LABEL "%s\n", "revision", current);
+		if (built)
+			printf(LABEL "%s\n", "built_at", built);
+		printf("artifacts\n");
+		size_t i;
+		json_t *a;
+		json_array_foreach(artifacts, i, a)
+		{
+			json_int_t size = json_integer_value(json_object_get(a, "size_bytes"));
+			_cleanup_free_ char *human = registry_cli_bytes((uint64_t)size);
+			bool present = json_is_true(json_object_get(a, "present"));
+			printf("  %-22s %s (%lld bytes)%s\n",
+			       json_string_value(json_object_get(a, "name")), human,
+			       (long long)size, present ? "" : "  MISSING OR CHANGED SIZE");
+		}
+		if (artifacts_problem)
+			printf("  (%s)\n", artifacts_problem);
+	} else {
+		printf(LABEL "none\n", "revision");
+	}
+	size_t nrev = json_array_size(revisions);
+	if (nrev > 1) {
+		printf(LABEL "%zu kept:", "revisions", nrev);
+		size_t i;
+		json_t *h;
+		json_array_foreach(revisions, i, h) printf(" %.12s", json_string_value(h));
+		putchar('\n');
+	}
+	const json_t *prov = json_object_get(rec, "provenance");
+	if (json_is_object(prov) && json_object_size(prov)) {
+		printf("provenance\n");
+		print_object_lines(prov);
+	} else {
+		printf(LABEL "none recorded\n", "provenance");
+	}
+	printf(LABEL "none\n", "snapshot");
+}
+
+int registry_cli_info(struct cli *cli, const char *arg)
+{
+	struct slot s;
+	int r = open_target(cli, arg, 0, &s);
+	if (r < 0) {
+		slot_release(&s);
+		return r;
+	}
+	_cleanup_free_ char *current = NULL;
+	if (!slot_exists(&s) || !s.record) {
+		r = no_slot_error(cli, &s);
+		slot_release(&s);
+		return r;
+	}
+	r = slot_current(&s, &current, &cli->err);
+	if (r < 0) {
+		err_hint(&cli->err, "rebuild with 'mvmctl build --force'");
+		slot_release(&s);
+		return r;
+	}
+	struct stat st;
+	bool manifest_exists = stat(s.manifest_path, &st) == 0;
+	bool manifest_changed = false;
+	const char *recorded_hash = json_get_str(s.record, "manifest_hash");
+	if (manifest_exists && recorded_hash) {
+		struct sha256_hex h;
+		if (hash_sha256_file(s.manifest_path, &h, NULL, NULL) == 0)
+			manifest_changed = strcmp(h.s, recorded_hash) != 0;
+	}
+	struct strvec hashes = STRVEC_INIT;
+	rstore_list(&s.store, &hashes, NULL);
+	json_t *revisions = json_array();
+	for (size_t i = 0; i < hashes.n; i++)
+		json_array_append_new(revisions, json_string(hashes.v[i]));
+	strvec_clear(&hashes);
+	json_t *artifacts = NULL;
+	_cleanup_free_ char *artifacts_problem = NULL;
+	_cleanup_free_ char *revdir = current ? rstore_revision_dir(&s.store, current) : NULL;
+	if (current)
+		artifacts = artifacts_json(revdir, &artifacts_problem);
+	if (cli->json) {
+		json_t *rev = json_null();
+		if (current) {
+			_cleanup_free_ char *why = NULL;
+			bool complete = slot_revision_complete(&s, current, &why) == 1;
+			json_t *built = read_json_quiet(revdir, "revision.json");
+			json_t *prov = read_json_quiet(revdir, "provenance.json");
+			rev = json_pack(
+			    "{s:s, s:s, s:b, s:o, s:o, s:o}", "hash", current, "dir", revdir,
+			    "complete", complete, "artifacts", json_incref(artifacts), "revision",
+			    built ? built : json_null(), "provenance", prov ? prov : json_null());
+			if (why)
+				json_object_set_new(rev, "problem", json_string(why));
+		}
+		json_t *prov = json_object_get(s.record, "provenance");
+		cli_json(cli, json_pack("{s:s, s:s, s:s, s:b, s:b, s:O, s:o, s:o, s:O, s:O, s:n}",
+					"slot", s.id.s, "slot_dir", s.dir, "manifest_path",
+					s.manifest_path, "manifest_exists", manifest_exists,
+					"manifest_changed", manifest_changed, "record", s.record,
+					"current_revision", str_or_null(current), "revision", rev,
+					"revisions", revisions, "provenance",
+					prov ? prov : json_null(), "snapshot"));
+	} else {
+		print_info(&s, manifest_exists, manifest_changed, current, revisions, artifacts,
+			   artifacts_problem);
+	}
+	json_decref(revisions);
+	json_decref(artifacts);
+	slot_release(&s);
+	return 0;
+}
+
+static int run_info(struct cli *cli, int argc, char **argv)
+{
+	return registry_cli_info(cli, argc ? argv[0] : NULL);
+}
+
+const struct command cmd_manifest_info = {
+    .name = "info",
+    .run = run_info,
+    .summary = "Show a manifest's slot: its record, current revision, artifacts and provenance.",
+    .usage = "[PATH] [--json]",
+    .description = "PATH is a manifest file, a directory holding one (default: walk up from the "
+		   "working directory),\nor a slot id from 'mvmctl manifest ls'. The path of a "
+		   "manifest that was deleted still finds\nits slot.",
+    .examples = "mvmctl manifest info\nmvmctl manifest info ./api\n"
+		"mvmctl manifest info --json | jq .current_revision",
+    .max_args = 1,
+};
+
+/* ---- manifest rm ----------------------------------------------------------------- */
+
+static struct registry_rm_opts rm_opts;
+
+static const struct opt rm_optv[] = {
+    OPT_BOOL_('f', "force", &rm_opts.force, "succeed when there is no slot"),
+    OPT_BOOL_(0, "manifest-file", &rm_opts.manifest_file,
+	      "also delete the manifest file (never flake.nix)"),
+    OPT_END_(),
+};
+
+static int remove_manifest_file(struct cli *cli, const char *path, bool *removed)
+{
+	_cleanup_free_ char *base = fs_basename(path);
+	if (!strcmp(base, "flake.nix") || !strcmp(base, "flake.lock"))
+		return err_set(&cli->err, -EPERM, EXIT_REFUSED,
+			       "refusing to delete '%s': --manifest-file deletes the manifest, "
+			       "never the flake",
+			       path);
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(&cli->err, -errno, EXIT_FAILED, "removing '%s'", path);
+	}
+	if (!S_ISREG(st.st_mode))
+		return err_set(&cli->err, -EINVAL, EXIT_FAILED,
+			       "refusing to delete '%s': not a regular file", path);
+	if (unlink(path) < 0)
+		return err_sys(&cli->err, -errno, EXIT_FAILED, "removing '%s'", path);
+	*removed = true;
+	return 0;
+}
+
+int registry_cli_rm(struct cli *cli, const char *arg, const struct registry_rm_opts *o)
+{
+	struct slot s;
+	int r = open_target(cli, arg, SLOT_OPEN_ANY, &s);
+	if (r < 0) {
+		slot_release(&s);
+		/* --force: an explicit path with nothing behind it is already gone */
+		if (o->force && arg && cli->err.exit == EXIT_NOTFOUND) {
+			cli_note(cli, "nothing to remove: %s", cli->err.msg);
+			err_release(&cli->err);
+			if (cli->json)
+				cli_json(cli, json_pack("{s:b, s:b}", "removed", 0,
+							"manifest_file_removed", 0));
+			return 0;
+		}
+		return r;
+	}
+	bool existed = slot_exists(&s);
+	if (!existed && !o->force) {
+		r = no_slot_error(cli, &s);
+		err_hint(&cli->err, "'mvmctl manifest ls' lists the built manifests; --force makes "
+				    "an absent slot a success");
+		slot_release(&s);
+		return r;
+	}
+	uint64_t bytes = existed ? rstore_disk_usage(s.dir) : 0;
+	if (existed && (r = slot_remove(&s, &cli->err)) < 0) {
+		slot_release(&s);
+		return r;
+	}
+	bool file_removed = false;
+	if (o->manifest_file) {
+		if (s.manifest_path)
+			r = remove_manifest_file(cli, s.manifest_path, &file_removed);
+		else
+			cli_warn(cli,
+				 "slot %s records no readable manifest path; no manifest file "
+				 "deleted",
+				 s.id.s);
+	}
+	if (r >= 0) {
+		if (cli->json) {
+			cli_json(cli, json_pack("{s:s, s:s, s:o, s:b, s:I, s:b}", "slot", s.id.s,
+						"slot_dir", s.dir, "manifest_path",
+						str_or_null(s.manifest_path), "removed", existed,
+						"freed_bytes", (json_int_t)bytes,
+						"manifest_file_removed", file_removed));
+		} else {
+			if (existed) {
+				_cleanup_free_ char *human = registry_cli_bytes(bytes);
+				printf("removed %s (%s)\n", s.dir, human);
+			} else {
+				cli_note(cli, "nothing to remove: %s has no slot",
+					 s.manifest_path ? s.manifest_path : s.id.s);
+			}
+			if (file_removed)
+				printf("removed %s\n", s.manifest_path);
+		}
+	}
+	slot_release(&s);
+	return r < 0 ? r : 0;
+}
+
+static int run_rm(struct cli *cli, int argc, char **argv)
+{
+	return registry_cli_rm(cli, argc ? argv[0] : NULL, &rm_opts);
+}
+
+const struct command cmd_manifest_rm = {
+    .name = "rm",
+    .run = run_rm,
+    .summary = "Remove a manifest's slot (all its revisions) from the registry.",
+    .usage = "[PATH] [--force] [--manifest-file] [--json]",
+    .description =
+	"PATH is a manifest file, its directory (default: walk up), a slot id, or the path "
+	"of a\nmanifest that was deleted. The slot disappears in one step (a rename) and is "
+	"then deleted.\n--manifest-file also deletes mvm.toml / Mvmfile.toml; flake.nix is "
+	"never touched.",
+    .examples = "mvmctl manifest rm\nmvmctl manifest rm ./api --force\n"
+		"mvmctl manifest rm --manifest-file",
+    .opts = rm_optv,
+    .max_args = 1,
+};
+
+/* ---- manifest verify -------------------------------------------------------------- */
+
+static const char *verify_revision;
+
+static const struct opt verify_optv[] = {
+    OPT_STRING_(0, "revision", &verify_revision, "HASH",
+		"verify this revision (a unique prefix is enough) instead of the current one"),
+    OPT_END_(),
+};
+
+/* Resolves a full hash or unique prefix among the slot's revisions. */
+static int resolve_revision(struct cli *cli, const struct slot *s, const char *want, char **out)
+{
+	struct strvec hashes = STRVEC_INIT;
+	int r = rstore_list(&s->store, &hashes, &cli->err);
+	if (r < 0)
+		return r;
+	size_t len = strlen(want), hits = 0;
+	const char *hit = NULL;
+	for (size_t i = 0; i < hashes.n; i++)
+		if (len >= 4 && !strncmp(hashes.v[i], want, len)) {
+			hits++;
+			hit = hashes.v[i];
+		}
+	if (hits == 1)
+		*out = xstrdup(hit);
+	strvec_clear(&hashes);
+	if (hits == 1)
+		return 0;
+	if (hits > 1)
+		return err_set(&cli->err, -EINVAL, EXIT_USAGE,
+			       "revision prefix '%s' is ambiguous in '%s'; give more digits", want,
+			       s->store.revisions);
+	err_set(&cli->err, -ENOENT, EXIT_NOTFOUND, "no revision '%s' in '%s'", want,
+		s->store.revisions);
+	err_hint(&cli->err, "'mvmctl manifest info%s%s --json' lists the revisions kept",
+		 s->manifest_path ? " " : "", s->manifest_path ? s->manifest_path : "");
+	return -ENOENT;
+}
+
+static int run_verify(struct cli *cli, int argc, char **argv)
+{
+	struct slot s;
+	int r = open_target(cli, argc ? argv[0] : NULL, SLOT_OPEN_ANY, &s);
+	if (r < 0)
+		goto out;
+	if (!slot_exists(&s)) {
+		r = no_slot_error(cli, &s);
+		goto out;
+	}
+	_cleanup_free_ char *rev = NULL;
+	if (verify_revision) {
+		r = resolve_revision(cli, &s, verify_revision, &rev);
+	} else {
+		r = slot_current(&s, &rev, &cli->err);
+		if (r == 0) {
+			r = err_set(&cli->err, -ENOENT, EXIT_NOTFOUND, "%s has no current revision",
+				    s.manifest_path ? s.manifest_path : s.dir);
+			err_hint(&cli->err, "run 'mvmctl build' first");
+		}
+	}
+	if (r < 0)
+		goto out;
+	struct rstore_verify v = RSTORE_VERIFY_INIT;
+	r = rstore_verify(&s.store, rev, slot_required_artifacts, &v, &cli->err);
+	if (r < 0)
+		goto out;
+	struct strbuf problems = STRBUF_INIT;
+	if (s.record_problem)
+		strbuf_addf(&problems, "%s", s.record_problem);
+	for (size_t i = 0; i < v.n; i++) {
+		const struct rstore_verified *f = &v.files[i];
+		if (f->status == RSTORE_FILE_OK)
+			continue;
+		strbuf_addf(&problems, "%s%s %s", problems.len ? ", " : "", f->name,
+			    rstore_file_status_name(f->status));
+	}
+	if (cli->json) {
+		json_t *files = json_array();
+		for (size_t i = 0; i < v.n; i++) {
+			const struct rstore_verified *f = &v.files[i];
+			json_t *o = json_pack("{s:s, s:s, s:I}", "name", f->name, "status",
+					      rstore_file_status_name(f->status),
+					      "expected_size_bytes", (json_int_t)f->expected_size);
+			if (f->expected.s[0])
+				json_object_set_new(o, "expected_sha256",
+						    json_string(f->expected.s));
+			if (f->actual.s[0]) {
+				json_object_set_new(o, "actual_size_bytes",
+						    json_integer((json_int_t)f->actual_size));
+				json_object_set_new(o, "actual_sha256", json_string(f->actual.s));
+			}
+			json_array_append_new(files, o);
+		}
+		json_t *doc = json_pack("{s:s, s:o, s:s, s:b, s:o}", "slot", s.id.s,
+					"manifest_path", str_or_null(s.manifest_path), "revision",
+					rev, "ok", problems.len == 0, "files", files);
+		if (s.record_problem)
+			json_object_set_new(doc, "record_problem", json_string(s.record_problem));
+		cli_json(cli, doc);
+	} else {
+		for (size_t i = 0; i < v.n; i++) {
+			const struct rstore_verified *f = &v.files[i];
+			switch (f->status) {
+			case RSTORE_FILE_OK:
+				printf("ok       %s\n", f->name);
+				break;
+			case RSTORE_FILE_MISSING:
+				printf("MISSING  %s\n", f->name);
+				break;
+			case RSTORE_FILE_CHANGED:
+				printf(
+				    "CHANGED  %s (sha256 %.16s…, %llu bytes; recorded %.16s…, %llu "
+				    "bytes)\n",
+				    f->name, f->actual.s, (unsigned long long)f->actual_size,
+				    f->expected.s, (unsigned long long)f->expected_size);
+				break;
+			}
+		}
+	}
+	size_t nfiles = v.n;
+	rstore_verify_release(&v);
+	if (problems.len) {
+		_cleanup_free_ char *dir = s.manifest_path ? fs_dirname(s.manifest_path) : NULL;
+		r = err_set(&cli->err, -EBADMSG, EXIT_FAILED,
+			    "revision %s of %s failed verification: %s", rev,
+			    s.manifest_path ? s.manifest_path : s.dir, problems.buf);
+		err_hint(&cli->err, "rebuild it with 'mvmctl build --force%s%s'", dir ? " " : "",
+			 dir ? dir : "");
+	} else {
+		cli_note(cli, "revision %s: %zu files match %s", rev, nfiles, RSTORE_CHECKSUMS);
+	}
+	strbuf_release(&problems);
+out:
+	slot_release(&s);
+	return r < 0 ? r : 0;
+}
+
+const struct command cmd_manifest_verify = {
+    .name = "verify",
+    .run = run_verify,
+    .summary = "Check a revision's artifacts against the SHA-256 sums recorded at build time.",
+    .usage = "[PATH] [--revision HASH] [--json]",
+    .description = "Hashes every file recorded in the revision's checksums.json and names each "
+		   "one that is missing\nor changed. Exits 1 if any is.",
+    .examples = "mvmctl manifest verify\nmvmctl manifest verify ./api --revision 3f2a9c\n"
+		"mvmctl manifest verify --json | jq '.files[] | select(.status != \"ok\")'",
+    .exit_status = "0 every file matches, 1 a file is missing or changed (or the record is "
+		   "unreadable),\n2 usage error, 4 no such manifest, slot or revision",
+    .opts = verify_optv,
+    .max_args = 1,
+};
+
+/* ---- manifest prune ------------------------------------------------------------------ */
+
+int registry_cli_prune_slots(struct cli *cli, bool dry_run, json_t *json, size_t *count,
+			     uint64_t *bytes)
+{
+	struct registry_list l;
+	int r = registry_list(&l, &cli->err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < l.nslots && r >= 0; i++) {
+		const struct slot_entry *en = &l.slots[i];
+		if (!slot_status_prunable(en->status))
+			continue;
+		uint64_t size = rstore_disk_usage(en->slot.dir);
+		enum slot_status now;
+		struct err pe = ERR_INIT;
+		int pr = registry_prune_slot(en->slot.id.s, dry_run, &now, &pe);
+		if (pr < 0) {
+			cli_warn(cli, "skipping %s: %s", en->slot.dir, pe.msg);
+			err_release(&pe);
+			continue;
+		}
+		if (pr == 0)
+			continue; /* repaired meanwhile */
+		(*count)++;
+		*bytes += size;
+		const char *what =
+		    en->slot.manifest_path ? en->slot.manifest_path : en->slot.record_problem;
+		if (json) {
+			json_t *o = json_pack(
+			    "{s:s, s:s, s:s, s:o, s:I}", "slot", en->slot.id.s, "slot_dir",
+			    en->slot.dir, "status", slot_status_name(now), "manifest_path",
+			    str_or_null(en->slot.manifest_path), "disk_bytes", (json_int_t)size);
+			if (en->slot.record_problem)
+				json_object_set_new(o, "problem",
+						    json_string(en->slot.record_problem));
+			json_array_append_new(json, o);
+		} else {
+			printf("%s %s (%s: %s)\n", dry_run ? "would remove" : "removed",
+			       en->slot.dir, slot_status_name(now), what ? what : "?");
+		}
+	}
+	registry_list_release(&l);
+	return r;
+}
+
+static struct {
+	bool orphans, dry_run;
+} prune_opts;
+
+static const struct opt prune_optv[] = {
+    OPT_BOOL_(0, "orphans", &prune_opts.orphans,
+	      "remove slots whose manifest file is gone or whose manifest.json is unreadable"),
+    OPT_BOOL_('n', "dry-run", &prune_opts.dry_run, "only say what would be removed"),
+    OPT_END_(),
+};
+
+static int run_prune(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (!prune_opts.orphans)
+		return cli_usage_error(cli, "say what to prune: --orphans (slots whose manifest "
+					    "file is gone or whose manifest.json is unreadable)");
+	json_t *arr = cli->json ? json_array() : NULL;
+	size_t count = 0;
+	uint64_t bytes = 0;
+	int r = registry_cli_prune_slots(cli, prune_opts.dry_run, arr, &count, &bytes);
+	if (r < 0) {
+		json_decref(arr);
+		return r;
+	}
+	if (cli->json) {
+		cli_json(cli,
+			 json_pack("{s:b, s:o, s:I}", "dry_run", prune_opts.dry_run, "slots", arr,
+				   "freed_bytes", (json_int_t)(prune_opts.dry_run ? 0 : bytes)));
+		return 0;
+	}
+	_cleanup_free_ char *human = registry_cli_bytes(bytes);
+	if (!count)
+		cli_note(cli, "nothing to prune: no orphaned or unreadable slots ('mvmctl manifest "
+			      "ls' lists them all)");
+	else if (prune_opts.dry_run)
+		cli_note(cli, "would remove %zu slot%s (%s); run without --dry-run to remove them",
+			 count, count == 1 ? "" : "s", human);
+	else
+		cli_note(cli, "removed %zu slot%s, freed %s", count, count == 1 ? "" : "s", human);
+	return 0;
+}
+
+const struct command cmd_manifest_prune = {
+    .name = "prune",
+    .run = run_prune,
+    .summary = "Remove slots whose manifest is gone or whose record is unreadable.",
+    .usage = "--orphans [--dry-run] [--json]",
+    .description = "Removes every slot 'mvmctl manifest ls --orphans' shows. Slots with a build "
+		   "in progress are\nskipped; legacy directories under templates/ are never "
+		   "touched.",
+    .examples = "mvmctl manifest prune --orphans --dry-run\nmvmctl manifest prune --orphans\n"
+		"mvmctl manifest prune --orphans --json | jq '.freed_bytes'",
+    .opts = prune_optv,
+    .max_args = 0,
+};
