@@ -107,8 +107,8 @@ static const char *find_in(const char *dir, const char *const *names, char **fou
 	return NULL;
 }
 
-static int pack(const char *out, const char *stage_dir, struct build_result *res,
-		const struct nix_opts *nix, struct err *e)
+static int pack(const char *out, const struct strvec *closure, const char *stage_dir,
+		struct build_result *res, struct err *e)
 {
 	static const char *const images[] = {"rootfs.ext4", NULL};
 	_cleanup_free_ char *own = NULL;
@@ -117,17 +117,13 @@ static int pack(const char *out, const char *stage_dir, struct build_result *res
 		res->profile_rootfs = true;
 		return place(own, image, &res->rootfs_bytes, e);
 	}
-	struct strvec closure = STRVEC_INIT;
-	int r = nix_closure(nix, out, &closure, e);
 	_cleanup_free_ char *tree = fs_join(stage_dir, ".rootfs");
 	struct rootfs_stats st;
+	int r = fs_mkdir_p(tree, 0700, e);
 	if (r >= 0)
-		r = fs_mkdir_p(tree, 0700, e);
-	if (r >= 0)
-		r = rootfs_stage(out, &closure, tree, &st, e);
+		r = rootfs_stage(out, closure, tree, &st, e);
 	if (r >= 0)
 		r = rootfs_mkfs(tree, image, &st, e);
-	strvec_clear(&closure);
 	struct err ignore = ERR_INIT;
 	fs_rm_rf(tree, &ignore);
 	err_release(&ignore);
@@ -202,17 +198,25 @@ int build_realise(const struct build_request *req, const struct build_resolved *
 {
 	*out = (struct build_result){0};
 	double t = now_s();
+	struct strvec closure = STRVEC_INIT;
 	int r = nix_build(req->nix, rs->installable, &out->out_path, NULL, e);
+	if (r >= 0)
+		r = nix_closure(req->nix, out->out_path, &closure, e);
 	if (r < 0)
-		return r;
+		goto out;
 	phase(pg, "build", t);
 	t = now_s();
-	if ((r = pack(out->out_path, stage_dir, out, req->nix, e)) < 0)
-		return err_prefix(e, r, "packing %s", out->out_path);
+	if ((r = pack(out->out_path, &closure, stage_dir, out, e)) < 0) {
+		err_prefix(e, r, "packing %s", out->out_path);
+		goto out;
+	}
 	if ((r = add_kernel(out->out_path, stage_dir, out, e)) < 0)
-		return r;
+		goto out;
 	phase(pg, "pack", t);
-	return write_records(req, rs, stage_dir, out, e);
+	r = write_records(req, rs, stage_dir, out, e);
+out:
+	strvec_clear(&closure);
+	return r;
 }
 
 void build_resolved_release(struct build_resolved *r)

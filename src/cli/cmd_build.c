@@ -48,9 +48,14 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static json_t *phases; /* phase name -> seconds, for --json */
+
 static void progress(void *ctx, const char *phase, double seconds)
 {
 	struct cli *cli = ctx;
+	if (!phases)
+		phases = json_object();
+	json_object_set_new(phases, phase, json_real(seconds));
 	cli_note(cli, "%-9s %.2f s", phase, seconds);
 }
 
@@ -94,6 +99,24 @@ struct run {
 	bool built;
 	char *revision;
 };
+
+/* A cache hit writes nothing when the slot record already says it all. */
+static bool record_matches(const json_t *rec, const struct slot_record *r)
+{
+	if (!rec)
+		return false;
+	const char *name = json_get_str(rec, "name");
+	const json_t *last = json_object_get(rec, "last_build");
+	const char *rev = last ? json_get_str(last, "revision") : NULL;
+	return !strcmp(json_get_str(rec, "flake") ?: "", r->flake) &&
+	       !strcmp(json_get_str(rec, "profile") ?: "", r->profile) &&
+	       json_get_int(rec, "vcpus", -1) == r->vcpus &&
+	       json_get_int(rec, "mem_mib", -1) == (long long)r->mem_mib &&
+	       json_get_int(rec, "data_disk_mib", -1) == (long long)r->data_disk_mib &&
+	       (name ? r->name && !strcmp(name, r->name) : !r->name) &&
+	       !strcmp(json_get_str(rec, "backend") ?: "", r->backend ? r->backend : "") &&
+	       rev && r->revision && !strcmp(rev, r->revision);
+}
 
 static void run_release(struct run *r)
 {
@@ -206,11 +229,18 @@ static int do_build(struct run *r)
 	if (json_read_file(provp, &prov, NULL) < 0)
 		prov = NULL;
 	rec.provenance = prov;
-	ret = slot_write_record(&r->slot, &rec, e);
+	if (r->built || !record_matches(r->slot.record, &rec))
+		ret = slot_write_record(&r->slot, &rec, e);
 	json_decref(prov);
 	if (ret < 0)
 		return ret;
-	if (r->fp_new) {
+	bool fp_changed = r->fp_new && (!r->fp_prev ||
+			  !json_equal(json_object_get(r->fp_prev, "files"),
+				      json_object_get(r->fp_new, "files")) ||
+			  !json_equal(json_object_get(r->fp_prev, "key"),
+				      json_object_get(r->fp_new, "key")) ||
+			  strcmp(json_get_str(r->fp_prev, "revision") ?: "", r->revision));
+	if (fp_changed) {
 		json_object_set_new(r->fp_new, "revision", json_string(r->revision));
 		struct err ignore = ERR_INIT;
 		json_write_file(r->fp_path, r->fp_new, &ignore); /* a cache, best effort */
@@ -226,6 +256,8 @@ static int do_build(struct run *r)
 				      "built", r->built, "seconds", total, "snapshot", "requested",
 				      0, "created", 0, "reason");
 		json_object_set_new(j, "revision_dir", json_string(revdir));
+		json_object_set_new(j, "phases_s", phases ? phases : json_object());
+		phases = NULL;
 		cli_json(cli, j);
 	} else if (r->built) {
 		cli_note(cli, "built revision %.12s in %.2f s", r->revision, total);
