@@ -2,11 +2,26 @@
 #include "cli.h"
 
 extern const struct command cmd_help, cmd_version, cmd_manifest, cmd_locate_manifest;
+extern const struct command cmd_init;
+extern const struct command cmd_info, cmd_rm, cmd_cache;
+extern const struct command cmd_build, cmd_doctor;
+extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim;
 
 const struct command *const cli_commands[] = {
+	&cmd_init,
+	&cmd_build,
+	&cmd_up,
+	&cmd_ls,
+	&cmd_down,
+	&cmd_logs,
+	&cmd_info,
+	&cmd_rm,
 	&cmd_manifest,
+	&cmd_cache,
 	&cmd_locate_manifest,
 	&cmd_version,
+	&cmd_doctor,
 	&cmd_help,
+	&cmd_shim,
 	NULL,
 };

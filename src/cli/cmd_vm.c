@@ -1,0 +1,551 @@
+/* Running VMs: up, ls, down, logs, info, and the hidden shim. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "build/kernel.h"
+#include "cli.h"
+#include "core/discover.h"
+#include "core/fs.h"
+#include "core/jsonio.h"
+#include "core/registry.h"
+#include "core/size.h"
+#include "core/util.h"
+#include "shim/vm.h"
+#include "vm_cli.h"
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
+/* SIGINT/SIGTERM/SIGHUP set `interrupted` and interrupt blocking calls. */
+static void catch_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* --- up ------------------------------------------------------------------------ */
+
+static const char *up_name;
+static bool up_detach;
+static struct strvec up_ports = STRVEC_INIT;
+static long long up_vcpus;
+static bool up_vcpus_given, up_mem_given;
+static uint64_t up_mem;
+
+static const struct opt up_opts[] = {
+	OPT_STRING_(0, "name", &up_name, "NAME", "name of the VM (default: generated)"),
+	OPT_BOOL_('d', "detach", &up_detach, "return once the guest is ready; print name and boot time"),
+	{.type = OPT_STRING_LIST, .short_name = 'p', .long_name = "publish", .value = &up_ports,
+	 .argh = "[IP:]H:G[/tcp|udp]", .help = "forward host port H to guest port G (repeatable)"},
+	{.type = OPT_INT, .long_name = "vcpus", .alias = "cpus", .value = &up_vcpus, .argh = "N",
+	 .help = "virtual CPUs (default: the slot's)", .min = 1, .max = 64, .given = &up_vcpus_given},
+	{.type = OPT_SIZE, .long_name = "mem", .value = &up_mem, .argh = "SIZE",
+	 .help = "guest memory, e.g. 512M or 1G (default: the slot's)", .given = &up_mem_given},
+	OPT_END_(),
+};
+
+/* What `up` boots: the files of one revision, and what the slot says. */
+struct artifacts {
+	char *kernel, *initrd, *rootfs;
+	char *revision, *slot, *manifest_path, *name_base, *backend;
+	unsigned vcpus;
+	uint64_t mem_mib;
+	struct kernel k;
+};
+
+static void artifacts_release(struct artifacts *a)
+{
+	free(a->kernel);
+	free(a->initrd);
+	free(a->rootfs);
+	free(a->revision);
+	free(a->slot);
+	free(a->manifest_path);
+	free(a->name_base);
+	free(a->backend);
+	kernel_release(&a->k);
+}
+
+/* A directory of artifacts (rootfs.ext4 [+ vmlinux + initrd.img]): boots it as is. */
+static int artifacts_from_dir(struct cli *cli, const char *dir, struct artifacts *a)
+{
+	char *real = realpath(dir, NULL);
+	if (!real)
+		return err_sys(&cli->err, -errno, EXIT_NOTFOUND, "'%s'", dir);
+	a->rootfs = fs_join(real, "rootfs.ext4");
+	_cleanup_free_ char *vmlinux = fs_join(real, "vmlinux");
+	_cleanup_free_ char *initrd = fs_join(real, "initrd.img");
+	if (fs_is_file(vmlinux)) {
+		a->kernel = TAKE_PTR(vmlinux);
+		if (fs_is_file(initrd))
+			a->initrd = TAKE_PTR(initrd);
+	} else {
+		int r = kernel_ensure(&a->k, &cli->err);
+		if (r < 0) {
+			free(real);
+			return r;
+		}
+		a->kernel = xstrdup(a->k.vmlinux);
+		a->initrd = xstrdup(a->k.initrd);
+	}
+	_cleanup_free_ char *base = fs_basename(real);
+	if (hash_is_sha256_hex(base))
+		a->revision = xstrdup(base);
+	free(real);
+	return 0;
+}
+
+static int artifacts_from_slot(struct cli *cli, const char *arg, struct artifacts *a)
+{
+	_cleanup_free_ char *mpath = NULL, *dir = NULL;
+	int r = discover_manifest(arg, &mpath, &cli->err);
+	if (r < 0)
+		return r;
+	struct slot s = SLOT_INIT;
+	if ((r = slot_open(&s, mpath, 0, &cli->err)) < 0)
+		goto out;
+	char *rev = NULL;
+	r = s.record ? slot_current(&s, &rev, &cli->err) : 0;
+	if (r < 0)
+		goto out;
+	if (r == 0 || !rev) {
+		r = err_set(&cli->err, -ENOENT, EXIT_NOTFOUND,
+			    "no built revision for the manifest at %s", mpath);
+		err_hint(&cli->err, "mvmctl build%s%s", arg ? " " : "", arg ? arg : "");
+		goto out;
+	}
+	a->revision = rev;
+	a->slot = xstrdup(s.id.s);
+	a->manifest_path = xstrdup(mpath);
+	dir = rstore_revision_dir(&s.store, rev);
+	a->rootfs = fs_join(dir, "rootfs.ext4");
+	a->kernel = fs_join(dir, "vmlinux");
+	char *initrd = fs_join(dir, "initrd.img");
+	if (fs_is_file(initrd))
+		a->initrd = initrd;
+	else
+		free(initrd);
+	a->vcpus = (unsigned)json_get_int(s.record, "vcpus", 0);
+	a->mem_mib = (uint64_t)json_get_int(s.record, "mem_mib", 0);
+	const char *nm = json_get_str(s.record, "name");
+	if (nm)
+		a->name_base = xstrdup(nm);
+	const char *be = json_get_str(s.record, "backend");
+	if (be)
+		a->backend = xstrdup(be);
+	r = 0;
+out:
+	slot_release(&s);
+	return r;
+}
+
+static bool is_artifact_dir(const char *arg)
+{
+	if (!arg || !fs_is_dir(arg))
+		return false;
+	_cleanup_free_ char *root = fs_join(arg, "rootfs.ext4");
+	_cleanup_free_ char *m1 = fs_join(arg, "mvm.toml");
+	_cleanup_free_ char *m2 = fs_join(arg, "Mvmfile.toml");
+	return fs_is_file(root) && !fs_is_file(m1) && !fs_is_file(m2);
+}
+
+static int run_up(struct cli *cli, int argc, char **argv)
+{
+	const char *arg = argc ? argv[0] : NULL;
+	struct artifacts a = {.k = KERNEL_INIT};
+	struct vmm_port *ports = NULL;
+	struct vm_started st = VM_STARTED_INIT;
+	int r = is_artifact_dir(arg) ? artifacts_from_dir(cli, arg, &a)
+				     : artifacts_from_slot(cli, arg, &a);
+	if (r < 0)
+		goto out;
+	ports = xcalloc(up_ports.n + 1, sizeof(*ports));
+	for (size_t i = 0; i < up_ports.n; i++)
+		if ((r = vmm_port_parse(up_ports.v[i], &ports[i], &cli->err)) < 0)
+			goto out;
+
+	const char *backend = vmm_backend_default();
+	if (a.backend && strcmp(a.backend, backend))
+		cli_warn(cli, "the slot was built for the %s backend; booting it with %s", a.backend,
+			 backend);
+	const struct vmm_backend *b = vmm_backend_find(backend);
+	if (!b) {
+		r = err_set(&cli->err, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'", backend);
+		goto out;
+	}
+	struct vm_spec spec = {
+		.name = up_name,
+		.name_base = a.name_base,
+		.backend = backend,
+		.kernel = a.kernel,
+		.initrd = a.initrd,
+		.rootfs = a.rootfs,
+		.vcpus = up_vcpus_given ? (unsigned)up_vcpus : a.vcpus,
+		.mem_mib = up_mem_given ? up_mem : a.mem_mib,
+		.ports = ports,
+		.n_ports = up_ports.n,
+		.revision = a.revision,
+		.slot = a.slot,
+		.manifest_path = a.manifest_path,
+	};
+	if (spec.name && !vm_name_valid(spec.name)) {
+		r = cli_usage_error(cli, "'%s' is not a valid VM name (letters, digits, '-', '.')",
+				    spec.name);
+		goto out;
+	}
+	/* the accelerator first, so its notice comes before the boot */
+	struct vmm_accel_choice ac = VMM_ACCEL_CHOICE_INIT;
+	if ((r = vmm_accel_resolve(b, a.kernel, &ac, &cli->err)) < 0)
+		goto out;
+	if (ac.notice)
+		cli_note(cli, "%s: using TCG (software emulation): %s", cli->prog, ac.reason);
+	spec.accel = ac.accel;
+	vmm_accel_choice_release(&ac);
+
+	catch_signals();
+	r = vm_start(&spec, up_detach ? VM_WAIT_READY : VM_WAIT_STARTED, &st, &cli->err);
+	if (r < 0)
+		goto out;
+	if (up_detach) {
+		if (cli->json)
+			cli_json(cli, json_pack("{s:s, s:I, s:s, s:s*}", "name", st.name, "boot_ms",
+						(json_int_t)st.boot_ms, "accel",
+						vmm_accel_name(st.accel.accel), "revision",
+						a.revision));
+		else
+			printf("%s\n", st.name);
+		cli_note(cli, "VM '%s' ready in %.2f s", st.name, (double)st.boot_ms / 1000.0);
+		r = 0;
+		goto out;
+	}
+	cli_note(cli, "VM '%s' booting; Ctrl-C stops it", st.name);
+	fflush(stdout);
+	r = vm_attach(st.name, 1, &interrupted, &cli->err);
+	if (r < 0)
+		goto out;
+	json_t *rec = NULL;
+	struct err ge = ERR_INIT;
+	if (vm_get(st.name, &rec, &ge) == 0) {
+		const char *why = json_get_str(rec, "exit_reason");
+		cli_note(cli, "VM '%s' exited: %s", st.name, why ? why : "unknown reason");
+	}
+	json_decref(rec);
+	err_release(&ge);
+	r = r == 1 ? 130 : 0;
+out:
+	free(ports);
+	artifacts_release(&a);
+	vm_started_release(&st);
+	return r;
+}
+
+const struct command cmd_up = {
+	.name = "up",
+	.run = run_up,
+	.summary = "Boot the built microVM of a manifest (or a directory of artifacts).",
+	.usage = "[PATH] [--name NAME] [-d] [-p [IP:]H:G]... [--vcpus N] [--mem SIZE] [--json]",
+	.description =
+		"Boots the current revision of the manifest's slot under a per-VM supervisor. "
+		"Without -d it stays attached to the console and Ctrl-C stops the VM; with -d it "
+		"returns once the guest reports ready and prints the VM's name. PATH may also be "
+		"a directory holding rootfs.ext4 (and vmlinux, initrd.img; else the provisioned "
+		"kernel is used).",
+	.examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
+		    "mvmctl up --vcpus 2 --mem 1G",
+	.environment = "MVM_ACCEL  auto (default), kvm or tcg\nMVM_HOME   state directory",
+	.opts = up_opts,
+	.max_args = 1,
+};
+
+/* --- ls ------------------------------------------------------------------------ */
+
+static bool ls_all, ls_quiet;
+
+static const struct opt ls_opts[] = {
+	OPT_BOOL_('a', "all", &ls_all, "also list VMs that have exited"),
+	OPT_BOOL_('q', "quiet", &ls_quiet, "print names only"),
+	OPT_END_(),
+};
+
+static long long since(const char *rfc3339)
+{
+	if (!rfc3339)
+		return -1;
+	struct tm tm = {0};
+	const char *end = strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!end)
+		return -1;
+	long long d = (long long)(time(NULL) - timegm(&tm));
+	return d < 0 ? 0 : d;
+}
+
+static void format_duration(long long s, char *buf, size_t n)
+{
+	if (s < 0)
+		snprintf(buf, n, "-");
+	else if (s < 60)
+		snprintf(buf, n, "%llds", s);
+	else if (s < 3600)
+		snprintf(buf, n, "%lldm%llds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, n, "%lldh%lldm", s / 3600, (s % 3600) / 60);
+	else
+		snprintf(buf, n, "%lldd%lldh", s / 86400, (s % 86400) / 3600);
+}
+
+static void join_ports(const json_t *rec, struct strbuf *sb)
+{
+	json_t *ports = json_object_get(rec, "ports");
+	size_t i;
+	json_t *p;
+	json_array_foreach(ports, i, p)
+	{
+		if (i)
+			strbuf_addch(sb, ',');
+		strbuf_addstr(sb, json_string_value(p) ? json_string_value(p) : "?");
+	}
+	if (!sb->len)
+		strbuf_addch(sb, '-');
+}
+
+static int run_ls(struct cli *cli, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	json_t *all = NULL;
+	int r = vm_list(&all, &cli->err);
+	if (r < 0) {
+		json_decref(all);
+		return r;
+	}
+	json_t *shown = json_array();
+	size_t i;
+	json_t *rec;
+	json_array_foreach(all, i, rec)
+	{
+		if (ls_all || vm_record_alive(rec))
+			json_array_append(shown, rec);
+	}
+	json_decref(all);
+	if (cli->json) {
+		json_array_foreach(shown, i, rec)
+		{
+			long long up = vm_record_alive(rec) ? since(json_get_str(rec, "started_at"))
+							    : -1;
+			if (up >= 0)
+				json_object_set_new(rec, "uptime_s", json_integer(up));
+		}
+		cli_json(cli, json_pack("{s:o}", "vms", shown));
+		return 0;
+	}
+	if (ls_quiet) {
+		json_array_foreach(shown, i, rec) printf("%s\n", json_get_str(rec, "name"));
+		json_decref(shown);
+		return 0;
+	}
+	printf("%-20s %-9s %-8s %-5s %-7s %-24s %-12s %s\n", "NAME", "STATE", "BACKEND", "VCPUS",
+	       "MEMORY", "PORTS", "REVISION", "UPTIME");
+	json_array_foreach(shown, i, rec)
+	{
+		struct strbuf ports = STRBUF_INIT;
+		join_ports(rec, &ports);
+		_cleanup_free_ char *mem =
+			size_format_mib((uint64_t)json_get_int(rec, "mem_mib", 0));
+		const char *rev = json_get_str(rec, "revision");
+		char up[32];
+		format_duration(vm_record_alive(rec) ? since(json_get_str(rec, "started_at")) : -1,
+				up, sizeof(up));
+		printf("%-20s %-9s %-8s %-5lld %-7s %-24s %-12.12s %s\n", json_get_str(rec, "name"),
+		       json_get_str(rec, "state"), json_get_str(rec, "backend"),
+		       json_get_int(rec, "vcpus", 0), mem, ports.buf, rev ? rev : "-", up);
+		strbuf_release(&ports);
+	}
+	json_decref(shown);
+	return 0;
+}
+
+const struct command cmd_ls = {
+	.name = "ls",
+	.run = run_ls,
+	.summary = "List running VMs.",
+	.usage = "[-a] [-q] [--json]",
+	.description = "A VM whose supervisor is gone is never listed as running: it shows as "
+		       "exited (with -a), with the reason.",
+	.examples = "mvmctl ls\nmvmctl ls -a --json\nmvmctl ls -q",
+	.opts = ls_opts,
+	.max_args = 0,
+};
+
+/* --- down ---------------------------------------------------------------------- */
+
+static bool down_all, down_force;
+
+static const struct opt down_opts[] = {
+	OPT_BOOL_(0, "all", &down_all, "stop every running VM"),
+	OPT_BOOL_('f', "force", &down_force, "a VM that does not exist is no error"),
+	OPT_END_(),
+};
+
+static int run_down(struct cli *cli, int argc, char **argv)
+{
+	struct strvec names = STRVEC_INIT;
+	if (down_all) {
+		if (argc)
+			return cli_usage_error(cli, "give names or --all, not both");
+		json_t *all = NULL;
+		int r = vm_list(&all, &cli->err);
+		if (r < 0) {
+			json_decref(all);
+			return r;
+		}
+		size_t i;
+		json_t *rec;
+		json_array_foreach(all, i, rec) if (vm_record_alive(rec))
+			strvec_push(&names, json_get_str(rec, "name"));
+		json_decref(all);
+	} else {
+		if (!argc)
+			return cli_usage_error(cli, "name a VM, or pass --all");
+		for (int i = 0; i < argc; i++)
+			strvec_push(&names, argv[i]);
+	}
+	int ret = 0;
+	json_t *stopped = json_array();
+	for (size_t i = 0; i < names.n; i++) {
+		bool was = false;
+		struct err e = ERR_INIT;
+		int r = vm_stop(names.v[i], &was, &e);
+		if (r < 0 && e.exit == EXIT_NOTFOUND && down_force)
+			r = 0;
+		if (r < 0) {
+			cli_print_error(cli, &e);
+			if (!ret || e.exit == EXIT_FAILED)
+				ret = e.exit ? e.exit : EXIT_FAILED;
+		} else {
+			json_array_append_new(stopped, json_pack("{s:s, s:b}", "name", names.v[i],
+								 "was_running", was));
+			if (!cli->json)
+				printf("%s\n", names.v[i]);
+		}
+		err_release(&e);
+	}
+	if (cli->json)
+		cli_json(cli, json_pack("{s:o}", "stopped", stopped));
+	else
+		json_decref(stopped);
+	strvec_clear(&names);
+	return ret;
+}
+
+const struct command cmd_down = {
+	.name = "down",
+	.run = run_down,
+	.summary = "Stop VMs (graceful, then forced; bounded in time).",
+	.usage = "[NAME...|--all] [--force] [--json]",
+	.examples = "mvmctl down web\nmvmctl down --all",
+	.opts = down_opts,
+	.max_args = -1,
+};
+
+/* --- logs ------------------------------------------------------------------------ */
+
+static bool logs_follow;
+static long long logs_lines = -1;
+
+static const struct opt logs_opts[] = {
+	OPT_BOOL_('f', "follow", &logs_follow, "keep printing until the VM exits"),
+	{.type = OPT_INT, .short_name = 'n', .long_name = "lines", .value = &logs_lines,
+	 .argh = "N", .help = "only the last N lines", .min = 0, .max = LLONG_MAX},
+	OPT_END_(),
+};
+
+static int run_logs(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	catch_signals();
+	fflush(stdout);
+	return vm_logs(argv[0], logs_lines, logs_follow, 1, &interrupted, &cli->err);
+}
+
+const struct command cmd_logs = {
+	.name = "logs",
+	.run = run_logs,
+	.summary = "Print a VM's console log.",
+	.usage = "NAME [-f] [-n N]",
+	.examples = "mvmctl logs web\nmvmctl logs -f web\nmvmctl logs -n 20 web",
+	.opts = logs_opts,
+	.min_args = 1,
+	.max_args = 1,
+};
+
+/* --- info NAME -------------------------------------------------------------------- */
+
+/* `info NAME` for a VM: the top-level `info` (cmd_info_rm.c) hands over any
+ * argument that is not a manifest target. */
+int vm_cli_info(struct cli *cli, const char *name)
+{
+	json_t *rec = NULL;
+	int r = vm_get(name, &rec, &cli->err);
+	if (r < 0)
+		return r;
+	if (cli->json) {
+		cli_json(cli, json_pack("{s:o}", "vm", rec));
+		return 0;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(rec, key, v)
+	{
+		if (!strcmp(key, "schema_version"))
+			continue;
+		if (json_is_string(v)) {
+			printf("%-16s %s\n", key, json_string_value(v));
+		} else {
+			char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+			printf("%-16s %s\n", key, txt ? txt : "");
+			free(txt);
+		}
+	}
+	json_decref(rec);
+	return 0;
+}
+
+/* --- shim (hidden) ---------------------------------------------------------------- */
+
+static long long shim_notify_fd = -1, shim_lock_fd = -1;
+
+static const struct opt shim_opts[] = {
+	{.type = OPT_INT, .long_name = "notify-fd", .value = &shim_notify_fd, .argh = "FD",
+	 .help = "where to report started/ready/error", .min = 3, .max = INT_MAX},
+	{.type = OPT_INT, .long_name = "lock-fd", .value = &shim_lock_fd, .argh = "FD",
+	 .help = "the VM's shim.lock, locked", .min = 3, .max = INT_MAX},
+	OPT_END_(),
+};
+
+static int run_shim(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	if (shim_notify_fd < 0 || shim_lock_fd < 0)
+		return cli_usage_error(cli, "--notify-fd and --lock-fd are required");
+	return shim_main(argv[0], (int)shim_notify_fd, (int)shim_lock_fd, &cli->err);
+}
+
+const struct command cmd_shim = {
+	.name = "shim",
+	.run = run_shim,
+	.summary = "The per-VM supervisor (started by up; not for direct use).",
+	.usage = "NAME --notify-fd FD --lock-fd FD",
+	.opts = shim_opts,
+	.min_args = 1,
+	.max_args = 1,
+	.hidden = true,
+};

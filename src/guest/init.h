@@ -1,0 +1,89 @@
+/* mvm-init internals: the guest's PID 1 (static, musl; libc, Linux and
+ * src/proto/ headers only).
+ *
+ * One thread, one epoll loop (loop.c): a signalfd for SIGCHLD and the
+ * shutdown signals, a timerfd for restart back-off and the stop deadline,
+ * one pipe per service (its merged stdout/stderr) and the agent channel.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* --- console (log.c) --- */
+/* "mvm-init: <msg>\n" on the console. */
+void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Writes a whole buffer to the console fd (retrying short writes). */
+void console_write(const void *buf, size_t len);
+/* Makes fds 0, 1, 2 the console (used before devtmpfs if they are closed). */
+void console_setup(void);
+/* Prints "mvm-init: fatal: <why>", kills everything, syncs, powers off. */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+/* Syncs and powers the VM off (never returns). */
+void power_off(void) __attribute__((noreturn));
+
+/* --- kernel command line (cmdline.c) --- */
+/* Value of "key=value" on /proc/cmdline (malloc'd), or NULL. */
+char *cmdline_get(const char *key);
+
+/* --- event loop (loop.c) --- */
+struct watch;
+typedef void (*watch_fn)(struct watch *w, uint32_t events);
+struct watch {
+	int fd;
+	watch_fn fn;
+	void *data;
+};
+int loop_init(void);
+int loop_add(struct watch *w, uint32_t events);
+int loop_mod(struct watch *w, uint32_t events);
+void loop_del(struct watch *w);
+/* Runs one round: waits for events and dispatches them. */
+void loop_run_once(void);
+uint64_t now_ms(void);
+/* Arms the single timer to fire at the earliest deadline anyone asked for;
+ * timers_fire() then calls everyone whose deadline passed. */
+void timer_want(uint64_t at_ms);
+
+/* --- mounts.c --- */
+void mounts_early(void);
+/* Mounts /dev/vda (ro) + tmpfs overlay and makes it the root. */
+void mounts_switch_root(void);
+/* After the switch: /run, /tmp, /dev/pts, /dev/shm. */
+void mounts_late(void);
+/* At shutdown: sync and unmount what can be unmounted. */
+void mounts_shutdown(void);
+
+/* --- modules.c --- */
+/* Loads /lib/modules/<order> in order; returns how many failed. */
+int modules_load(const char *dir);
+
+/* --- network.c --- */
+void network_setup(void);
+void hostname_setup(void);
+
+/* --- services.c --- */
+void services_start(const char *unitdir);
+/* A child exited: returns true when it was a service's process. */
+bool services_reap(pid_t pid, int status);
+/* Timer tick: starts services whose back-off passed; enforces stop deadline. */
+void services_timer(void);
+/* Begins the shutdown: SIGTERM every service; returns true when nothing runs. */
+bool services_stop(void);
+bool services_all_stopped(void);
+bool services_ready(void);
+
+/* --- agent.c: the agent protocol on the virtio-serial port --- */
+void agent_start(void);
+/* A child exited: true when it was an exec session's process. */
+bool agent_reap(pid_t pid, int status);
+void agent_services_ready(void);
+void agent_timer(void);
+/* After every loop round: flush output, re-arm the session watches. */
+void agent_after_round(void);
+
+/* --- main.c --- */
+/* Requests an orderly power-off (services stopped first). */
+void shutdown_request(const char *why);

@@ -1,0 +1,143 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define ROOT_DEV "/dev/vda"
+#define ROOT_WAIT_MS 5000
+
+static void mkdirs(const char *path, mode_t mode)
+{
+	char buf[256];
+	size_t n = strlen(path);
+	if (n >= sizeof(buf))
+		return;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		mkdir(buf, 0755);
+		*p = '/';
+	}
+	mkdir(buf, mode);
+}
+
+static int do_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+		    const char *data)
+{
+	mkdirs(dst, 0755);
+	if (mount(src, dst, type, flags, data) < 0)
+		return -errno;
+	return 0;
+}
+
+static void must_mount(const char *src, const char *dst, const char *type, unsigned long flags,
+		       const char *data)
+{
+	int r = do_mount(src, dst, type, flags, data);
+	if (r < 0 && r != -EBUSY)
+		fatal("mount %s on %s (%s): %s", src, dst, type, strerror(-r));
+}
+
+void mounts_early(void)
+{
+	must_mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	must_mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	must_mount("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+}
+
+static void wait_for(const char *dev)
+{
+	uint64_t deadline = now_ms() + ROOT_WAIT_MS;
+	while (access(dev, F_OK) < 0) {
+		if (now_ms() > deadline)
+			fatal("no root disk %s (is a virtio-blk device attached?)", dev);
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void move_into(const char *what, const char *newroot)
+{
+	char dst[128];
+	snprintf(dst, sizeof(dst), "%s%s", newroot, what);
+	mkdirs(dst, 0755);
+	if (mount(what, dst, NULL, MS_MOVE, NULL) < 0)
+		fatal("moving %s into the new root: %s", what, strerror(errno));
+}
+
+void mounts_switch_root(void)
+{
+	wait_for(ROOT_DEV);
+	int r = do_mount(ROOT_DEV, "/mnt/lower", "ext4", MS_RDONLY | MS_NODEV, NULL);
+	if (r < 0)
+		fatal("mounting root disk %s (ext4, read-only): %s", ROOT_DEV, strerror(-r));
+	must_mount("tmpfs", "/mnt/rw", "tmpfs", MS_NODEV, "mode=0755");
+	mkdirs("/mnt/rw/upper", 0755);
+	mkdirs("/mnt/rw/work", 0755);
+	r = do_mount("overlay", "/newroot", "overlay", 0,
+		     "lowerdir=/mnt/lower,upperdir=/mnt/rw/upper,workdir=/mnt/rw/work");
+	if (r < 0)
+		fatal("mounting the overlay root: %s", strerror(-r));
+
+	/* /run first: the lower and upper layers move under /run/mvm. */
+	must_mount("tmpfs", "/newroot/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+	move_into("/proc", "/newroot");
+	move_into("/sys", "/newroot");
+	move_into("/dev", "/newroot");
+	mkdirs("/newroot/run/mvm/lower", 0755);
+	mkdirs("/newroot/run/mvm/rw", 0755);
+	if (mount("/mnt/lower", "/newroot/run/mvm/lower", NULL, MS_MOVE, NULL) < 0 ||
+	    mount("/mnt/rw", "/newroot/run/mvm/rw", NULL, MS_MOVE, NULL) < 0)
+		log_msg("moving the overlay layers under /run/mvm: %s", strerror(errno));
+
+	if (chdir("/newroot") < 0)
+		fatal("chdir /newroot: %s", strerror(errno));
+	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+		fatal("moving the new root onto /: %s", strerror(errno));
+	if (chroot(".") < 0)
+		fatal("chroot: %s", strerror(errno));
+	if (chdir("/") < 0)
+		fatal("chdir /: %s", strerror(errno));
+}
+
+void mounts_late(void)
+{
+	must_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	int r = do_mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+			 "gid=5,mode=0620,ptmxmode=0666");
+	if (r < 0 && r != -EBUSY)
+		log_msg("mounting /dev/pts: %s", strerror(-r));
+	if (access("/dev/ptmx", F_OK) < 0)
+		symlink("pts/ptmx", "/dev/ptmx");
+	r = do_mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
+	if (r < 0 && r != -EBUSY)
+		log_msg("mounting /dev/shm: %s", strerror(-r));
+	symlink("/proc/self/fd", "/dev/fd");
+	symlink("/proc/self/fd/0", "/dev/stdin");
+	symlink("/proc/self/fd/1", "/dev/stdout");
+	symlink("/proc/self/fd/2", "/dev/stderr");
+	mkdirs("/var/tmp", 01777);
+	mkdirs("/var/log", 0755);
+	mkdirs("/root", 0700);
+	/* The data disk, when attached (issue 5). */
+	if (access("/dev/vdd", F_OK) == 0) {
+		r = do_mount("/dev/vdd", "/data", "ext4", MS_NODEV, NULL);
+		if (r < 0)
+			log_msg("mounting data disk /dev/vdd on /data: %s", strerror(-r));
+	}
+}
+
+void mounts_shutdown(void)
+{
+	sync();
+	umount2("/data", 0);
+	sync();
+}

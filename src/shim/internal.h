@@ -1,0 +1,36 @@
+/* Shared by vm.c (the client side) and shim.c (the supervisor); not part of
+ * the module's public surface (vm.h). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core/err.h"
+#include "core/strbuf.h"
+
+#define VM_RECORD_SCHEMA_VERSION 1
+#define SHIM_CTL_NAME "ctl.sock"
+#define SHIM_MAX_REQUEST 4096 /* one control request line */
+#define SHIM_MAX_REPLY (64u << 10)
+
+/* $MVM_HOME/vms (malloc'd) and the files of one VM. */
+char *vm_dir(const char *name);
+char *vm_file(const char *name, const char *file);
+
+/* The start time of a process (field 22 of /proc/<pid>/stat, in clock
+ * ticks since boot), 0 when it does not exist or has exited (a zombie). */
+unsigned long long proc_starttime(pid_t pid);
+
+/* Writes the record atomically (0600). */
+int vm_record_write(const char *name, json_t *rec, struct err *e);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+long long mono_ms(void);
+
+/* Control protocol: one JSON object per line each way. A client sends one
+ * request ({"op": "status"|"stop"|"attach"|"pause"|"resume"}) and reads one
+ * reply ({"ok": true, …} or {"ok": false, "error": "…"}); after the reply
+ * to "attach" the socket carries the console's bytes until the VM exits. */
+int ctl_connect(const char *run_dir, int *fd, struct err *e);
+int ctl_request(int fd, const char *op, int timeout_ms, json_t **reply, struct err *e);

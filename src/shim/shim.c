@@ -1,0 +1,670 @@
+/* The per-VM supervisor (`mvmctl shim NAME`): detached into its own session,
+ * it starts the VMM, owns its control channel, the agent channel and the
+ * console log, serves the control socket, records the VM's state, and
+ * notices the VMM's death (pidfd). One thread, one poll loop over a
+ * signalfd, the pidfd, the console, the agent, the VMM's events and the
+ * control socket and its clients. */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "core/fs.h"
+#include "core/jsonio.h"
+#include "core/util.h"
+#include "shim/internal.h"
+#include "shim/vm.h"
+
+#define SHIM_MAX_CLIENTS 16
+#define SHIM_CONSOLE_MAX (16u << 20) /* console.log is started anew past this */
+#define SHIM_REPLAY (64u << 10)      /* console bytes replayed to a new attach */
+#define SHIM_STOP_GRACE_MS 1000      /* power button, before quit */
+#define SHIM_LINE_MAX 512            /* console bytes kept to find the ready line */
+
+enum client_kind { CLIENT_FREE = 0, CLIENT_REQUEST, CLIENT_ATTACH, CLIENT_STOP_WAIT };
+
+struct client {
+	enum client_kind kind;
+	int fd;
+	struct strbuf in;
+};
+
+struct shim {
+	char *name;
+	json_t *rec;
+	json_t *spec;
+	const struct vmm_backend *b;
+	struct vmm_vm vm;
+	int notify_fd, lock_fd, sig_fd, ctl_fd, log_fd;
+	char *log_path;
+	char *ctl_path;
+	off_t log_size;
+	long long t0, deadline;
+	bool ready, stop_requested, done;
+	struct strbuf line; /* the console line being assembled, until ready */
+	struct client clients[SHIM_MAX_CLIENTS];
+	const char *ready_line;
+};
+
+static void notify(struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notify(struct shim *s, const char *fmt, ...)
+{
+	if (s->notify_fd < 0)
+		return;
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	strbuf_addch(&sb, '\n');
+	ssize_t w = write(s->notify_fd, sb.buf, sb.len);
+	(void)w;
+	strbuf_release(&sb);
+}
+
+static void notify_close(struct shim *s)
+{
+	closep(&s->notify_fd);
+	s->notify_fd = -1;
+}
+
+static void record(struct shim *s)
+{
+	struct err e = ERR_INIT;
+	vm_record_write(s->name, s->rec, &e); /* nobody to tell but the next reader */
+	err_release(&e);
+}
+
+static void set_state(struct shim *s, const char *state)
+{
+	json_object_set_new(s->rec, "state", json_string(state));
+	record(s);
+}
+
+/* --- clients ------------------------------------------------------------------ */
+
+static void client_close(struct client *c)
+{
+	closep(&c->fd);
+	strbuf_release(&c->in);
+	*c = (struct client){.fd = -1};
+}
+
+static void client_send(struct client *c, const void *buf, size_t len)
+{
+	while (len && c->fd >= 0) {
+		ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			/* a reader that cannot keep up is dropped: the shim never blocks */
+			client_close(c);
+			return;
+		}
+		buf = (const char *)buf + w;
+		len -= (size_t)w;
+	}
+}
+
+static void client_reply(struct client *c, json_t *obj)
+{
+	char *txt = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	if (!txt)
+		return;
+	client_send(c, txt, strlen(txt));
+	client_send(c, "\n", 1);
+	free(txt);
+}
+
+static void reply_error(struct client *c, const char *msg)
+{
+	client_reply(c, json_pack("{s:b, s:s}", "ok", false, "error", msg));
+}
+
+static void replay_console(struct shim *s, struct client *c)
+{
+	int fd = open(s->log_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	off_t from = 0;
+	if (fstat(fd, &st) == 0 && st.st_size > (off_t)SHIM_REPLAY)
+		from = st.st_size - SHIM_REPLAY;
+	char buf[16384];
+	ssize_t n;
+	while (c->fd >= 0 && (n = pread(fd, buf, sizeof(buf), from)) > 0) {
+		client_send(c, buf, (size_t)n);
+		from += n;
+	}
+	close(fd);
+}
+
+static void begin_stop(struct shim *s, const char *why);
+
+static void handle_request(struct shim *s, struct client *c, const char *line, size_t len)
+{
+	json_t *req = NULL;
+	struct err e = ERR_INIT;
+	if (json_parse_buf(line, len, "control request", &req, &e) < 0) {
+		reply_error(c, e.msg);
+		err_release(&e);
+		client_close(c);
+		return;
+	}
+	const char *op = json_get_str(req, "op");
+	op = op ? op : "";
+	if (!strcmp(op, "status")) {
+		json_t *r = json_pack("{s:b, s:O}", "ok", true, "vm", s->rec);
+		enum vmm_state st;
+		if (s->b->status && s->b->status(&s->vm, &st, &e) == 0)
+			json_object_set_new(r, "vmm_state", json_string(vmm_state_name(st)));
+		client_reply(c, r);
+	} else if (!strcmp(op, "attach")) {
+		client_reply(c, json_pack("{s:b}", "ok", true));
+		replay_console(s, c);
+		if (c->fd >= 0)
+			c->kind = CLIENT_ATTACH;
+	} else if (!strcmp(op, "stop")) {
+		c->kind = CLIENT_STOP_WAIT; /* answered once the VM is down */
+		begin_stop(s, "stopped on request (mvmctl down, or Ctrl-C of mvmctl up)");
+	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
+		bool pause = !strcmp(op, "pause");
+		int r = pause ? s->b->pause(&s->vm, &e) : s->b->resume(&s->vm, &e);
+		if (r < 0) {
+			reply_error(c, e.msg ? e.msg : "failed");
+		} else {
+			json_object_set_new(s->rec, "paused", json_boolean(pause));
+			record(s);
+			client_reply(c, json_pack("{s:b}", "ok", true));
+		}
+	} else {
+		struct strbuf m = STRBUF_INIT;
+		strbuf_addf(&m, "unknown request '%s'", op);
+		reply_error(c, m.buf);
+		strbuf_release(&m);
+	}
+	json_decref(req);
+	err_release(&e);
+}
+
+static void client_readable(struct shim *s, struct client *c)
+{
+	char buf[1024];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		client_close(c);
+		return;
+	}
+	if (c->kind != CLIENT_REQUEST)
+		return; /* attached clients only listen */
+	strbuf_add(&c->in, buf, (size_t)n);
+	char *nl = memchr(c->in.buf, '\n', c->in.len);
+	if (!nl) {
+		if (c->in.len > SHIM_MAX_REQUEST) {
+			reply_error(c, "request too long");
+			client_close(c);
+		}
+		return;
+	}
+	handle_request(s, c, c->in.buf, (size_t)(nl - c->in.buf));
+	if (c->fd >= 0)
+		strbuf_reset(&c->in);
+	if (c->fd >= 0 && c->kind == CLIENT_REQUEST)
+		client_close(c); /* one request per connection */
+}
+
+static void accept_client(struct shim *s)
+{
+	int fd = accept4(s->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++) {
+		if (s->clients[i].kind == CLIENT_FREE) {
+			s->clients[i] = (struct client){.kind = CLIENT_REQUEST, .fd = fd,
+							.in = STRBUF_INIT};
+			return;
+		}
+	}
+	const char *busy = "{\"ok\":false,\"error\":\"too many clients\"}\n";
+	ssize_t w = send(fd, busy, strlen(busy), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)w;
+	close(fd);
+}
+
+/* --- console --------------------------------------------------------------------- */
+
+static void became_ready(struct shim *s)
+{
+	s->ready = true;
+	long long ms = mono_ms() - s->t0;
+	json_object_set_new(s->rec, "boot_ms", json_integer(ms));
+	_cleanup_free_ char *now = json_now_rfc3339();
+	json_object_set_new(s->rec, "ready_at", json_string(now));
+	set_state(s, "running");
+	notify(s, "ready %lld", ms);
+	notify_close(s);
+	strbuf_release(&s->line);
+}
+
+static void scan_ready(struct shim *s, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n && !s->ready; i++) {
+		char ch = buf[i];
+		if (ch == '\n') {
+			if (strstr(s->line.buf, s->ready_line))
+				became_ready(s);
+			strbuf_reset(&s->line);
+		} else if (ch != '\r' && s->line.len < SHIM_LINE_MAX) {
+			strbuf_addch(&s->line, ch);
+		}
+	}
+}
+
+static void log_console(struct shim *s, const char *buf, size_t n)
+{
+	if (s->log_fd < 0)
+		return;
+	if (s->log_size + (off_t)n > (off_t)SHIM_CONSOLE_MAX) {
+		/* keep one previous generation */
+		_cleanup_free_ char *old = xasprintf("%s.1", s->log_path);
+		rename(s->log_path, old);
+		close(s->log_fd);
+		s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
+				 0600);
+		s->log_size = 0;
+		if (s->log_fd < 0)
+			return;
+	}
+	for (size_t off = 0; off < n;) {
+		ssize_t w = write(s->log_fd, buf + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	s->log_size += (off_t)n;
+}
+
+/* 0: more may come; -1: the console closed. */
+static int console_readable(struct shim *s)
+{
+	char buf[65536];
+	ssize_t n = read(s->vm.console_fd, buf, sizeof(buf));
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -1;
+	if (n == 0)
+		return -1;
+	log_console(s, buf, (size_t)n);
+	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
+		if (s->clients[i].kind == CLIENT_ATTACH)
+			client_send(&s->clients[i], buf, (size_t)n);
+	if (!s->ready)
+		scan_ready(s, buf, (size_t)n);
+	return 0;
+}
+
+static void drain_console(struct shim *s)
+{
+	if (s->vm.console_fd < 0)
+		return;
+	int fl = fcntl(s->vm.console_fd, F_GETFL);
+	fcntl(s->vm.console_fd, F_SETFL, fl | O_NONBLOCK);
+	while (console_readable(s) == 0) {
+		struct pollfd p = {.fd = s->vm.console_fd, .events = POLLIN};
+		if (poll(&p, 1, 0) <= 0)
+			break;
+	}
+}
+
+/* --- lifecycle --------------------------------------------------------------------- */
+
+static void finish(struct shim *s, const char *reason)
+{
+	drain_console(s);
+	_cleanup_free_ char *now = json_now_rfc3339();
+	json_object_set_new(s->rec, "exit_reason", json_string(reason));
+	json_object_set_new(s->rec, "exited_at", json_string(now));
+	if (s->vm.exited)
+		json_object_set_new(s->rec, "vmm_exit_status", json_integer(s->vm.exit_status));
+	set_state(s, "exited");
+	if (!s->ready)
+		notify(s, "error %s", reason);
+	notify_close(s);
+	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++) {
+		struct client *c = &s->clients[i];
+		if (c->kind == CLIENT_STOP_WAIT)
+			client_reply(c, json_pack("{s:b, s:s}", "ok", true, "exit_reason", reason));
+		if (c->kind != CLIENT_FREE)
+			client_close(c);
+	}
+	s->done = true;
+}
+
+static void begin_stop(struct shim *s, const char *why)
+{
+	if (s->stop_requested)
+		return;
+	s->stop_requested = true;
+	set_state(s, "stopping");
+	/* Graceful step: the power button. An agent shutdown request comes before
+	 * it once the agent protocol (src/proto) defines one. */
+	struct err e = ERR_INIT;
+	s->b->stop(&s->vm, SHIM_STOP_GRACE_MS, &e);
+	err_release(&e);
+	finish(s, why);
+}
+
+static void vmm_died(struct shim *s)
+{
+	vmm_reap(&s->vm, true);
+	struct err e = ERR_INIT;
+	if (s->vm.event_fd >= 0 && s->b->handle_events)
+		s->b->handle_events(&s->vm, &e);
+	err_release(&e);
+	struct strbuf why = STRBUF_INIT;
+	int st = s->vm.exit_status;
+	if (s->vm.exit_reason)
+		strbuf_addstr(&why, s->vm.exit_reason);
+	else if (st > 128)
+		strbuf_addf(&why, "the VMM (pid %d) was killed by signal %d (%s)", (int)s->vm.pid,
+			    st - 128, strsignal(st - 128));
+	else
+		strbuf_addf(&why, "the VMM (pid %d) exited with status %d", (int)s->vm.pid, st);
+	if (!s->ready)
+		strbuf_addstr(&why, " before the guest was ready");
+	finish(s, why.buf);
+	strbuf_release(&why);
+}
+
+static void boot_timed_out(struct shim *s)
+{
+	struct strbuf why = STRBUF_INIT;
+	strbuf_addf(&why, "the guest did not report ready ('%s' on the console) within %lld s",
+		    s->ready_line, (s->deadline - s->t0) / 1000);
+	s->stop_requested = true;
+	struct err e = ERR_INIT;
+	s->b->stop(&s->vm, 0, &e);
+	err_release(&e);
+	finish(s, why.buf);
+	strbuf_release(&why);
+}
+
+static void agent_readable(struct shim *s)
+{
+	/* The agent protocol (src/proto) is not there yet: read what the guest
+	 * sends so that its writes never block, and keep nothing. */
+	char buf[4096];
+	ssize_t n = read(s->vm.agent_fd, buf, sizeof(buf));
+	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+		closep(&s->vm.agent_fd), s->vm.agent_fd = -1;
+}
+
+static void signal_readable(struct shim *s)
+{
+	struct signalfd_siginfo si;
+	while (read(s->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP) {
+			struct strbuf why = STRBUF_INIT;
+			strbuf_addf(&why, "the supervisor got %s", strsignal((int)si.ssi_signo));
+			begin_stop(s, why.buf);
+			strbuf_release(&why);
+		}
+	}
+}
+
+static int ctl_listen(struct shim *s, const char *run_dir, struct err *e)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", run_dir, SHIM_CTL_NAME);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
+		return err_set(e, -ENAMETOOLONG, EXIT_FAILED, "control socket path too long");
+	s->ctl_path = xstrdup(sa.sun_path);
+	unlink(sa.sun_path);
+	s->ctl_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->ctl_fd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "socket");
+	mode_t old = umask(077);
+	int r = bind(s->ctl_fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(s->ctl_fd, 16) < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "listening on '%s'", sa.sun_path);
+	return 0;
+}
+
+/* Builds the VMM configuration from spec.json. Strings point into s->spec. */
+static int load_config(struct shim *s, struct vmm_config *cfg, struct vmm_port **ports,
+		       struct vmm_drive **drives, struct err *e)
+{
+	json_t *sp = s->spec;
+	*cfg = (struct vmm_config){.name = s->name};
+	cfg->kernel = json_get_str(sp, "kernel");
+	cfg->initrd = json_get_str(sp, "initrd");
+	cfg->rootfs = json_get_str(sp, "rootfs");
+	cfg->cmdline = json_get_str(sp, "cmdline");
+	cfg->vcpus = (unsigned)json_get_int(sp, "vcpus", VM_DEFAULT_VCPUS);
+	cfg->mem_mib = (uint64_t)json_get_int(sp, "mem_mib", VM_DEFAULT_MEM_MIB);
+	cfg->agent = json_is_true(json_object_get(sp, "agent"));
+	cfg->die_with_parent = true;
+	const char *accel = json_get_str(sp, "accel");
+	if (!accel || vmm_accel_parse(accel, &cfg->accel) < 0 || cfg->accel == VMM_ACCEL_AUTO)
+		return err_set(e, -EINVAL, EXIT_FAILED, "spec.json: accel must be kvm or tcg");
+	json_t *pa = json_object_get(sp, "ports");
+	size_t np = json_array_size(pa);
+	*ports = xcalloc(np + 1, sizeof(**ports));
+	for (size_t i = 0; i < np; i++) {
+		const char *p = json_string_value(json_array_get(pa, i));
+		int r = vmm_port_parse(p ? p : "", &(*ports)[i], e);
+		if (r < 0)
+			return err_prefix(e, r, "spec.json");
+	}
+	cfg->ports = *ports;
+	cfg->n_ports = np;
+	json_t *da = json_object_get(sp, "drives");
+	size_t nd = json_array_size(da);
+	*drives = xcalloc(nd + 1, sizeof(**drives));
+	for (size_t i = 0; i < nd; i++) {
+		json_t *d = json_array_get(da, i);
+		(*drives)[i].path = json_get_str(d, "path");
+		(*drives)[i].read_only = json_is_true(json_object_get(d, "read_only"));
+		if (!(*drives)[i].path)
+			return err_set(e, -EINVAL, EXIT_FAILED, "spec.json: a drive has no path");
+	}
+	cfg->drives = *drives;
+	cfg->n_drives = nd;
+	if (!cfg->kernel || !cfg->rootfs)
+		return err_set(e, -EINVAL, EXIT_FAILED, "spec.json: kernel and rootfs are needed");
+	return 0;
+}
+
+static void shim_release(struct shim *s)
+{
+	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
+		if (s->clients[i].kind != CLIENT_FREE)
+			client_close(&s->clients[i]);
+	vmm_release(&s->vm);
+	if (s->ctl_path)
+		unlink(s->ctl_path);
+	const char *run = s->spec ? json_get_str(s->spec, "run_dir") : NULL;
+	if (run)
+		rmdir(run);
+	closep(&s->ctl_fd);
+	closep(&s->sig_fd);
+	closep(&s->log_fd);
+	notify_close(s);
+	json_decref(s->rec);
+	json_decref(s->spec);
+	strbuf_release(&s->line);
+	free(s->log_path);
+	free(s->ctl_path);
+	free(s->name);
+	/* the lock goes last: whoever takes it next finds the final record */
+	closep(&s->lock_fd);
+}
+
+static void loop(struct shim *s)
+{
+	while (!s->done) {
+		struct pollfd p[6 + SHIM_MAX_CLIENTS];
+		enum { P_SIG, P_PID, P_CON, P_EV, P_AGENT, P_CTL, P_CLIENTS };
+		p[P_SIG] = (struct pollfd){.fd = s->sig_fd, .events = POLLIN};
+		p[P_PID] = (struct pollfd){.fd = s->vm.pidfd, .events = POLLIN};
+		p[P_CON] = (struct pollfd){.fd = s->vm.console_fd, .events = POLLIN};
+		p[P_EV] = (struct pollfd){.fd = s->vm.event_fd, .events = POLLIN};
+		p[P_AGENT] = (struct pollfd){.fd = s->vm.agent_fd, .events = POLLIN};
+		p[P_CTL] = (struct pollfd){.fd = s->ctl_fd, .events = POLLIN};
+		for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
+			p[P_CLIENTS + i] = (struct pollfd){
+				.fd = s->clients[i].kind == CLIENT_FREE ? -1 : s->clients[i].fd,
+				.events = POLLIN};
+		int timeout = -1;
+		if (!s->ready) {
+			long long left = s->deadline - mono_ms();
+			timeout = left > 0 ? (int)left : 0;
+		}
+		int n = poll(p, ARRAY_SIZE(p), timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (n == 0 && !s->ready) {
+			boot_timed_out(s);
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (p[P_SIG].revents)
+			signal_readable(s);
+		if (!s->done && p[P_CON].revents && console_readable(s) < 0) {
+			closep(&s->vm.console_fd);
+			s->vm.console_fd = -1;
+		}
+		if (!s->done && p[P_EV].revents && s->b->handle_events) {
+			struct err e = ERR_INIT;
+			s->b->handle_events(&s->vm, &e);
+			err_release(&e);
+		}
+		if (!s->done && p[P_AGENT].revents)
+			agent_readable(s);
+		if (!s->done && p[P_CTL].revents)
+			accept_client(s);
+		for (size_t i = 0; i < SHIM_MAX_CLIENTS && !s->done; i++)
+			if (p[P_CLIENTS + i].revents && s->clients[i].kind != CLIENT_FREE &&
+			    s->clients[i].fd == p[P_CLIENTS + i].fd)
+				client_readable(s, &s->clients[i]);
+		if (!s->done && p[P_PID].revents)
+			vmm_died(s);
+	}
+}
+
+int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
+{
+	/* detach: the first process returns (its parent, `up`, reaps it); the second
+	 * is no session leader, so it can never acquire a controlling terminal */
+	pid_t pid = fork();
+	if (pid < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "fork");
+	if (pid > 0) {
+		close(notify_fd);
+		close(lock_fd);
+		return 0;
+	}
+	umask(077);
+	if (chdir("/") < 0) {
+		/* nothing depends on the working directory */
+	}
+	struct shim s = {.notify_fd = notify_fd, .lock_fd = lock_fd, .sig_fd = -1, .ctl_fd = -1,
+			 .log_fd = -1, .vm = VMM_VM_INIT, .line = STRBUF_INIT,
+			 .ready_line = VM_READY_LINE};
+	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
+		s.clients[i].fd = -1;
+	s.name = xstrdup(name);
+	fcntl(notify_fd, F_SETFD, FD_CLOEXEC);
+	fcntl(lock_fd, F_SETFD, FD_CLOEXEC);
+	char pidline[32];
+	int pl = snprintf(pidline, sizeof(pidline), "%d\n", (int)getpid());
+	if (ftruncate(lock_fd, 0) == 0 && pwrite(lock_fd, pidline, (size_t)pl, 0) < 0) {
+		/* informational only */
+	}
+
+	struct vmm_port *ports = NULL;
+	struct vmm_drive *drives = NULL;
+	struct vmm_config cfg;
+	struct err se = ERR_INIT;
+	int r;
+	_cleanup_free_ char *spec_path = vm_file(name, "spec.json");
+	_cleanup_free_ char *rec_path = vm_file(name, "vm.json");
+	_cleanup_free_ char *vmm_log = NULL;
+	if ((r = json_read_file(spec_path, &s.spec, &se)) < 0 ||
+	    (r = json_read_file(rec_path, &s.rec, &se)) < 0)
+		goto fail_early;
+	json_object_set_new(s.rec, "shim_pid", json_integer(getpid()));
+	json_object_set_new(s.rec, "shim_start", json_integer((json_int_t)proc_starttime(getpid())));
+	const char *bname = json_get_str(s.spec, "backend");
+	s.b = bname ? vmm_backend_find(bname) : NULL;
+	if (!s.b) {
+		r = err_set(&se, -ENOENT, EXIT_FAILED, "unknown backend '%s'", bname ? bname : "");
+		goto fail;
+	}
+	if ((r = load_config(&s, &cfg, &ports, &drives, &se)) < 0)
+		goto fail;
+	s.log_path = vm_file(name, "console.log");
+	s.log_fd = open(s.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	if (s.log_fd < 0) {
+		r = err_sys(&se, -errno, EXIT_FAILED, "opening '%s'", s.log_path);
+		goto fail;
+	}
+	vmm_log = vm_file(name, "vmm.log");
+	cfg.vmm_log = vmm_log;
+
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	s.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s.sig_fd < 0) {
+		r = err_sys(&se, -errno, EXIT_FAILED, "signalfd");
+		goto fail;
+	}
+	const char *run_dir = json_get_str(s.spec, "run_dir");
+	if (!run_dir) {
+		r = err_set(&se, -EINVAL, EXIT_FAILED, "spec.json has no run_dir");
+		goto fail;
+	}
+	if ((r = ctl_listen(&s, run_dir, &se)) < 0)
+		goto fail;
+
+	record(&s);
+	s.t0 = mono_ms();
+	s.deadline = s.t0 + json_get_int(s.spec, "boot_timeout_ms", VM_BOOT_TIMEOUT_MS);
+	if ((r = s.b->start(&s.vm, &cfg, &se)) < 0)
+		goto fail;
+	json_object_set_new(s.rec, "vmm_pid", json_integer(s.vm.pid));
+	json_object_set_new(s.rec, "vmm_start", json_integer((json_int_t)proc_starttime(s.vm.pid)));
+	record(&s);
+	notify(&s, "started %d", (int)getpid());
+	loop(&s);
+	goto out;
+
+fail:
+	finish(&s, se.msg ? se.msg : "the start failed");
+	goto out;
+fail_early:
+	/* no record to write: tell `up` and go */
+	notify(&s, "error %s", se.msg ? se.msg : "cannot read the VM's spec");
+out:
+	err_release(&se);
+	free(ports);
+	free(drives);
+	shim_release(&s);
+	return 0;
+}
