@@ -119,11 +119,15 @@ static int pack(const char *out, const struct strvec *closure, const char *stage
 	}
 	_cleanup_free_ char *tree = fs_join(stage_dir, ".rootfs");
 	struct rootfs_stats st;
+	double t = now_s();
 	int r = fs_mkdir_p(tree, 0700, e);
 	if (r >= 0)
 		r = rootfs_stage(out, closure, tree, &st, e);
+	res->stage_s = now_s() - t;
+	t = now_s();
 	if (r >= 0)
 		r = rootfs_mkfs(tree, image, &st, e);
+	res->mkfs_s = now_s() - t;
 	struct err ignore = ERR_INIT;
 	fs_rm_rf(tree, &ignore);
 	err_release(&ignore);

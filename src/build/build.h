@@ -46,6 +46,7 @@ struct build_result {
 	uint64_t rootfs_bytes, vmlinux_bytes, initrd_bytes;
 	char *kernel_id;
 	bool profile_kernel, profile_rootfs; /* taken from the profile output */
+	double stage_s, mkfs_s; /* the two halves of packing a closure */
 };
 
 /* Evaluates the flake's lock (nix flake metadata) and computes the revision hash. */

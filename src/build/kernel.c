@@ -21,27 +21,27 @@
 #include "core/util.h"
 
 const char *const kernel_modules[] = {
-	"virtio_ring",
-	"virtio",
-	"virtio_mmio",
-	"virtio_blk",
-	"virtio_console",
-	"failover",
-	"net_failover",
-	"virtio_net",
-	"overlay",
-	"vsock",
-	"vmw_vsock_virtio_transport_common",
-	"vmw_vsock_virtio_transport",
-	NULL,
+    "virtio_ring",
+    "virtio",
+    "virtio_mmio",
+    "virtio_blk",
+    "virtio_console",
+    "failover",
+    "net_failover",
+    "virtio_net",
+    "overlay",
+    "vsock",
+    "vmw_vsock_virtio_transport_common",
+    "vmw_vsock_virtio_transport",
+    NULL,
 };
 
 #define KERNEL_DEFAULT_CACHE "/var/cache/mvm"
-#define MAX_VMLINUZ (256u << 20)
-#define MAX_VMLINUX (1024u << 20)
-#define MAX_MODULE (64u << 20)
-#define MAX_INIT (64u << 20)
-#define KERNEL_HINT_FETCH "run scripts/fetch-kernel.sh as root (or set MVM_KERNEL=/path/to/vmlinux)"
+#define MAX_VMLINUZ	     (256u << 20)
+#define MAX_VMLINUX	     (1024u << 20)
+#define MAX_MODULE	     (64u << 20)
+#define MAX_INIT	     (64u << 20)
+#define KERNEL_HINT_FETCH    "run scripts/fetch-kernel.sh as root (or set MVM_KERNEL=/path/to/vmlinux)"
 
 /* Where the kernel comes from. */
 struct source {
@@ -184,8 +184,8 @@ static int find_source(struct source *s, struct err *e)
 	if (!deb) {
 		err_set(e, -ENOENT, EXIT_NOTREADY, "no guest kernel: no linux-image-*.deb in '%s'",
 			getenv("MVM_KERNEL_CACHE") && *getenv("MVM_KERNEL_CACHE")
-				? getenv("MVM_KERNEL_CACHE")
-				: KERNEL_DEFAULT_CACHE);
+			    ? getenv("MVM_KERNEL_CACHE")
+			    : KERNEL_DEFAULT_CACHE);
 		err_hint(e, KERNEL_HINT_FETCH);
 		return -ENOENT;
 	}
@@ -211,8 +211,7 @@ struct ident {
 	char *id;
 };
 
-static int compute_id(const struct source *s, struct ident *id, struct strbuf *init,
-		      struct err *e)
+static int compute_id(const struct source *s, struct ident *id, struct strbuf *init, struct err *e)
 {
 	id->init_path = paths_libexec("mvm-init");
 	if (!id->init_path) {
@@ -281,8 +280,8 @@ static int decompress(const void *data, size_t len, size_t max, struct strbuf *o
 			goto out;
 		}
 		if (out->len + (size_t)n > max) {
-			r = err_set(e, -EFBIG, EXIT_FAILED, "%s: larger than %zu bytes decompressed",
-				    what, max);
+			r = err_set(e, -EFBIG, EXIT_FAILED,
+				    "%s: larger than %zu bytes decompressed", what, max);
 			goto out;
 		}
 		strbuf_add(out, buf, (size_t)n);
@@ -436,8 +435,9 @@ static int read_entry(struct archive *a, size_t size, size_t max, struct strbuf 
 		if (n == 0)
 			return 0;
 		if (n < 0)
-			return err_set(e, -EIO, EXIT_FAILED, "reading '%s' from the kernel package: %s",
-				       name, archive_error_string(a));
+			return err_set(e, -EIO, EXIT_FAILED,
+				       "reading '%s' from the kernel package: %s", name,
+				       archive_error_string(a));
 		if (out->len + (size_t)n > max)
 			return err_set(e, -EFBIG, EXIT_FAILED,
 				       "'%s' in the kernel package is too large", name);
@@ -519,8 +519,9 @@ out:
 	int fr = child_finish(&c, &ce);
 	if (r == 0 && (fr < 0 || c.status != 0)) {
 		strbuf_rtrim(&c.err);
-		r = err_set(e, -EIO, EXIT_FAILED, "dpkg-deb --fsys-tarfile '%s' failed (status %d)%s%s",
-			    deb, c.status, c.err.len ? ": " : "", c.err.buf);
+		r = err_set(e, -EIO, EXIT_FAILED,
+			    "dpkg-deb --fsys-tarfile '%s' failed (status %d)%s%s", deb, c.status,
+			    c.err.len ? ": " : "", c.err.buf);
 	}
 	err_release(&ce);
 	child_release(&c);
@@ -561,8 +562,8 @@ static int scan_modules(const char *dir, struct modset *ms, int depth, struct er
 
 /* --- the initramfs ---------------------------------------------------- */
 
-static int cpio_add(struct archive *a, const char *path, mode_t type, mode_t perm,
-		    const void *data, size_t len, dev_t rdev, struct err *e)
+static int cpio_add(struct archive *a, const char *path, mode_t type, mode_t perm, const void *data,
+		    size_t len, dev_t rdev, struct err *e)
 {
 	struct archive_entry *ent = archive_entry_new();
 	archive_entry_set_pathname(ent, path);
@@ -602,7 +603,8 @@ static int build_initrd(const struct strbuf *init, const struct modset *ms, stru
 	    archive_write_add_filter_none(a) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open_memory(a, out->buf, cap, &used) != ARCHIVE_OK) {
-		r = err_set(e, -EIO, EXIT_FAILED, "building initramfs: %s", archive_error_string(a));
+		r = err_set(e, -EIO, EXIT_FAILED, "building initramfs: %s",
+			    archive_error_string(a));
 		goto out;
 	}
 	struct strbuf order = STRBUF_INIT;
@@ -630,7 +632,8 @@ static int build_initrd(const struct strbuf *init, const struct modset *ms, stru
 		r = cpio_add(a, "lib/modules/order", AE_IFREG, 0644, order.buf, order.len, 0, e);
 	strbuf_release(&order);
 	if (!r && archive_write_close(a) != ARCHIVE_OK)
-		r = err_set(e, -EIO, EXIT_FAILED, "building initramfs: %s", archive_error_string(a));
+		r = err_set(e, -EIO, EXIT_FAILED, "building initramfs: %s",
+			    archive_error_string(a));
 out:
 	archive_write_free(a);
 	if (r == 0) {
@@ -667,9 +670,9 @@ static void sweep_stale(const char *kdir)
 	closedir(d);
 }
 
-static int write_meta(const char *dir, const struct source *s, const char *id,
-		      const char *version, const struct ident *ident, size_t vmlinux_len,
-		      size_t initrd_len, const struct modset *ms, struct err *e)
+static int write_meta(const char *dir, const struct source *s, const char *id, const char *version,
+		      const struct ident *ident, size_t vmlinux_len, size_t initrd_len,
+		      const struct modset *ms, struct err *e)
 {
 	json_t *mods = json_array();
 	for (size_t i = 0; i < ARRAY_SIZE(ms->mods); i++)
@@ -680,13 +683,12 @@ static int write_meta(const char *dir, const struct source *s, const char *id,
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_t *j = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I, s:I, s:o, s:s}",
-			      "schema_version", 1, "id", id, "version", version, "source",
-			      s->custom ? "custom" : "debian", "source_path", s->path,
-			      "modules_dir", s->modules, "mvm_init", ident->init_path,
-			      "mvm_init_sha256", ident->init_sha, "vmlinux_bytes",
-			      (json_int_t)vmlinux_len, "initrd_bytes", (json_int_t)initrd_len,
-			      "modules", mods, "created_at", when);
+	json_t *j = json_pack(
+	    "{s:i, s:s, s:s, s:s, s:s, s:s*, s:s, s:s, s:I, s:I, s:o, s:s}", "schema_version", 1,
+	    "id", id, "version", version, "source", s->custom ? "custom" : "debian", "source_path",
+	    s->path, "modules_dir", s->modules, "mvm_init", ident->init_path, "mvm_init_sha256",
+	    ident->init_sha, "vmlinux_bytes", (json_int_t)vmlinux_len, "initrd_bytes",
+	    (json_int_t)initrd_len, "modules", mods, "created_at", when);
 	if (!j)
 		return err_set(e, -ENOMEM, EXIT_FAILED, "building meta.json");
 	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -39,7 +39,10 @@ struct kernel {
 	char *source;  /* the .deb or custom kernel it comes from */
 };
 
-#define KERNEL_INIT { 0 }
+#define KERNEL_INIT                                                                                \
+	{                                                                                          \
+		0                                                                                  \
+	}
 
 /* Modules the initramfs carries, in the order mvm-init loads them. */
 extern const char *const kernel_modules[];

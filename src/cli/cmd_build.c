@@ -198,6 +198,10 @@ static int do_build(struct run *r)
 			ret = slot_stage(&r->slot, &st, e);
 			if (ret >= 0)
 				ret = build_realise(&r->req, &r->rs, st.dir, &pg, &r->res, e);
+			if (ret >= 0 && phases) {
+				json_object_set_new(phases, "pack_stage", json_real(r->res.stage_s));
+				json_object_set_new(phases, "pack_mkfs", json_real(r->res.mkfs_s));
+			}
 			t = now_s();
 			if (ret >= 0)
 				ret = slot_commit(&r->slot, &st, r->revision, e);

@@ -12,6 +12,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "registry_cli.h"
+#include "vm_cli.h"
 
 /* True when arg names a manifest (file, directory, slot id) rather than
  * something else such as a VM name. */
@@ -35,15 +36,15 @@ static int run_info(struct cli *cli, int argc, char **argv)
 {
 	const char *arg = argc ? argv[0] : NULL;
 	if (!target_is_path(arg))
-		return no_such_target(cli, arg);
+		return vm_cli_info(cli, arg);
 	return registry_cli_info(cli, arg);
 }
 
 const struct command cmd_info = {
     .name = "info",
     .run = run_info,
-    .summary = "Show what is built for a manifest (short for 'manifest info').",
-    .usage = "[PATH] [--json]",
+    .summary = "Show a running VM, or what is built for a manifest ('manifest info').",
+    .usage = "[NAME|PATH] [--json]",
     .description = "PATH is a manifest file, a directory holding one (default: walk up from the "
 		   "working directory),\nor a slot id from 'mvmctl manifest ls'.",
     .examples = "mvmctl info\nmvmctl info ./api --json",

@@ -43,15 +43,31 @@ static bool up_vcpus_given, up_mem_given;
 static uint64_t up_mem;
 
 static const struct opt up_opts[] = {
-	OPT_STRING_(0, "name", &up_name, "NAME", "name of the VM (default: generated)"),
-	OPT_BOOL_('d', "detach", &up_detach, "return once the guest is ready; print name and boot time"),
-	{.type = OPT_STRING_LIST, .short_name = 'p', .long_name = "publish", .value = &up_ports,
-	 .argh = "[IP:]H:G[/tcp|udp]", .help = "forward host port H to guest port G (repeatable)"},
-	{.type = OPT_INT, .long_name = "vcpus", .alias = "cpus", .value = &up_vcpus, .argh = "N",
-	 .help = "virtual CPUs (default: the slot's)", .min = 1, .max = 64, .given = &up_vcpus_given},
-	{.type = OPT_SIZE, .long_name = "mem", .value = &up_mem, .argh = "SIZE",
-	 .help = "guest memory, e.g. 512M or 1G (default: the slot's)", .given = &up_mem_given},
-	OPT_END_(),
+    OPT_STRING_(0, "name", &up_name, "NAME", "name of the VM (default: generated)"),
+    OPT_BOOL_('d', "detach", &up_detach,
+	      "return once the guest is ready; print name and boot time"),
+    {.type = OPT_STRING_LIST,
+     .short_name = 'p',
+     .long_name = "publish",
+     .value = &up_ports,
+     .argh = "[IP:]H:G[/tcp|udp]",
+     .help = "forward host port H to guest port G (repeatable)"},
+    {.type = OPT_INT,
+     .long_name = "vcpus",
+     .alias = "cpus",
+     .value = &up_vcpus,
+     .argh = "N",
+     .help = "virtual CPUs (default: the slot's)",
+     .min = 1,
+     .max = 64,
+     .given = &up_vcpus_given},
+    {.type = OPT_SIZE,
+     .long_name = "mem",
+     .value = &up_mem,
+     .argh = "SIZE",
+     .help = "guest memory, e.g. 512M or 1G (default: the slot's)",
+     .given = &up_mem_given},
+    OPT_END_(),
 };
 
 /* What `up` boots: the files of one revision, and what the slot says. */
@@ -176,27 +192,27 @@ static int run_up(struct cli *cli, int argc, char **argv)
 
 	const char *backend = vmm_backend_default();
 	if (a.backend && strcmp(a.backend, backend))
-		cli_warn(cli, "the slot was built for the %s backend; booting it with %s", a.backend,
-			 backend);
+		cli_warn(cli, "the slot was built for the %s backend; booting it with %s",
+			 a.backend, backend);
 	const struct vmm_backend *b = vmm_backend_find(backend);
 	if (!b) {
 		r = err_set(&cli->err, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'", backend);
 		goto out;
 	}
 	struct vm_spec spec = {
-		.name = up_name,
-		.name_base = a.name_base,
-		.backend = backend,
-		.kernel = a.kernel,
-		.initrd = a.initrd,
-		.rootfs = a.rootfs,
-		.vcpus = up_vcpus_given ? (unsigned)up_vcpus : a.vcpus,
-		.mem_mib = up_mem_given ? up_mem : a.mem_mib,
-		.ports = ports,
-		.n_ports = up_ports.n,
-		.revision = a.revision,
-		.slot = a.slot,
-		.manifest_path = a.manifest_path,
+	    .name = up_name,
+	    .name_base = a.name_base,
+	    .backend = backend,
+	    .kernel = a.kernel,
+	    .initrd = a.initrd,
+	    .rootfs = a.rootfs,
+	    .vcpus = up_vcpus_given ? (unsigned)up_vcpus : a.vcpus,
+	    .mem_mib = up_mem_given ? up_mem : a.mem_mib,
+	    .ports = ports,
+	    .n_ports = up_ports.n,
+	    .revision = a.revision,
+	    .slot = a.slot,
+	    .manifest_path = a.manifest_path,
 	};
 	if (spec.name && !vm_name_valid(spec.name)) {
 		r = cli_usage_error(cli, "'%s' is not a valid VM name (letters, digits, '-', '.')",
@@ -218,10 +234,10 @@ static int run_up(struct cli *cli, int argc, char **argv)
 		goto out;
 	if (up_detach) {
 		if (cli->json)
-			cli_json(cli, json_pack("{s:s, s:I, s:s, s:s*}", "name", st.name, "boot_ms",
-						(json_int_t)st.boot_ms, "accel",
-						vmm_accel_name(st.accel.accel), "revision",
-						a.revision));
+			cli_json(cli,
+				 json_pack("{s:s, s:I, s:s, s:s*}", "name", st.name, "boot_ms",
+					   (json_int_t)st.boot_ms, "accel",
+					   vmm_accel_name(st.accel.accel), "revision", a.revision));
 		else
 			printf("%s\n", st.name);
 		cli_note(cli, "VM '%s' ready in %.2f s", st.name, (double)st.boot_ms / 1000.0);
@@ -250,21 +266,21 @@ out:
 }
 
 const struct command cmd_up = {
-	.name = "up",
-	.run = run_up,
-	.summary = "Boot the built microVM of a manifest (or a directory of artifacts).",
-	.usage = "[PATH] [--name NAME] [-d] [-p [IP:]H:G]... [--vcpus N] [--mem SIZE] [--json]",
-	.description =
-		"Boots the current revision of the manifest's slot under a per-VM supervisor. "
-		"Without -d it stays attached to the console and Ctrl-C stops the VM; with -d it "
-		"returns once the guest reports ready and prints the VM's name. PATH may also be "
-		"a directory holding rootfs.ext4 (and vmlinux, initrd.img; else the provisioned "
-		"kernel is used).",
-	.examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
-		    "mvmctl up --vcpus 2 --mem 1G",
-	.environment = "MVM_ACCEL  auto (default), kvm or tcg\nMVM_HOME   state directory",
-	.opts = up_opts,
-	.max_args = 1,
+    .name = "up",
+    .run = run_up,
+    .summary = "Boot the built microVM of a manifest (or a directory of artifacts).",
+    .usage = "[PATH] [--name NAME] [-d] [-p [IP:]H:G]... [--vcpus N] [--mem SIZE] [--json]",
+    .description =
+	"Boots the current revision of the manifest's slot under a per-VM supervisor. "
+	"Without -d it stays attached to the console and Ctrl-C stops the VM; with -d it "
+	"returns once the guest reports ready and prints the VM's name. PATH may also be "
+	"a directory holding rootfs.ext4 (and vmlinux, initrd.img; else the provisioned "
+	"kernel is used).",
+    .examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
+		"mvmctl up --vcpus 2 --mem 1G",
+    .environment = "MVM_ACCEL  auto (default), kvm or tcg\nMVM_HOME   state directory",
+    .opts = up_opts,
+    .max_args = 1,
 };
 
 /* --- ls ------------------------------------------------------------------------ */
@@ -272,9 +288,9 @@ const struct command cmd_up = {
 static bool ls_all, ls_quiet;
 
 static const struct opt ls_opts[] = {
-	OPT_BOOL_('a', "all", &ls_all, "also list VMs that have exited"),
-	OPT_BOOL_('q', "quiet", &ls_quiet, "print names only"),
-	OPT_END_(),
+    OPT_BOOL_('a', "all", &ls_all, "also list VMs that have exited"),
+    OPT_BOOL_('q', "quiet", &ls_quiet, "print names only"),
+    OPT_END_(),
 };
 
 static long long since(const char *rfc3339)
@@ -339,8 +355,8 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 	if (cli->json) {
 		json_array_foreach(shown, i, rec)
 		{
-			long long up = vm_record_alive(rec) ? since(json_get_str(rec, "started_at"))
-							    : -1;
+			long long up =
+			    vm_record_alive(rec) ? since(json_get_str(rec, "started_at")) : -1;
 			if (up >= 0)
 				json_object_set_new(rec, "uptime_s", json_integer(up));
 		}
@@ -359,7 +375,7 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 		struct strbuf ports = STRBUF_INIT;
 		join_ports(rec, &ports);
 		_cleanup_free_ char *mem =
-			size_format_mib((uint64_t)json_get_int(rec, "mem_mib", 0));
+		    size_format_mib((uint64_t)json_get_int(rec, "mem_mib", 0));
 		const char *rev = json_get_str(rec, "revision");
 		char up[32];
 		format_duration(vm_record_alive(rec) ? since(json_get_str(rec, "started_at")) : -1,
@@ -374,15 +390,15 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_ls = {
-	.name = "ls",
-	.run = run_ls,
-	.summary = "List running VMs.",
-	.usage = "[-a] [-q] [--json]",
-	.description = "A VM whose supervisor is gone is never listed as running: it shows as "
-		       "exited (with -a), with the reason.",
-	.examples = "mvmctl ls\nmvmctl ls -a --json\nmvmctl ls -q",
-	.opts = ls_opts,
-	.max_args = 0,
+    .name = "ls",
+    .run = run_ls,
+    .summary = "List running VMs.",
+    .usage = "[-a] [-q] [--json]",
+    .description = "A VM whose supervisor is gone is never listed as running: it shows as "
+		   "exited (with -a), with the reason.",
+    .examples = "mvmctl ls\nmvmctl ls -a --json\nmvmctl ls -q",
+    .opts = ls_opts,
+    .max_args = 0,
 };
 
 /* --- down ---------------------------------------------------------------------- */
@@ -390,9 +406,9 @@ const struct command cmd_ls = {
 static bool down_all, down_force;
 
 static const struct opt down_opts[] = {
-	OPT_BOOL_(0, "all", &down_all, "stop every running VM"),
-	OPT_BOOL_('f', "force", &down_force, "a VM that does not exist is no error"),
-	OPT_END_(),
+    OPT_BOOL_(0, "all", &down_all, "stop every running VM"),
+    OPT_BOOL_('f', "force", &down_force, "a VM that does not exist is no error"),
+    OPT_END_(),
 };
 
 static int run_down(struct cli *cli, int argc, char **argv)
@@ -410,7 +426,7 @@ static int run_down(struct cli *cli, int argc, char **argv)
 		size_t i;
 		json_t *rec;
 		json_array_foreach(all, i, rec) if (vm_record_alive(rec))
-			strvec_push(&names, json_get_str(rec, "name"));
+		    strvec_push(&names, json_get_str(rec, "name"));
 		json_decref(all);
 	} else {
 		if (!argc)
@@ -447,13 +463,13 @@ static int run_down(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_down = {
-	.name = "down",
-	.run = run_down,
-	.summary = "Stop VMs (graceful, then forced; bounded in time).",
-	.usage = "[NAME...|--all] [--force] [--json]",
-	.examples = "mvmctl down web\nmvmctl down --all",
-	.opts = down_opts,
-	.max_args = -1,
+    .name = "down",
+    .run = run_down,
+    .summary = "Stop VMs (graceful, then forced; bounded in time).",
+    .usage = "[NAME...|--all] [--force] [--json]",
+    .examples = "mvmctl down web\nmvmctl down --all",
+    .opts = down_opts,
+    .max_args = -1,
 };
 
 /* --- logs ------------------------------------------------------------------------ */
@@ -462,10 +478,16 @@ static bool logs_follow;
 static long long logs_lines = -1;
 
 static const struct opt logs_opts[] = {
-	OPT_BOOL_('f', "follow", &logs_follow, "keep printing until the VM exits"),
-	{.type = OPT_INT, .short_name = 'n', .long_name = "lines", .value = &logs_lines,
-	 .argh = "N", .help = "only the last N lines", .min = 0, .max = LLONG_MAX},
-	OPT_END_(),
+    OPT_BOOL_('f', "follow", &logs_follow, "keep printing until the VM exits"),
+    {.type = OPT_INT,
+     .short_name = 'n',
+     .long_name = "lines",
+     .value = &logs_lines,
+     .argh = "N",
+     .help = "only the last N lines",
+     .min = 0,
+     .max = LLONG_MAX},
+    OPT_END_(),
 };
 
 static int run_logs(struct cli *cli, int argc, char **argv)
@@ -477,14 +499,14 @@ static int run_logs(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_logs = {
-	.name = "logs",
-	.run = run_logs,
-	.summary = "Print a VM's console log.",
-	.usage = "NAME [-f] [-n N]",
-	.examples = "mvmctl logs web\nmvmctl logs -f web\nmvmctl logs -n 20 web",
-	.opts = logs_opts,
-	.min_args = 1,
-	.max_args = 1,
+    .name = "logs",
+    .run = run_logs,
+    .summary = "Print a VM's console log.",
+    .usage = "NAME [-f] [-n N]",
+    .examples = "mvmctl logs web\nmvmctl logs -f web\nmvmctl logs -n 20 web",
+    .opts = logs_opts,
+    .min_args = 1,
+    .max_args = 1,
 };
 
 /* --- info NAME -------------------------------------------------------------------- */
@@ -524,11 +546,21 @@ int vm_cli_info(struct cli *cli, const char *name)
 static long long shim_notify_fd = -1, shim_lock_fd = -1;
 
 static const struct opt shim_opts[] = {
-	{.type = OPT_INT, .long_name = "notify-fd", .value = &shim_notify_fd, .argh = "FD",
-	 .help = "where to report started/ready/error", .min = 3, .max = INT_MAX},
-	{.type = OPT_INT, .long_name = "lock-fd", .value = &shim_lock_fd, .argh = "FD",
-	 .help = "the VM's shim.lock, locked", .min = 3, .max = INT_MAX},
-	OPT_END_(),
+    {.type = OPT_INT,
+     .long_name = "notify-fd",
+     .value = &shim_notify_fd,
+     .argh = "FD",
+     .help = "where to report started/ready/error",
+     .min = 3,
+     .max = INT_MAX},
+    {.type = OPT_INT,
+     .long_name = "lock-fd",
+     .value = &shim_lock_fd,
+     .argh = "FD",
+     .help = "the VM's shim.lock, locked",
+     .min = 3,
+     .max = INT_MAX},
+    OPT_END_(),
 };
 
 static int run_shim(struct cli *cli, int argc, char **argv)
@@ -540,12 +572,12 @@ static int run_shim(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_shim = {
-	.name = "shim",
-	.run = run_shim,
-	.summary = "The per-VM supervisor (started by up; not for direct use).",
-	.usage = "NAME --notify-fd FD --lock-fd FD",
-	.opts = shim_opts,
-	.min_args = 1,
-	.max_args = 1,
-	.hidden = true,
+    .name = "shim",
+    .run = run_shim,
+    .summary = "The per-VM supervisor (started by up; not for direct use).",
+    .usage = "NAME --notify-fd FD --lock-fd FD",
+    .opts = shim_opts,
+    .min_args = 1,
+    .max_args = 1,
+    .hidden = true,
 };

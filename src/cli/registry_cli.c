@@ -684,6 +684,7 @@ static int resolve_revision(struct cli *cli, const struct slot *s, const char *w
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
 	struct slot s;
+	_cleanup_free_ char *rev = NULL;
 	int r = open_target(cli, argc ? argv[0] : NULL, SLOT_OPEN_ANY, &s);
 	if (r < 0)
 		goto out;
@@ -691,7 +692,6 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		r = no_slot_error(cli, &s);
 		goto out;
 	}
-	_cleanup_free_ char *rev = NULL;
 	if (verify_revision) {
 		r = resolve_revision(cli, &s, verify_revision, &rev);
 	} else {

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -73,6 +74,8 @@ child_exec(struct child *c, const char *prog, char **env, int in, int out, int e
 	signal(SIGPIPE, SIG_DFL);
 	if (c->new_session)
 		setsid();
+	if (c->pdeathsig)
+		prctl(PR_SET_PDEATHSIG, c->pdeathsig);
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
 		goto fail;
 	if (c->cwd && chdir(c->cwd) < 0)

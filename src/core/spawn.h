@@ -25,6 +25,7 @@ struct child {
 	bool capture_err;   /* with capture_out and merge_err, both go to out */
 	bool merge_err;
 	bool new_session;   /* setsid() in the child */
+	int pdeathsig;      /* signal the child gets when its parent dies (0: none) */
 	size_t max_capture; /* bytes kept per captured stream; 0 = 16 MiB */
 	/* outputs */
 	pid_t pid;

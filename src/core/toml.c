@@ -757,7 +757,7 @@ static int parse_datetime(struct parser *ps, struct toml_value **out)
 	bool date = false, time = true, offset = false;
 	enum toml_type type;
 
-	if (avail >= 5 && s[4] == '-') {
+	if (avail >= 5 && all_digits(s, 4) && s[4] == '-') {
 		if (avail < 10 || !all_digits(s + 5, 2) || s[7] != '-' || !all_digits(s + 8, 2))
 			return fail_at(ps, at, "malformed date: expected YYYY-MM-DD");
 		int year = two_digits(s) * 100 + two_digits(s + 2);

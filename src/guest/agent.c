@@ -39,12 +39,12 @@ struct uevent_addr {
 	uint32_t nl_groups;
 };
 
-#define OUTQ_CAP (512u * 1024)
-#define MAX_SESSIONS 64
-#define READ_CHUNK 16384u
-#define GRANT_MIN (32u * 1024)
+#define OUTQ_CAP      (512u * 1024)
+#define MAX_SESSIONS  64
+#define READ_CHUNK    16384u
+#define GRANT_MIN     (32u * 1024)
 #define EXIT_GRACE_MS 2000u
-#define AGENT_NAME "mvm-init " MVM_INIT_VERSION
+#define AGENT_NAME    "mvm-init " MVM_INIT_VERSION
 #ifndef MVM_INIT_VERSION
 #define MVM_INIT_VERSION "1"
 #endif
@@ -115,7 +115,7 @@ static int send_frame(uint8_t type, uint32_t stream, const void *payload, size_t
 }
 
 static void send_error(uint32_t stream, uint32_t code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void send_error(uint32_t stream, uint32_t code, const char *fmt, ...)
 {
 	char msg[256];
@@ -397,8 +397,9 @@ static char *resolve_path(const char *prog, char *const *env)
 	for (const char *p = path; *p;) {
 		size_t n = strcspn(p, ":");
 		char cand[1024];
-		if (n && (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, prog) <
-				 sizeof(cand) &&
+		if (n &&
+		    (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, prog) <
+			sizeof(cand) &&
 		    access(cand, X_OK) == 0)
 			return strdup(cand);
 		p += n + (p[n] == ':');
@@ -465,7 +466,8 @@ static void start_exec(uint32_t id, const struct proto_frame *f)
 	s->out_credit = s->err_credit = PROTO_INITIAL_WINDOW;
 	s->in_granted = (x.flags & PROTO_EXEC_STDIN) ? PROTO_INITIAL_WINDOW : 0;
 	if (s->tty) {
-		struct winsize ws = {.ws_row = x.rows ? x.rows : 24, .ws_col = x.cols ? x.cols : 80};
+		struct winsize ws = {.ws_row = x.rows ? x.rows : 24,
+				     .ws_col = x.cols ? x.cols : 80};
 		if (openpty(&master, &slave, NULL, NULL, &ws) < 0)
 			goto fail_errno;
 		fcntl(master, F_SETFD, FD_CLOEXEC);
@@ -644,6 +646,10 @@ static void dispatch(const struct proto_frame *f)
 	if (f->type == PROTO_HELLO) {
 		struct proto_hello h;
 		proto_hello_decode(f->payload, f->len, &h);
+		/* A HELLO starts a connection. The port may have been closed and
+		 * reopened by a new client faster than we saw it close: whatever
+		 * the previous client started is orphaned, end it. */
+		kill_all_sessions();
 		if (h.min_version > PROTO_VERSION || h.max_version < PROTO_VERSION) {
 			send_error(0, PROTO_EVERSION, "agent speaks version %d", PROTO_VERSION);
 			return;
@@ -714,7 +720,8 @@ static void dispatch(const struct proto_frame *f)
 		uint32_t sig;
 		proto_u32_decode(f->payload, f->len, &sig);
 		if (!s->exited && s->pid > 0 && kill(s->pid, (int)sig) < 0)
-			send_error(f->stream, (uint32_t)errno, "signal %u: %s", sig, strerror(errno));
+			send_error(f->stream, (uint32_t)errno, "signal %u: %s", sig,
+				   strerror(errno));
 		break;
 	}
 	default:
@@ -780,7 +787,7 @@ static void port_read(void)
 			if (r < 0) {
 				if (!ag.garbage)
 					send_error(0, (uint32_t)-r, "malformed frame header: %s",
-						   r == -PROTO_EMAGIC     ? "bad magic"
+						   r == -PROTO_EMAGIC	  ? "bad magic"
 						   : r == -PROTO_EVERSION ? "unsupported version"
 									  : "frame too large");
 				ag.garbage = true;
@@ -872,8 +879,8 @@ void agent_start(void)
 	ag.decbuf = decbuf;
 	ag.outq = outq;
 	proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));
-	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			NETLINK_KOBJECT_UEVENT);
+	int fd =
+	    socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
 	if (fd >= 0) {
 		struct uevent_addr sa = {.nl_family = AF_NETLINK, .nl_groups = 1};
 		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {

@@ -19,7 +19,7 @@
 
 #include "init.h"
 
-#define UNIT_DIR "/etc/systemd/system"
+#define UNIT_DIR       "/etc/systemd/system"
 #define FINAL_GRACE_MS 2000u
 
 static struct watch sig_watch = {.fd = -1};

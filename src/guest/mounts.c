@@ -9,7 +9,7 @@
 
 #include "init.h"
 
-#define ROOT_DEV "/dev/vda"
+#define ROOT_DEV     "/dev/vda"
 #define ROOT_WAIT_MS 5000
 
 static void mkdirs(const char *path, mode_t mode)

@@ -15,8 +15,8 @@
 #include "init.h"
 
 /* QEMU user networking (slirp) defaults; overridable on the kernel command line. */
-#define DEF_IP "10.0.2.15/24"
-#define DEF_GW "10.0.2.2"
+#define DEF_IP	"10.0.2.15/24"
+#define DEF_GW	"10.0.2.2"
 #define DEF_DNS "10.0.2.3"
 
 static void set_addr(struct sockaddr *sa, in_addr_t a)
@@ -150,7 +150,8 @@ void network_setup(void)
 		close(fd);
 		return;
 	}
-	char *ip = cmdline_get("mvm.ip"), *gw = cmdline_get("mvm.gw"), *dns = cmdline_get("mvm.dns");
+	char *ip = cmdline_get("mvm.ip"), *gw = cmdline_get("mvm.gw"),
+	     *dns = cmdline_get("mvm.dns");
 	in_addr_t addr, mask;
 	struct in_addr gwa;
 	if (parse_cidr(ip ? ip : DEF_IP, &addr, &mask) < 0) {

@@ -18,14 +18,14 @@
 #include "init.h"
 #include "units.h"
 
-#define MAX_SERVICES 256
-#define MAX_UNIT_FILE (256u << 10)
-#define LINE_MAX_OUT 4096
-#define BACKOFF_MAX_MS 30000u
+#define MAX_SERVICES	 256
+#define MAX_UNIT_FILE	 (256u << 10)
+#define LINE_MAX_OUT	 4096
+#define BACKOFF_MAX_MS	 30000u
 #define BACKOFF_RESET_MS 10000u /* a run this long forgets earlier failures */
-#define STOP_GRACE_MS 5000u
-#define READY_MARKER "mvm: ready\n"
-#define BASE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define STOP_GRACE_MS	 5000u
+#define READY_MARKER	 "mvm: ready\n"
+#define BASE_PATH	 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum svc_state { S_WAITING, S_RUNNING, S_BACKOFF, S_DONE };
 
@@ -259,8 +259,9 @@ static char *resolve(const char *prog, char **env)
 	for (const char *p = path; *p;) {
 		size_t n = strcspn(p, ":");
 		char cand[1024];
-		if (n && (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, prog) <
-				 sizeof(cand) &&
+		if (n &&
+		    (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, prog) <
+			sizeof(cand) &&
 		    access(cand, X_OK) == 0)
 			return strdup(cand);
 		p += n + (p[n] == ':');
@@ -520,12 +521,18 @@ static bool wants_restart(const struct service *s, int status)
 	bool clean = WIFEXITED(status) && (WEXITSTATUS(status) == 0 || s->ignore_failure);
 	bool sig = WIFSIGNALED(status);
 	switch (s->u.restart) {
-	case RESTART_ALWAYS: return true;
-	case RESTART_ON_SUCCESS: return clean;
-	case RESTART_ON_FAILURE: return !clean;
-	case RESTART_ON_ABNORMAL: return sig;
-	case RESTART_ON_ABORT: return sig && WTERMSIG(status) != SIGTERM;
-	case RESTART_NO: return false;
+	case RESTART_ALWAYS:
+		return true;
+	case RESTART_ON_SUCCESS:
+		return clean;
+	case RESTART_ON_FAILURE:
+		return !clean;
+	case RESTART_ON_ABNORMAL:
+		return sig;
+	case RESTART_ON_ABORT:
+		return sig && WTERMSIG(status) != SIGTERM;
+	case RESTART_NO:
+		return false;
 	}
 	return false;
 }
@@ -589,7 +596,8 @@ void services_timer(void)
 		if (now >= stop_deadline) {
 			for (size_t i = 0; i < nsvc; i++) {
 				if (svcs[i]->state == S_RUNNING && svcs[i]->pid > 0) {
-					log_msg("%s did not stop in time: killing it", svcs[i]->u.name);
+					log_msg("%s did not stop in time: killing it",
+						svcs[i]->u.name);
 					kill(-svcs[i]->pid, SIGKILL);
 					kill(svcs[i]->pid, SIGKILL);
 				}

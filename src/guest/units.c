@@ -8,7 +8,7 @@
 
 #include "units.h"
 
-#define UNIT_MAX_LINE (64u << 10)
+#define UNIT_MAX_LINE  (64u << 10)
 #define UNIT_MAX_WORDS 4096
 
 /* --- small growable helpers ---------------------------------------- */
@@ -127,14 +127,30 @@ static void unescape(const char **s, struct sbuf *b)
 	}
 	(*s)++;
 	switch (c) {
-	case 'a': sb_addc(b, '\a'); return;
-	case 'b': sb_addc(b, '\b'); return;
-	case 'f': sb_addc(b, '\f'); return;
-	case 'n': sb_addc(b, '\n'); return;
-	case 'r': sb_addc(b, '\r'); return;
-	case 't': sb_addc(b, '\t'); return;
-	case 'v': sb_addc(b, '\v'); return;
-	case 's': sb_addc(b, ' '); return;
+	case 'a':
+		sb_addc(b, '\a');
+		return;
+	case 'b':
+		sb_addc(b, '\b');
+		return;
+	case 'f':
+		sb_addc(b, '\f');
+		return;
+	case 'n':
+		sb_addc(b, '\n');
+		return;
+	case 'r':
+		sb_addc(b, '\r');
+		return;
+	case 't':
+		sb_addc(b, '\t');
+		return;
+	case 'v':
+		sb_addc(b, '\v');
+		return;
+	case 's':
+		sb_addc(b, ' ');
+		return;
 	case 'x': {
 		int h = hexval((*s)[0]), l = h >= 0 ? hexval((*s)[1]) : -1;
 		if (h >= 0 && l >= 0) {
@@ -311,11 +327,11 @@ long long unit_parse_timespan_ms(const char *s)
 		const char *suffix;
 		double ms;
 	} units[] = {
-		{"usec", 0.001}, {"us", 0.001}, {"msec", 1}, {"ms", 1}, {"seconds", 1000},
-		{"second", 1000}, {"sec", 1000}, {"s", 1000}, {"minutes", 60000},
-		{"minute", 60000}, {"min", 60000}, {"m", 60000}, {"hours", 3600000},
-		{"hour", 3600000}, {"hr", 3600000}, {"h", 3600000}, {"days", 86400000},
-		{"day", 86400000}, {"d", 86400000}, {"", 1000},
+	    {"usec", 0.001},	{"us", 0.001},	   {"msec", 1},	    {"ms", 1},
+	    {"seconds", 1000},	{"second", 1000},  {"sec", 1000},   {"s", 1000},
+	    {"minutes", 60000}, {"minute", 60000}, {"min", 60000},  {"m", 60000},
+	    {"hours", 3600000}, {"hour", 3600000}, {"hr", 3600000}, {"h", 3600000},
+	    {"days", 86400000}, {"day", 86400000}, {"d", 86400000}, {"", 1000},
 	};
 	double total = 0;
 	bool any = false;
@@ -421,7 +437,7 @@ void unit_env_file(struct unit_list *list, const char *text, size_t len)
 /* --- the file ------------------------------------------------------ */
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	if (!err || !errlen)
@@ -444,21 +460,47 @@ static char *specifiers(const struct unit *u, const char *v)
 		p++;
 		const char *r = NULL;
 		switch (*p) {
-		case '%': r = "%"; break;
-		case 'n': r = u->name; break;
+		case '%':
+			r = "%";
+			break;
+		case 'n':
+			r = u->name;
+			break;
 		case 'N':
-		case 'p': r = u->label; break;
+		case 'p':
+			r = u->label;
+			break;
 		case 'i':
-		case 'I': r = ""; break;
-		case 'h': r = "/root"; break;
-		case 'u': r = "root"; break;
-		case 't': r = "/run"; break;
-		case 'T': r = "/tmp"; break;
-		case 'V': r = "/var/tmp"; break;
-		case 'S': r = "/var/lib"; break;
-		case 'C': r = "/var/cache"; break;
-		case 'L': r = "/var/log"; break;
-		case 'E': r = "/etc"; break;
+		case 'I':
+			r = "";
+			break;
+		case 'h':
+			r = "/root";
+			break;
+		case 'u':
+			r = "root";
+			break;
+		case 't':
+			r = "/run";
+			break;
+		case 'T':
+			r = "/tmp";
+			break;
+		case 'V':
+			r = "/var/tmp";
+			break;
+		case 'S':
+			r = "/var/lib";
+			break;
+		case 'C':
+			r = "/var/cache";
+			break;
+		case 'L':
+			r = "/var/log";
+			break;
+		case 'E':
+			r = "/etc";
+			break;
 		default:
 			sb_addc(&b, '%');
 			sb_addc(&b, *p);
@@ -478,8 +520,8 @@ static void add_words(struct unit_list *l, const char *v)
 	free(w);
 }
 
-static int set_key(struct unit *u, const char *section, const char *key, const char *raw,
-		   char *err, size_t errlen, int lineno)
+static int set_key(struct unit *u, const char *section, const char *key, const char *raw, char *err,
+		   size_t errlen, int lineno)
 {
 	char *v = specifiers(u, raw);
 	int r = 0;
@@ -545,9 +587,8 @@ static int set_key(struct unit *u, const char *section, const char *key, const c
 				r = -1;
 			}
 		} else if (!strcmp(key, "Restart")) {
-			static const char *const names[] = {"no", "always", "on-success",
-							    "on-failure", "on-abnormal",
-							    "on-abort"};
+			static const char *const names[] = {
+			    "no", "always", "on-success", "on-failure", "on-abnormal", "on-abort"};
 			size_t i;
 			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 				if (!strcmp(v, names[i]))
@@ -566,7 +607,8 @@ static int set_key(struct unit *u, const char *section, const char *key, const c
 		} else if (!strcmp(key, "RestartSec")) {
 			long long ms = unit_parse_timespan_ms(v);
 			if (ms < 0 || ms > 24LL * 3600 * 1000) {
-				set_err(err, errlen, "%s:%d: bad RestartSec=%s", u->name, lineno, v);
+				set_err(err, errlen, "%s:%d: bad RestartSec=%s", u->name, lineno,
+					v);
 				r = -1;
 			} else {
 				u->restart_ms = (unsigned)ms;

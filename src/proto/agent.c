@@ -205,7 +205,8 @@ int proto_exec_encode(const struct proto_exec_spec *s, uint8_t *buf, size_t cap)
 		argc++;
 	while (s->env && s->env[envc])
 		envc++;
-	if (!argc || argc > PROTO_MAX_ARGS || envc > PROTO_MAX_ARGS || (s->flags & ~PROTO_EXEC_FLAGS))
+	if (!argc || argc > PROTO_MAX_ARGS || envc > PROTO_MAX_ARGS ||
+	    (s->flags & ~PROTO_EXEC_FLAGS))
 		return -1;
 	if (cap > PROTO_MAX_PAYLOAD)
 		cap = PROTO_MAX_PAYLOAD;
@@ -390,9 +391,12 @@ int proto_exit_decode(const uint8_t *p, size_t len, struct proto_exit *x)
 int proto_exit_status(const struct proto_exit *x)
 {
 	switch (x->kind) {
-	case PROTO_EXIT_CODE: return (int)x->code;
-	case PROTO_EXIT_SIGNAL: return 128 + (int)x->code;
-	default: return x->code == ENOENT ? 127 : 126;
+	case PROTO_EXIT_CODE:
+		return (int)x->code;
+	case PROTO_EXIT_SIGNAL:
+		return 128 + (int)x->code;
+	default:
+		return x->code == ENOENT ? 127 : 126;
 	}
 }
 
@@ -410,46 +414,73 @@ int proto_validate(const struct proto_frame *f)
 		uint32_t u;
 	} u;
 	switch (f->type) {
-	case PROTO_HELLO: return proto_hello_decode(p, n, &u.h);
+	case PROTO_HELLO:
+		return proto_hello_decode(p, n, &u.h);
 	case PROTO_PING:
-	case PROTO_PONG: return n <= PROTO_MAX_PING ? 0 : -PROTO_EPAYLOAD;
+	case PROTO_PONG:
+		return n <= PROTO_MAX_PING ? 0 : -PROTO_EPAYLOAD;
 	case PROTO_READY:
-	case PROTO_SHUTDOWN: return n == 0 ? 0 : -PROTO_EPAYLOAD;
-	case PROTO_ERROR: return proto_error_decode(p, n, &u.e);
-	case PROTO_EXEC: return proto_exec_decode(p, n, &u.x);
-	case PROTO_STARTED: return proto_u32_decode(p, n, &u.u);
+	case PROTO_SHUTDOWN:
+		return n == 0 ? 0 : -PROTO_EPAYLOAD;
+	case PROTO_ERROR:
+		return proto_error_decode(p, n, &u.e);
+	case PROTO_EXEC:
+		return proto_exec_decode(p, n, &u.x);
+	case PROTO_STARTED:
+		return proto_u32_decode(p, n, &u.u);
 	case PROTO_STDIN:
 	case PROTO_STDOUT:
-	case PROTO_STDERR: return 0;
-	case PROTO_WINDOW: return proto_window_decode(p, n, &u.w);
-	case PROTO_RESIZE: return proto_resize_decode(p, n, &u.r);
+	case PROTO_STDERR:
+		return 0;
+	case PROTO_WINDOW:
+		return proto_window_decode(p, n, &u.w);
+	case PROTO_RESIZE:
+		return proto_resize_decode(p, n, &u.r);
 	case PROTO_SIGNAL:
 		if (proto_u32_decode(p, n, &u.u) < 0 || u.u < 1 || u.u > 64)
 			return -PROTO_EPAYLOAD;
 		return 0;
-	case PROTO_EXIT: return proto_exit_decode(p, n, &u.ex);
-	default: return -PROTO_ETYPE;
+	case PROTO_EXIT:
+		return proto_exit_decode(p, n, &u.ex);
+	default:
+		return -PROTO_ETYPE;
 	}
 }
 
 const char *proto_type_name(uint8_t type)
 {
 	switch (type) {
-	case PROTO_HELLO: return "hello";
-	case PROTO_PING: return "ping";
-	case PROTO_PONG: return "pong";
-	case PROTO_READY: return "ready";
-	case PROTO_ERROR: return "error";
-	case PROTO_SHUTDOWN: return "shutdown";
-	case PROTO_EXEC: return "exec";
-	case PROTO_STARTED: return "started";
-	case PROTO_STDIN: return "stdin";
-	case PROTO_STDOUT: return "stdout";
-	case PROTO_STDERR: return "stderr";
-	case PROTO_WINDOW: return "window";
-	case PROTO_RESIZE: return "resize";
-	case PROTO_SIGNAL: return "signal";
-	case PROTO_EXIT: return "exit";
-	default: return "unknown";
+	case PROTO_HELLO:
+		return "hello";
+	case PROTO_PING:
+		return "ping";
+	case PROTO_PONG:
+		return "pong";
+	case PROTO_READY:
+		return "ready";
+	case PROTO_ERROR:
+		return "error";
+	case PROTO_SHUTDOWN:
+		return "shutdown";
+	case PROTO_EXEC:
+		return "exec";
+	case PROTO_STARTED:
+		return "started";
+	case PROTO_STDIN:
+		return "stdin";
+	case PROTO_STDOUT:
+		return "stdout";
+	case PROTO_STDERR:
+		return "stderr";
+	case PROTO_WINDOW:
+		return "window";
+	case PROTO_RESIZE:
+		return "resize";
+	case PROTO_SIGNAL:
+		return "signal";
+	case PROTO_EXIT:
+		return "exit";
+	default:
+		return "unknown";
 	}
 }

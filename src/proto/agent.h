@@ -22,23 +22,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION 1
-#define PROTO_MAGIC0 'M'
-#define PROTO_MAGIC1 'V'
+#define PROTO_VERSION	  1
+#define PROTO_MAGIC0	  'M'
+#define PROTO_MAGIC1	  'V'
 #define PROTO_HEADER_SIZE 12
 #define PROTO_MAX_PAYLOAD (64u * 1024)
-#define PROTO_MAX_FRAME (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD)
+#define PROTO_MAX_FRAME	  (PROTO_HEADER_SIZE + PROTO_MAX_PAYLOAD)
 /* Credit each side starts with per data channel of a stream (stdin towards
  * the guest; stdout and stderr towards the host). */
 #define PROTO_INITIAL_WINDOW (256u * 1024)
-#define PROTO_MAX_ARGS 4096
-#define PROTO_MAX_PING 64
-#define PROTO_AGENT_PORT "org.mvm.agent"
+#define PROTO_MAX_ARGS	     4096
+#define PROTO_MAX_PING	     64
+#define PROTO_AGENT_PORT     "org.mvm.agent"
 
 enum proto_type {
 	PROTO_HELLO = 1,    /* both ways, stream 0: versions and limits */
-	PROTO_PING = 2,     /* host -> guest, stream 0: payload echoed in PONG */
-	PROTO_PONG = 3,     /* guest -> host */
+	PROTO_PING = 2,	    /* host -> guest, stream 0: payload echoed in PONG */
+	PROTO_PONG = 3,	    /* guest -> host */
 	PROTO_READY = 4,    /* guest -> host, stream 0: every service has started */
 	PROTO_ERROR = 5,    /* both ways: u32 code (enum proto_err or errno), message */
 	PROTO_SHUTDOWN = 6, /* host -> guest, stream 0: stop services and power off */
@@ -79,8 +79,8 @@ struct proto_frame {
 struct proto_decoder {
 	uint8_t *buf;
 	size_t cap;
-	size_t len;     /* bytes buffered */
-	size_t consumed; /* bytes of buf already returned (dropped on the next fill) */
+	size_t len;	  /* bytes buffered */
+	size_t consumed;  /* bytes of buf already returned (dropped on the next fill) */
 	uint64_t dropped; /* bytes thrown away while resynchronising (statistics) */
 };
 
@@ -123,7 +123,7 @@ struct proto_error {
 int proto_error_encode(uint32_t code, const char *msg, uint8_t *buf, size_t cap);
 int proto_error_decode(const uint8_t *p, size_t len, struct proto_error *e);
 
-#define PROTO_EXEC_TTY 0x1u   /* run on a pseudo-terminal (stdout only; stderr merged) */
+#define PROTO_EXEC_TTY	 0x1u /* run on a pseudo-terminal (stdout only; stderr merged) */
 #define PROTO_EXEC_STDIN 0x2u /* stdin frames follow; else stdin is /dev/null */
 #define PROTO_EXEC_FLAGS (PROTO_EXEC_TTY | PROTO_EXEC_STDIN)
 
@@ -131,9 +131,9 @@ int proto_error_decode(const uint8_t *p, size_t len, struct proto_error *e);
  * NUL, with no other NUL inside: the guest can use them in place. */
 struct proto_exec {
 	uint32_t flags;
-	uint16_t rows, cols; /* tty window size; 0 = leave the default */
-	uint32_t argc;       /* >= 1 */
-	uint32_t envc;       /* "K=V" entries added to the guest's base environment */
+	uint16_t rows, cols;   /* tty window size; 0 = leave the default */
+	uint32_t argc;	       /* >= 1 */
+	uint32_t envc;	       /* "K=V" entries added to the guest's base environment */
 	const uint8_t *argv_p; /* first argv string record (iterate with proto_strings_next) */
 	const uint8_t *env_p;
 	const char *cwd; /* NUL-terminated in the payload; NULL = "/" */
@@ -142,8 +142,8 @@ struct proto_exec_spec { /* what the host fills to encode */
 	uint32_t flags;
 	uint16_t rows, cols;
 	const char *const *argv; /* NULL-terminated */
-	const char *const *env;  /* NULL-terminated, may be NULL */
-	const char *cwd;         /* may be NULL */
+	const char *const *env;	 /* NULL-terminated, may be NULL */
+	const char *cwd;	 /* may be NULL */
 };
 int proto_exec_encode(const struct proto_exec_spec *s, uint8_t *buf, size_t cap);
 int proto_exec_decode(const uint8_t *p, size_t len, struct proto_exec *x);

@@ -10,9 +10,9 @@
 #include "core/strbuf.h"
 
 #define VM_RECORD_SCHEMA_VERSION 1
-#define SHIM_CTL_NAME "ctl.sock"
-#define SHIM_MAX_REQUEST 4096 /* one control request line */
-#define SHIM_MAX_REPLY (64u << 10)
+#define SHIM_CTL_NAME		 "ctl.sock"
+#define SHIM_MAX_REQUEST	 4096 /* one control request line */
+#define SHIM_MAX_REPLY		 (64u << 10)
 
 /* $MVM_HOME/vms (malloc'd) and the files of one VM. */
 char *vm_dir(const char *name);

@@ -17,14 +17,16 @@
 #include "core/fs.h"
 #include "core/jsonio.h"
 #include "core/util.h"
+#include "proto/agent.h"
 #include "shim/internal.h"
 #include "shim/vm.h"
 
-#define SHIM_MAX_CLIENTS 16
-#define SHIM_CONSOLE_MAX (16u << 20) /* console.log is started anew past this */
-#define SHIM_REPLAY (64u << 10)      /* console bytes replayed to a new attach */
-#define SHIM_STOP_GRACE_MS 1000      /* power button, before quit */
-#define SHIM_LINE_MAX 512            /* console bytes kept to find the ready line */
+#define SHIM_MAX_CLIENTS   16
+#define SHIM_CONSOLE_MAX   (16u << 20) /* console.log is started anew past this */
+#define SHIM_REPLAY	   (64u << 10) /* console bytes replayed to a new attach */
+#define SHIM_STOP_GRACE_MS 1000	       /* power button, before quit */
+#define SHIM_LINE_MAX	   512	       /* console bytes kept to find the ready line */
+#define SHIM_AGENT_STOP_MS 10000       /* the guest's own orderly power-off, asked over the agent */
 
 enum client_kind { CLIENT_FREE = 0, CLIENT_REQUEST, CLIENT_ATTACH, CLIENT_STOP_WAIT };
 
@@ -49,6 +51,10 @@ struct shim {
 	struct strbuf line; /* the console line being assembled, until ready */
 	struct client clients[SHIM_MAX_CLIENTS];
 	const char *ready_line;
+	/* the agent channel (src/proto): HELLO both ways, then READY from the guest */
+	struct proto_decoder dec;
+	uint8_t *decbuf;
+	bool agent_hello;
 };
 
 static void notify(struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -146,6 +152,7 @@ static void replay_console(struct shim *s, struct client *c)
 }
 
 static void begin_stop(struct shim *s, const char *why);
+static int agent_send(struct shim *s, uint8_t type, const void *payload, size_t len);
 
 static void handle_request(struct shim *s, struct client *c, const char *line, size_t len)
 {
@@ -228,8 +235,8 @@ static void accept_client(struct shim *s)
 		return;
 	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++) {
 		if (s->clients[i].kind == CLIENT_FREE) {
-			s->clients[i] = (struct client){.kind = CLIENT_REQUEST, .fd = fd,
-							.in = STRBUF_INIT};
+			s->clients[i] =
+			    (struct client){.kind = CLIENT_REQUEST, .fd = fd, .in = STRBUF_INIT};
 			return;
 		}
 	}
@@ -277,8 +284,8 @@ static void log_console(struct shim *s, const char *buf, size_t n)
 		_cleanup_free_ char *old = xasprintf("%s.1", s->log_path);
 		rename(s->log_path, old);
 		close(s->log_fd);
-		s->log_fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC,
-				 0600);
+		s->log_fd =
+		    open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 		s->log_size = 0;
 		if (s->log_fd < 0)
 			return;
@@ -355,12 +362,43 @@ static void begin_stop(struct shim *s, const char *why)
 		return;
 	s->stop_requested = true;
 	set_state(s, "stopping");
-	/* Graceful step: the power button. An agent shutdown request comes before
-	 * it once the agent protocol (src/proto) defines one. */
+	/* graceful: the agent's orderly power-off (services stopped, disks synced),
+	 * else the power button; then the VMM's quit; then SIGKILL */
+	int grace = SHIM_STOP_GRACE_MS;
+	if (s->agent_hello && agent_send(s, PROTO_SHUTDOWN, NULL, 0) == 0) {
+		struct pollfd p = {.fd = s->vm.pidfd, .events = POLLIN};
+		long long deadline = mono_ms() + SHIM_AGENT_STOP_MS;
+		while (!vmm_reap(&s->vm, false) && mono_ms() < deadline) {
+			poll(&p, 1, (int)(deadline - mono_ms()));
+			drain_console(s);
+		}
+		grace = 0;
+	}
 	struct err e = ERR_INIT;
-	s->b->stop(&s->vm, SHIM_STOP_GRACE_MS, &e);
+	s->b->stop(&s->vm, grace, &e);
 	err_release(&e);
 	finish(s, why);
+}
+
+/* Appends ": <last line of vmm.log>" when the VMM said something. */
+static void vmm_log_tail(const char *name, struct strbuf *out)
+{
+	_cleanup_free_ char *path = vm_file(name, "vmm.log");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size > 1024)
+		lseek(fd, st.st_size - 1024, SEEK_SET);
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_read_fd(&sb, fd, 1024);
+	close(fd);
+	strbuf_rtrim(&sb);
+	const char *line = strrchr(sb.buf, '\n');
+	line = line ? line + 1 : sb.buf;
+	if (*line)
+		strbuf_addf(out, ": %s", line);
+	strbuf_release(&sb);
 }
 
 static void vmm_died(struct shim *s)
@@ -379,8 +417,10 @@ static void vmm_died(struct shim *s)
 			    st - 128, strsignal(st - 128));
 	else
 		strbuf_addf(&why, "the VMM (pid %d) exited with status %d", (int)s->vm.pid, st);
-	if (!s->ready)
-		strbuf_addstr(&why, " before the guest was ready");
+	if (!s->ready) {
+		strbuf_addstr(&why, ", before the guest was ready");
+		vmm_log_tail(s->name, &why);
+	}
 	finish(s, why.buf);
 	strbuf_release(&why);
 }
@@ -398,14 +438,80 @@ static void boot_timed_out(struct shim *s)
 	strbuf_release(&why);
 }
 
+static void agent_close(struct shim *s)
+{
+	closep(&s->vm.agent_fd);
+	s->vm.agent_fd = -1;
+}
+
+/* Frames to the guest are tiny (HELLO, SHUTDOWN): sent whole or not at all. */
+static int agent_send(struct shim *s, uint8_t type, const void *payload, size_t len)
+{
+	uint8_t frame[PROTO_HEADER_SIZE + 64];
+	int n = proto_encode(frame, sizeof(frame), type, 0, payload, len);
+	if (n < 0 || s->vm.agent_fd < 0)
+		return -EINVAL;
+	ssize_t w = send(s->vm.agent_fd, frame, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	return w == n ? 0 : -EIO;
+}
+
+static void agent_hello(struct shim *s)
+{
+	if (s->vm.agent_fd < 0)
+		return;
+	s->decbuf = xmalloc(PROTO_MAX_FRAME);
+	proto_decoder_init(&s->dec, s->decbuf, PROTO_MAX_FRAME);
+	static const char me[] = "mvmctl-shim " MVM_VERSION;
+	struct proto_hello h = {.min_version = PROTO_VERSION,
+				.max_version = PROTO_VERSION,
+				.max_payload = PROTO_MAX_PAYLOAD,
+				.agent = me,
+				.agent_len = sizeof(me) - 1};
+	uint8_t p[64];
+	int n = proto_hello_encode(&h, p, sizeof(p));
+	if (n < 0 || agent_send(s, PROTO_HELLO, p, (size_t)n) < 0)
+		agent_close(s);
+}
+
+static void agent_frame(struct shim *s, const struct proto_frame *f)
+{
+	if (proto_validate(f) < 0)
+		return; /* malformed: dropped, the channel goes on */
+	if (f->stream != 0)
+		return; /* exec sessions: not served by this shim yet */
+	if (f->type == PROTO_HELLO) {
+		struct proto_hello h;
+		if (proto_hello_decode(f->payload, f->len, &h) == 0) {
+			s->agent_hello = true;
+			json_object_set_new(
+			    s->rec, "agent",
+			    json_stringn(h.agent, h.agent_len > 64 ? 64 : h.agent_len));
+			if (s->ready)
+				record(s);
+		}
+	} else if (f->type == PROTO_READY && !s->ready) {
+		json_object_set_new(s->rec, "ready_source", json_string("agent"));
+		became_ready(s);
+	}
+}
+
 static void agent_readable(struct shim *s)
 {
-	/* The agent protocol (src/proto) is not there yet: read what the guest
-	 * sends so that its writes never block, and keep nothing. */
-	char buf[4096];
-	ssize_t n = read(s->vm.agent_fd, buf, sizeof(buf));
-	if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-		closep(&s->vm.agent_fd), s->vm.agent_fd = -1;
+	size_t room;
+	uint8_t *at = proto_decoder_space(&s->dec, &room);
+	ssize_t n = read(s->vm.agent_fd, at, room);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		agent_close(s);
+		return;
+	}
+	proto_decoder_commit(&s->dec, (size_t)n);
+	struct proto_frame f;
+	int r;
+	while ((r = proto_decoder_next(&s->dec, &f)) != 0)
+		if (r > 0)
+			agent_frame(s, &f);
 }
 
 static void signal_readable(struct shim *s)
@@ -503,6 +609,7 @@ static void shim_release(struct shim *s)
 	json_decref(s->rec);
 	json_decref(s->spec);
 	strbuf_release(&s->line);
+	free(s->decbuf);
 	free(s->log_path);
 	free(s->ctl_path);
 	free(s->name);
@@ -523,8 +630,8 @@ static void loop(struct shim *s)
 		p[P_CTL] = (struct pollfd){.fd = s->ctl_fd, .events = POLLIN};
 		for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
 			p[P_CLIENTS + i] = (struct pollfd){
-				.fd = s->clients[i].kind == CLIENT_FREE ? -1 : s->clients[i].fd,
-				.events = POLLIN};
+			    .fd = s->clients[i].kind == CLIENT_FREE ? -1 : s->clients[i].fd,
+			    .events = POLLIN};
 		int timeout = -1;
 		if (!s->ready) {
 			long long left = s->deadline - mono_ms();
@@ -579,8 +686,13 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	if (chdir("/") < 0) {
 		/* nothing depends on the working directory */
 	}
-	struct shim s = {.notify_fd = notify_fd, .lock_fd = lock_fd, .sig_fd = -1, .ctl_fd = -1,
-			 .log_fd = -1, .vm = VMM_VM_INIT, .line = STRBUF_INIT,
+	struct shim s = {.notify_fd = notify_fd,
+			 .lock_fd = lock_fd,
+			 .sig_fd = -1,
+			 .ctl_fd = -1,
+			 .log_fd = -1,
+			 .vm = VMM_VM_INIT,
+			 .line = STRBUF_INIT,
 			 .ready_line = VM_READY_LINE};
 	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
 		s.clients[i].fd = -1;
@@ -605,7 +717,8 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	    (r = json_read_file(rec_path, &s.rec, &se)) < 0)
 		goto fail_early;
 	json_object_set_new(s.rec, "shim_pid", json_integer(getpid()));
-	json_object_set_new(s.rec, "shim_start", json_integer((json_int_t)proc_starttime(getpid())));
+	json_object_set_new(s.rec, "shim_start",
+			    json_integer((json_int_t)proc_starttime(getpid())));
 	const char *bname = json_get_str(s.spec, "backend");
 	s.b = bname ? vmm_backend_find(bname) : NULL;
 	if (!s.b) {
@@ -651,6 +764,7 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	json_object_set_new(s.rec, "vmm_pid", json_integer(s.vm.pid));
 	json_object_set_new(s.rec, "vmm_start", json_integer((json_int_t)proc_starttime(s.vm.pid)));
 	record(&s);
+	agent_hello(&s);
 	notify(&s, "started %d", (int)getpid());
 	loop(&s);
 	goto out;

@@ -25,7 +25,7 @@
 #include "shim/vm.h"
 
 #define VM_STOP_TIMEOUT_MS 30000
-#define VM_LOCK_WAIT_MS 5000
+#define VM_LOCK_WAIT_MS	   5000
 
 long long mono_ms(void)
 {
@@ -79,7 +79,8 @@ bool vm_name_valid(const char *name)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '-' && c != '.')))
 			return false;
 	}
@@ -142,13 +143,15 @@ int ctl_request(int fd, const char *op, int timeout_ms, json_t **reply, struct e
 			continue;
 		if (n <= 0) {
 			r = err_set(e, -EPIPE, EXIT_FAILED,
-				    "the supervisor closed the connection before answering '%s'", op);
+				    "the supervisor closed the connection before answering '%s'",
+				    op);
 			break;
 		}
 		if (c == '\n')
 			break;
 		if (line.len >= SHIM_MAX_REPLY) {
-			r = err_set(e, -EMSGSIZE, EXIT_FAILED, "the supervisor's reply is too long");
+			r = err_set(e, -EMSGSIZE, EXIT_FAILED,
+				    "the supervisor's reply is too long");
 			break;
 		}
 		strbuf_addch(&line, c);
@@ -302,7 +305,8 @@ static void random_hex(char *out, size_t nhex)
 	unsigned char b[32];
 	size_t nb = (nhex + 1) / 2;
 	if (getrandom(b, nb, 0) != (ssize_t)nb) {
-		unsigned long long x = (unsigned long long)mono_ms() ^ ((unsigned long long)getpid() << 20);
+		unsigned long long x =
+		    (unsigned long long)mono_ms() ^ ((unsigned long long)getpid() << 20);
 		memcpy(b, &x, nb < sizeof(x) ? nb : sizeof(x));
 	}
 	for (size_t i = 0; i < nhex; i++)
@@ -419,8 +423,8 @@ static int pick_name(const struct vm_spec *spec, char **out, struct err *e)
 		*out = xstrdup(spec->name);
 		return 0;
 	}
-	const char *base = spec->name_base && vm_name_valid(spec->name_base) ? spec->name_base
-									      : "vm";
+	const char *base =
+	    spec->name_base && vm_name_valid(spec->name_base) ? spec->name_base : "vm";
 	for (int i = 0; i < 100; i++) {
 		char hex[5];
 		random_hex(hex, 4);
@@ -442,8 +446,7 @@ void vm_started_release(struct vm_started *s)
 	*s = (struct vm_started)VM_STARTED_INIT;
 }
 
-int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *out,
-	     struct err *e)
+int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *out, struct err *e)
 {
 	*out = (struct vm_started)VM_STARTED_INIT;
 	const char *bname = spec->backend ? spec->backend : vmm_backend_default();
@@ -524,13 +527,13 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 		json_array_append_new(drives, json_pack("{s:s, s:b}", "path", spec->drives[i].path,
 							"read_only", spec->drives[i].read_only));
 	spec_json = json_pack(
-		"{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:o, s:s, s:i, s:b, s:s}",
-		"schema_version", 1, "name", name, "backend", b->name, "accel",
-		vmm_accel_name(out->accel.accel), "kernel", spec->kernel, "rootfs", spec->rootfs,
-		"drives", drives, "vcpus", (int)vcpus, "mem_mib", (json_int_t)mem, "ports",
-		ports_json(spec->ports, spec->n_ports), "cmdline", cmdline.buf, "boot_timeout_ms",
-		spec->boot_timeout_ms > 0 ? spec->boot_timeout_ms : VM_BOOT_TIMEOUT_MS, "agent",
-		true, "run_dir", run_dir);
+	    "{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:o, s:s, s:i, s:b, s:s}",
+	    "schema_version", 1, "name", name, "backend", b->name, "accel",
+	    vmm_accel_name(out->accel.accel), "kernel", spec->kernel, "rootfs", spec->rootfs,
+	    "drives", drives, "vcpus", (int)vcpus, "mem_mib", (json_int_t)mem, "ports",
+	    ports_json(spec->ports, spec->n_ports), "cmdline", cmdline.buf, "boot_timeout_ms",
+	    spec->boot_timeout_ms > 0 ? spec->boot_timeout_ms : VM_BOOT_TIMEOUT_MS, "agent", true,
+	    "run_dir", run_dir);
 	if (spec->initrd)
 		json_object_set_new(spec_json, "initrd", json_string(spec->initrd));
 	spec_path = vm_file(name, "spec.json");
@@ -592,7 +595,7 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 	}
 	spawned = true;
 	fs_lock_release(&lk); /* the shim holds it now (the same open file) */
-	child_finish(&c, e); /* the shim forks; its first process exits at once */
+	child_finish(&c, e);  /* the shim forks; its first process exits at once */
 
 	int boot_ms = (int)json_get_int(spec_json, "boot_timeout_ms", VM_BOOT_TIMEOUT_MS);
 	long long deadline = mono_ms() + boot_ms + 30000;
@@ -720,9 +723,9 @@ int vm_attach(const char *name, int fd, volatile int *interrupt, struct err *e)
 		return r;
 	const char *run = json_get_str(rec, "run_dir");
 	int s = -1;
-	r = run && vm_record_alive(rec) ? ctl_connect(run, &s, e)
-					: err_set(e, -ESRCH, EXIT_FAILED, "VM '%s' is not running",
-						  name);
+	r = run && vm_record_alive(rec)
+		? ctl_connect(run, &s, e)
+		: err_set(e, -ESRCH, EXIT_FAILED, "VM '%s' is not running", name);
 	json_decref(rec);
 	if (r < 0)
 		return r;

@@ -25,33 +25,33 @@
 #include "core/err.h"
 #include "vmm/vmm.h"
 
-#define VM_READY_LINE "mvm: ready"
-#define VM_DEFAULT_VCPUS 1
+#define VM_READY_LINE	   "mvm: ready"
+#define VM_DEFAULT_VCPUS   1
 #define VM_DEFAULT_MEM_MIB 256
 #define VM_BOOT_TIMEOUT_MS 120000
 
 /* What to start. Paths must be absolute. */
 struct vm_spec {
-	const char *name;    /* NULL: generated from name_base ("<base>-<4 hex>") */
+	const char *name;      /* NULL: generated from name_base ("<base>-<4 hex>") */
 	const char *name_base; /* NULL: "vm" */
-	const char *backend; /* NULL: vmm_backend_default() */
-	enum vmm_accel accel; /* AUTO: resolved by vm_start (see vmm_accel_resolve) */
+	const char *backend;   /* NULL: vmm_backend_default() */
+	enum vmm_accel accel;  /* AUTO: resolved by vm_start (see vmm_accel_resolve) */
 	const char *kernel, *initrd, *rootfs;
 	const char *cmdline_extra; /* appended to the kernel command line; may be NULL */
 	const struct vmm_drive *drives;
 	size_t n_drives;
-	unsigned vcpus;   /* 0: VM_DEFAULT_VCPUS */
+	unsigned vcpus;	  /* 0: VM_DEFAULT_VCPUS */
 	uint64_t mem_mib; /* 0: VM_DEFAULT_MEM_MIB */
 	const struct vmm_port *ports;
 	size_t n_ports;
 	const char *revision, *slot; /* recorded only; may be NULL */
 	const char *manifest_path;   /* recorded only; may be NULL */
-	int boot_timeout_ms;         /* 0: VM_BOOT_TIMEOUT_MS */
+	int boot_timeout_ms;	     /* 0: VM_BOOT_TIMEOUT_MS */
 };
 
 enum vm_wait {
 	VM_WAIT_STARTED, /* return once the VMM runs (attach to follow the boot) */
-	VM_WAIT_READY,   /* return once the guest reports ready */
+	VM_WAIT_READY,	 /* return once the guest reports ready */
 };
 
 struct vm_started {
@@ -61,14 +61,16 @@ struct vm_started {
 	struct vmm_accel_choice accel;
 };
 
-#define VM_STARTED_INIT { .name = NULL, .accel = VMM_ACCEL_CHOICE_INIT }
+#define VM_STARTED_INIT                                                                            \
+	{                                                                                          \
+		.name = NULL, .accel = VMM_ACCEL_CHOICE_INIT                                       \
+	}
 
 /* Starts a VM under a new shim. Refuses a name whose VM is alive
  * (EXIT_REFUSED), a taken host port (naming it) and missing artifacts before
  * anything boots. A boot that fails or times out is torn down and fails with
  * the reason (and the VM is left `exited` with that reason). */
-int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *out,
-	     struct err *e);
+int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *out, struct err *e);
 void vm_started_release(struct vm_started *s);
 
 /* A name is [A-Za-z0-9][A-Za-z0-9.-]{0,62} (it is also the guest's hostname). */

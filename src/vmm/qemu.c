@@ -18,12 +18,12 @@
 #include "vmm/qmp.h"
 #include "vmm/vmm.h"
 
-#define QEMU_DEFAULT "qemu-system-x86_64"
-#define QEMU_TCG_CACHE_MIB 32 /* DESIGN.md: the cache is 34 MiB of a VM's RSS uncapped */
+#define QEMU_DEFAULT	      "qemu-system-x86_64"
+#define QEMU_TCG_CACHE_MIB    32 /* DESIGN.md: the cache is 34 MiB of a VM's RSS uncapped */
 #define QEMU_START_TIMEOUT_MS 10000
-#define QEMU_CMD_TIMEOUT_MS 5000
-#define QEMU_AGENT_PORT "org.mvm.agent"
-#define QEMU_LOG_TAIL 2048
+#define QEMU_CMD_TIMEOUT_MS   5000
+#define QEMU_AGENT_PORT	      "org.mvm.agent"
+#define QEMU_LOG_TAIL	      2048
 
 extern const struct vmm_backend vmm_qemu;
 
@@ -144,17 +144,6 @@ static void build_argv(struct strvec *argv, const struct vmm_config *cfg, int co
 		       int agent_fd)
 {
 	struct strbuf v = STRBUF_INIT;
-	if (cfg->die_with_parent) {
-		/* util-linux setpriv sets PR_SET_PDEATHSIG before exec'ing QEMU: the VMM
-		 * dies with its supervisor, whatever kills it */
-		_cleanup_free_ char *sp = which("setpriv");
-		if (sp) {
-			strvec_push(argv, sp);
-			strvec_push(argv, "--pdeathsig");
-			strvec_push(argv, "KILL");
-			strvec_push(argv, "--");
-		}
-	}
 	strvec_push(argv, qemu_binary());
 	if (cfg->name) {
 		strbuf_addstr(&v, "mvm-");
@@ -309,7 +298,8 @@ static int qemu_start(struct vmm_vm *vm, const struct vmm_config *cfg, struct er
 {
 	*vm = (struct vmm_vm)VMM_VM_INIT;
 	if (!cfg->kernel || !cfg->rootfs)
-		return err_set(e, -EINVAL, EXIT_FAILED, "QEMU: a kernel and a root image are needed");
+		return err_set(e, -EINVAL, EXIT_FAILED,
+			       "QEMU: a kernel and a root image are needed");
 	int con[2] = {-1, -1}, qmp[2] = {-1, -1}, agent[2] = {-1, -1};
 	_cleanup_close_ int logfd = -1;
 	struct strvec argv = STRVEC_INIT;
@@ -322,8 +312,8 @@ static int qemu_start(struct vmm_vm *vm, const struct vmm_config *cfg, struct er
 	    (cfg->agent && (r = socketpair_cloexec(agent, e)) < 0))
 		goto fail;
 	if (cfg->vmm_log) {
-		logfd = open(cfg->vmm_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
-			     0600);
+		logfd =
+		    open(cfg->vmm_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 		if (logfd < 0) {
 			r = err_sys(e, -errno, EXIT_FAILED, "open '%s'", cfg->vmm_log);
 			goto fail;
@@ -340,6 +330,8 @@ static int qemu_start(struct vmm_vm *vm, const struct vmm_config *cfg, struct er
 	c.argv = strvec_argv(&argv);
 	c.out_fd = logfd;
 	c.err_fd = logfd;
+	/* the VMM dies with its supervisor, whatever kills it */
+	c.pdeathsig = cfg->die_with_parent ? SIGKILL : 0;
 	r = child_start(&c, e);
 	closep(&con[1]);
 	closep(&qmp[1]);
@@ -503,24 +495,37 @@ static int qemu_stop(struct vmm_vm *vm, int graceful_ms, struct err *e)
 static int qemu_probe_kvm(const char *kernel, int timeout_ms, struct strbuf *why)
 {
 	struct strvec argv = STRVEC_INIT;
-	_cleanup_free_ char *sp = which("setpriv");
-	if (sp) {
-		strvec_push(&argv, sp);
-		strvec_pushv(&argv, (const char *const[]){"--pdeathsig", "KILL", "--", NULL});
-	}
 	strvec_push(&argv, qemu_binary());
-	strvec_pushv(&argv,
-		     (const char *const[]){"-M", "microvm", "-nodefaults", "-no-user-config",
-					   "-display", "none", "-no-reboot", "-accel", "kvm", "-cpu",
-					   "host", "-smp", "1", "-m", "128", "-kernel", kernel,
-					   "-append",
-					   "console=ttyS0 reboot=t panic=-1 root=/dev/mvm-kvm-probe",
-					   "-chardev", "stdio,id=con,signal=off", "-serial",
-					   "chardev:con", NULL});
+	strvec_pushv(
+	    &argv, (const char *const[]){"-M",
+					 "microvm",
+					 "-nodefaults",
+					 "-no-user-config",
+					 "-display",
+					 "none",
+					 "-no-reboot",
+					 "-accel",
+					 "kvm",
+					 "-cpu",
+					 "host",
+					 "-smp",
+					 "1",
+					 "-m",
+					 "128",
+					 "-kernel",
+					 kernel,
+					 "-append",
+					 "console=ttyS0 reboot=t panic=-1 root=/dev/mvm-kvm-probe",
+					 "-chardev",
+					 "stdio,id=con,signal=off",
+					 "-serial",
+					 "chardev:con",
+					 NULL});
 	struct child c = CHILD_INIT;
 	c.argv = strvec_argv(&argv);
 	c.capture_out = true;
 	c.merge_err = true;
+	c.pdeathsig = SIGKILL;
 	struct err e = ERR_INIT;
 	int r = child_start(&c, &e);
 	if (r < 0) {
@@ -580,18 +585,18 @@ out:
 }
 
 const struct vmm_backend vmm_qemu = {
-	.name = "qemu",
-	.available = qemu_available,
-	.supports_accel = qemu_supports_accel,
-	.probe_kvm = qemu_probe_kvm,
-	.version = qemu_version,
-	.start = qemu_start,
-	.stop = qemu_stop,
-	.pause = qemu_pause,
-	.resume = qemu_resume,
-	.status = qemu_status,
-	.handle_events = qemu_handle_events,
-	.snapshot = NULL,
-	.restore = NULL,
-	.release = qemu_release,
+    .name = "qemu",
+    .available = qemu_available,
+    .supports_accel = qemu_supports_accel,
+    .probe_kvm = qemu_probe_kvm,
+    .version = qemu_version,
+    .start = qemu_start,
+    .stop = qemu_stop,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
+    .status = qemu_status,
+    .handle_events = qemu_handle_events,
+    .snapshot = NULL,
+    .restore = NULL,
+    .release = qemu_release,
 };

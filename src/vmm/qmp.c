@@ -244,7 +244,8 @@ static int wait_for(struct qmp *q, struct waiter *w, long long deadline, struct 
 	long long timeout = deadline - now_ms();
 	while (!w->got) {
 		if (q->eof)
-			return err_set(e, -EPIPE, EXIT_FAILED, "QMP: the VMM closed the connection");
+			return err_set(e, -EPIPE, EXIT_FAILED,
+				       "QMP: the VMM closed the connection");
 		long long left = deadline - now_ms();
 		if (left <= 0)
 			return err_set(e, -ETIMEDOUT, EXIT_FAILED, "QMP: no reply within %lld ms",

@@ -21,7 +21,7 @@
 #include "core/err.h"
 #include "core/strbuf.h"
 
-#define QMP_MAX_MSG (1u << 20)
+#define QMP_MAX_MSG    (1u << 20)
 #define QMP_MAX_EVENTS 64
 
 enum qmp_kind {
@@ -34,15 +34,18 @@ enum qmp_kind {
 /* One decoded message. */
 struct qmp_msg {
 	enum qmp_kind kind;
-	long long id;      /* -1 when the message has no integer id */
-	char *event;       /* QMP_EVENT: its name (malloc'd) */
+	long long id;	   /* -1 when the message has no integer id */
+	char *event;	   /* QMP_EVENT: its name (malloc'd) */
 	char *error_class; /* QMP_ERROR (malloc'd) */
 	char *error_desc;  /* QMP_ERROR (malloc'd) */
-	json_t *data;      /* QMP_RETURN: the return value; QMP_EVENT: data (may be NULL);
+	json_t *data;	   /* QMP_RETURN: the return value; QMP_EVENT: data (may be NULL);
 			    * QMP_GREETING: the "QMP" object. Owned. */
 };
 
-#define QMP_MSG_INIT { .kind = QMP_EVENT, .id = -1 }
+#define QMP_MSG_INIT                                                                               \
+	{                                                                                          \
+		.kind = QMP_EVENT, .id = -1                                                        \
+	}
 
 /* Decodes one message (the bytes between two "\r\n"; surrounding whitespace
  * allowed). Anything that is not one JSON object of the four shapes above
@@ -51,16 +54,19 @@ int qmp_decode(const char *buf, size_t len, struct qmp_msg *out, struct err *e);
 void qmp_msg_release(struct qmp_msg *m);
 
 struct qmp {
-	int fd;             /* not owned: the caller closes it */
-	struct strbuf in;   /* bytes read and not yet decoded */
-	long long next_id;  /* ids of our commands */
+	int fd;		   /* not owned: the caller closes it */
+	struct strbuf in;  /* bytes read and not yet decoded */
+	long long next_id; /* ids of our commands */
 	struct qmp_msg events[QMP_MAX_EVENTS];
 	size_t ev_head, ev_len;
 	size_t ev_dropped; /* events dropped because the queue was full */
-	bool eof;          /* the peer closed its end */
+	bool eof;	   /* the peer closed its end */
 };
 
-#define QMP_INIT { .fd = -1, .in = STRBUF_INIT }
+#define QMP_INIT                                                                                   \
+	{                                                                                          \
+		.fd = -1, .in = STRBUF_INIT                                                        \
+	}
 
 /* Makes fd non-blocking and takes it as the connection. */
 void qmp_init(struct qmp *q, int fd);

@@ -20,8 +20,8 @@
 extern const struct vmm_backend vmm_qemu;
 
 const struct vmm_backend *const vmm_backends[] = {
-	&vmm_qemu,
-	NULL,
+    &vmm_qemu,
+    NULL,
 };
 
 const struct vmm_backend *vmm_backend_find(const char *name)
@@ -96,8 +96,8 @@ static json_t *host_identity(const struct vmm_backend *b)
 	struct strbuf cpu = STRBUF_INIT, info = STRBUF_INIT;
 	if (strbuf_read_file(&info, "/proc/cpuinfo", 4u << 20) >= 0) {
 		/* the first processor's identifying lines */
-		const char *keys[] = {"vendor_id", "cpu family", "model", "model name",
-				      "stepping", "microcode"};
+		const char *keys[] = {"vendor_id",  "cpu family", "model",
+				      "model name", "stepping",	  "microcode"};
 		for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
 			size_t kl = strlen(keys[k]);
 			for (char *line = info.buf; line && *line;) {
@@ -105,7 +105,8 @@ static json_t *host_identity(const struct vmm_backend *b)
 				size_t n = nl ? (size_t)(nl - line) : strlen(line);
 				if (!n)
 					break; /* end of the first processor */
-				if (!strncmp(line, keys[k], kl) && (line[kl] == '\t' || line[kl] == ' ')) {
+				if (!strncmp(line, keys[k], kl) &&
+				    (line[kl] == '\t' || line[kl] == ' ')) {
 					const char *colon = memchr(line, ':', n);
 					if (colon) {
 						const char *v = colon + 1;
@@ -122,8 +123,8 @@ static json_t *host_identity(const struct vmm_backend *b)
 		}
 	}
 	_cleanup_free_ char *ver = b->version ? b->version() : xstrdup("unknown");
-	json_t *id = json_pack("{s:s, s:s, s:s, s:s}", "backend", b->name, "host_kernel",
-			       u.release, "host_kernel_build", u.version, "cpu", cpu.buf);
+	json_t *id = json_pack("{s:s, s:s, s:s, s:s}", "backend", b->name, "host_kernel", u.release,
+			       "host_kernel_build", u.version, "cpu", cpu.buf);
 	json_object_set_new(id, "vmm_version", json_string(ver));
 	strbuf_release(&cpu);
 	strbuf_release(&info);
@@ -168,9 +169,9 @@ static void cache_write(const struct vmm_backend *b, json_t *ident, bool works, 
 	}
 	_cleanup_free_ char *path = cache_path(b);
 	_cleanup_free_ char *now = json_now_rfc3339();
-	json_t *doc = json_pack("{s:i, s:O, s:b, s:s, s:s, s:I}", "schema_version", 1, "host", ident,
-				"kvm_works", works, "reason", reason, "probed_at", now, "probe_ms",
-				(json_int_t)ms);
+	json_t *doc = json_pack("{s:i, s:O, s:b, s:s, s:s, s:I}", "schema_version", 1, "host",
+				ident, "kvm_works", works, "reason", reason, "probed_at", now,
+				"probe_ms", (json_int_t)ms);
 	json_write_file(path, doc, &e); /* a cache: failing to write it only costs a probe */
 	json_decref(doc);
 	err_release(&e);
@@ -196,8 +197,8 @@ static bool kvm_usable(struct strbuf *why)
 	return true;
 }
 
-int vmm_accel_resolve(const struct vmm_backend *b, const char *kernel,
-		      struct vmm_accel_choice *out, struct err *e)
+int vmm_accel_resolve(const struct vmm_backend *b, const char *kernel, struct vmm_accel_choice *out,
+		      struct err *e)
 {
 	*out = (struct vmm_accel_choice)VMM_ACCEL_CHOICE_INIT;
 	struct config c = {0};
@@ -322,8 +323,8 @@ int vmm_port_parse(const char *s, struct vmm_port *p, struct err *e)
 	*colon = '\0';
 	long long hp, gp;
 	if (parse_int64(rest, 1, 65535, &hp) < 0 || parse_int64(colon + 1, 1, 65535, &gp) < 0)
-		return err_set(e, -EINVAL, EXIT_USAGE, "port '%s': ports are numbers from 1 to 65535",
-			       s);
+		return err_set(e, -EINVAL, EXIT_USAGE,
+			       "port '%s': ports are numbers from 1 to 65535", s);
 	unsigned char addr[16];
 	if (inet_pton(AF_INET, ip, addr) != 1 && inet_pton(AF_INET6, ip, addr) != 1)
 		return err_set(e, -EINVAL, EXIT_USAGE, "port '%s': '%s' is not an IP address", s,
@@ -339,8 +340,8 @@ int vmm_port_parse(const char *s, struct vmm_port *p, struct err *e)
 void vmm_port_format(const struct vmm_port *p, struct strbuf *out)
 {
 	bool v6 = strchr(p->host_ip, ':') != NULL;
-	strbuf_addf(out, "%s%s%s:%u:%u/%s", v6 ? "[" : "", p->host_ip, v6 ? "]" : "",
-		    p->host_port, p->guest_port, p->proto == VMM_UDP ? "udp" : "tcp");
+	strbuf_addf(out, "%s%s%s:%u:%u/%s", v6 ? "[" : "", p->host_ip, v6 ? "]" : "", p->host_port,
+		    p->guest_port, p->proto == VMM_UDP ? "udp" : "tcp");
 }
 
 int vmm_port_check_free(const struct vmm_port *p, struct err *e)

@@ -42,13 +42,16 @@ struct vmm_backend;
 /* The accelerator a VM will use, and why. */
 struct vmm_accel_choice {
 	enum vmm_accel accel; /* KVM or TCG, never AUTO */
-	char *source;         /* "MVM_ACCEL", "config.toml", "default" */
-	char *reason;         /* why (malloc'd): "KVM guest boot probe failed: …" */
-	bool notice;          /* auto fell back to TCG: the CLI prints one line */
-	bool probed;          /* a probe ran now (else cached or not needed) */
+	char *source;	      /* "MVM_ACCEL", "config.toml", "default" */
+	char *reason;	      /* why (malloc'd): "KVM guest boot probe failed: …" */
+	bool notice;	      /* auto fell back to TCG: the CLI prints one line */
+	bool probed;	      /* a probe ran now (else cached or not needed) */
 };
 
-#define VMM_ACCEL_CHOICE_INIT { .accel = VMM_ACCEL_TCG }
+#define VMM_ACCEL_CHOICE_INIT                                                                      \
+	{                                                                                          \
+		.accel = VMM_ACCEL_TCG                                                             \
+	}
 
 /* Resolves the accelerator: flag/env MVM_ACCEL, else config key `accel`
  * (config_load), else auto. `auto` picks KVM only when a real guest boot of
@@ -56,8 +59,8 @@ struct vmm_accel_choice {
  * in $MVM_HOME/accel-<backend>.json with the host kernel, CPU and VMM version it was
  * made on, and probed again (bounded in time) when any of them changes.
  * `kvm` asked explicitly with no usable /dev/kvm fails with EXIT_NOTREADY. */
-int vmm_accel_resolve(const struct vmm_backend *b, const char *kernel,
-		      struct vmm_accel_choice *out, struct err *e);
+int vmm_accel_resolve(const struct vmm_backend *b, const char *kernel, struct vmm_accel_choice *out,
+		      struct err *e);
 void vmm_accel_choice_release(struct vmm_accel_choice *c);
 
 /* --- port forwards ----------------------------------------------------- */
@@ -87,10 +90,10 @@ struct vmm_drive {
 struct vmm_config {
 	const char *name; /* VM name, for the VMM's own diagnostics */
 	/* artifacts */
-	const char *kernel;  /* uncompressed ELF vmlinux (PVH entry) */
-	const char *initrd;  /* may be NULL */
-	const char *cmdline; /* the whole guest command line */
-	const char *rootfs;  /* first drive (vda), always read-only */
+	const char *kernel;		/* uncompressed ELF vmlinux (PVH entry) */
+	const char *initrd;		/* may be NULL */
+	const char *cmdline;		/* the whole guest command line */
+	const char *rootfs;		/* first drive (vda), always read-only */
 	const struct vmm_drive *drives; /* vdb, vdc, … in order */
 	size_t n_drives;
 	/* sizing */
@@ -103,11 +106,11 @@ struct vmm_config {
 	/* network: user-mode NAT with these forwards (guest 10.0.2.15/24 via 10.0.2.2) */
 	const struct vmm_port *ports;
 	size_t n_ports;
-	bool agent;            /* create the agent channel (vm->agent_fd) */
-	enum vmm_accel accel;  /* resolved: KVM or TCG */
+	bool agent;		/* create the agent channel (vm->agent_fd) */
+	enum vmm_accel accel;	/* resolved: KVM or TCG */
 	unsigned tcg_cache_mib; /* TCG translation cache cap; 0: the backend's default */
-	const char *vmm_log;   /* the VMM's own stderr goes here (0600, appended) */
-	bool die_with_parent;  /* the VMM is killed when the calling thread exits */
+	const char *vmm_log;	/* the VMM's own stderr goes here (0600, appended) */
+	bool die_with_parent;	/* the VMM is killed when the calling thread exits */
 };
 
 enum vmm_state {
@@ -127,13 +130,16 @@ struct vmm_vm {
 	int console_fd;
 	int agent_fd;
 	int event_fd;
-	bool exited;       /* the VMM process was reaped */
+	bool exited;	   /* the VMM process was reaped */
 	int exit_status;   /* its status: exit code or 128+signal */
 	char *exit_reason; /* what the VMM last said about stopping (malloc'd), or NULL */
-	void *priv;        /* the backend's own state */
+	void *priv;	   /* the backend's own state */
 };
 
-#define VMM_VM_INIT { .pid = -1, .pidfd = -1, .console_fd = -1, .agent_fd = -1, .event_fd = -1 }
+#define VMM_VM_INIT                                                                                \
+	{                                                                                          \
+		.pid = -1, .pidfd = -1, .console_fd = -1, .agent_fd = -1, .event_fd = -1           \
+	}
 
 struct vmm_backend {
 	const char *name; /* "qemu", "firecracker" */

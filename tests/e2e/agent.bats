@@ -2,6 +2,7 @@
 # mvm-init's guest agent over virtio-serial, driven by the reference client
 # (tests/tools/agent-client.c) through QEMU's Unix-socket chardev. One VM
 # serves every test of this file.
+bats_require_minimum_version 1.5.0
 load helpers
 load boot_helpers
 
@@ -44,7 +45,7 @@ agent() {
 	[ "$status" -eq 0 ]
 	run agent exec -- /bin/sh -c 'exit 7'
 	[ "$status" -eq 7 ]
-	run agent exec -- /no/such/program
+	run -127 agent exec -- /no/such/program
 	[ "$status" -eq 127 ]
 	assert_contains "$output" "No such file or directory"
 	run agent exec --signal-after 300 15 -- /bin/sleep 30
@@ -74,6 +75,16 @@ agent() {
 	assert_eq 4194304 "$n"
 	hwm=$(agent exec -- /bin/grep VmHWM /proc/1/status | tr -dc 0-9)
 	[ "$hwm" -lt 4096 ]
+}
+
+@test "exec -t runs on a pseudo-terminal with the window size asked for" {
+	run agent exec -t -- /bin/sh -c 'tty; stty size; echo "TERM=$TERM"'
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "/dev/pts/"
+	assert_contains "$output" "30 100"
+	assert_contains "$output" "TERM=xterm-256color"
+	run agent exec -t -- /bin/sh -c 'exit 3'
+	[ "$status" -eq 3 ]
 }
 
 @test "malformed frames are rejected and the agent keeps serving" {

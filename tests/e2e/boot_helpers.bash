@@ -33,7 +33,7 @@ busybox_rootfs() {
 	mkdir -p "$dir/bin" "$dir/etc/systemd/system"
 	cp /bin/busybox "$dir/bin/busybox"
 	for a in sh echo cat sleep ls ip ifconfig hostname mount kill touch test false true \
-		env pwd id grep wc date rm mkdir; do
+		env pwd id grep wc date rm mkdir tty stty; do
 		ln -sf busybox "$dir/bin/$a"
 	done
 }

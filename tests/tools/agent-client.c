@@ -7,9 +7,10 @@
  *   agent-client SOCK garbage               sends malformed bytes, then a ping: prints the
  *                                           ERROR frames and "pong" (the agent still serves)
  *   agent-client SOCK shutdown
- *   agent-client SOCK exec [-i] [-e K=V]… [-w DIR] [--stdin-bytes N] -- ARGV…
+ *   agent-client SOCK exec [-i] [-t] [-e K=V]… [-w DIR] -- ARGV…
  *                                           runs ARGV; stdout/stderr stream to ours; exits
- *                                           with the guest's status (128+N for a signal)
+ *                                           with the guest's status (128+N for a signal);
+ *                                           -t: on a guest pty of 30 rows x 100 columns
  *   --timeout S (before the verb, default 30): give up with status 124.
  *   --signal-after MS SIG (exec): forward SIG after MS milliseconds.
  */
@@ -182,13 +183,15 @@ static int do_exec(int argc, char **argv)
 	const char *env[64];
 	size_t nenv = 0;
 	const char *cwd = NULL;
-	bool in = false;
+	bool in = false, tty = false;
 	long long sig_after = -1;
 	int sig = 0;
 	int i = 0;
 	for (; i < argc && strcmp(argv[i], "--"); i++) {
 		if (!strcmp(argv[i], "-i"))
 			in = true;
+		else if (!strcmp(argv[i], "-t"))
+			tty = true;
 		else if (!strcmp(argv[i], "-e") && i + 1 < argc && nenv < 63)
 			env[nenv++] = argv[++i];
 		else if (!strcmp(argv[i], "-w") && i + 1 < argc)
@@ -202,7 +205,10 @@ static int do_exec(int argc, char **argv)
 	if (i + 1 >= argc)
 		die("exec: nothing to run after --");
 	env[nenv] = NULL;
-	struct proto_exec_spec spec = {.flags = in ? PROTO_EXEC_STDIN : 0,
+	struct proto_exec_spec spec = {.flags = (in ? PROTO_EXEC_STDIN : 0u) |
+						 (tty ? PROTO_EXEC_TTY : 0u),
+				       .rows = tty ? 30 : 0,
+				       .cols = tty ? 100 : 0,
 				       .argv = (const char *const *)argv + i + 1,
 				       .env = env,
 				       .cwd = cwd};
@@ -310,6 +316,15 @@ int main(int argc, char **argv)
 	show_agent = strcmp(verb, "exec") != 0;
 	hello();
 	if (!strcmp(verb, "hello")) {
+		/* a READY sent right after the HELLO arrives before the PONG */
+		show_agent = false;
+		send_frame(PROTO_PING, 0, "mvm", 3);
+		struct proto_frame f;
+		do {
+			next_frame(&f, -1);
+			if (f.type == PROTO_READY)
+				ready_seen = true;
+		} while (f.type != PROTO_PONG);
 		if (ready_seen)
 			printf("ready\n");
 		return 0;

@@ -57,8 +57,7 @@ static void test_decode_kinds(void **state)
 			 0);
 	assert_int_equal(m.kind, QMP_EVENT);
 	assert_string_equal(m.event, "SHUTDOWN");
-	assert_string_equal(json_string_value(json_object_get(m.data, "reason")),
-			    "guest-shutdown");
+	assert_string_equal(json_string_value(json_object_get(m.data, "reason")), "guest-shutdown");
 	qmp_msg_release(&m);
 }
 
@@ -66,18 +65,18 @@ static void test_decode_rejects(void **state)
 {
 	(void)state;
 	const char *bad[] = {
-		"",
-		"[1, 2]",
-		"\"return\"",
-		"{\"return\": 1",
-		"{\"id\": 1}",
-		"{\"event\": 5}",
-		"{\"event\": \"X\", \"data\": [1]}",
-		"{\"error\": \"string\", \"id\": 1}",
-		"{\"error\": {\"class\": 1}, \"id\": 1}",
-		"{\"QMP\": 1}",
-		"{\"return\": {}, \"return\": {}, \"id\": 1}",
-		"{\"return\": {}} trailing",
+	    "",
+	    "[1, 2]",
+	    "\"return\"",
+	    "{\"return\": 1",
+	    "{\"id\": 1}",
+	    "{\"event\": 5}",
+	    "{\"event\": \"X\", \"data\": [1]}",
+	    "{\"error\": \"string\", \"id\": 1}",
+	    "{\"error\": {\"class\": 1}, \"id\": 1}",
+	    "{\"QMP\": 1}",
+	    "{\"return\": {}, \"return\": {}, \"id\": 1}",
+	    "{\"return\": {}} trailing",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct qmp_msg m;
@@ -252,11 +251,11 @@ static void *peer_main(void *arg)
 		/* an event first, then a stale reply to another id, then ours in two pieces */
 		peer_send(p->fd, "{\"event\": \"SHUTDOWN\", \"data\": {\"reason\": "
 				 "\"host-qmp-quit\"}}\r\n");
-		snprintf(reply, sizeof(reply), "{\"return\": {\"status\": \"stale\"}, \"id\": %lld}\r\n",
-			 id + 100);
+		snprintf(reply, sizeof(reply),
+			 "{\"return\": {\"status\": \"stale\"}, \"id\": %lld}\r\n", id + 100);
 		peer_send(p->fd, reply);
-		snprintf(reply, sizeof(reply), "{\"return\": {\"status\": \"running\"}, \"id\": %lld}\r\n",
-			 id);
+		snprintf(reply, sizeof(reply),
+			 "{\"return\": {\"status\": \"running\"}, \"id\": %lld}\r\n", id);
 		peer_send(p->fd, "{\"return\": {\"status\": \"run");
 		peer_send(p->fd, reply + strlen("{\"return\": {\"status\": \"run"));
 		break;
@@ -376,16 +375,16 @@ static void test_eof(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_kinds),
-		cmocka_unit_test(test_decode_rejects),
-		cmocka_unit_test(test_framing),
-		cmocka_unit_test(test_bad_message_does_not_hide_next),
-		cmocka_unit_test(test_size_cap),
-		cmocka_unit_test(test_event_queue_cap),
-		cmocka_unit_test(test_execute_matches_id),
-		cmocka_unit_test(test_execute_error_reply),
-		cmocka_unit_test(test_execute_timeout),
-		cmocka_unit_test(test_eof),
+	    cmocka_unit_test(test_decode_kinds),
+	    cmocka_unit_test(test_decode_rejects),
+	    cmocka_unit_test(test_framing),
+	    cmocka_unit_test(test_bad_message_does_not_hide_next),
+	    cmocka_unit_test(test_size_cap),
+	    cmocka_unit_test(test_event_queue_cap),
+	    cmocka_unit_test(test_execute_matches_id),
+	    cmocka_unit_test(test_execute_error_reply),
+	    cmocka_unit_test(test_execute_timeout),
+	    cmocka_unit_test(test_eof),
 	};
 	return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }

@@ -1,0 +1,332 @@
+#!/usr/bin/env bats
+# Running VMs for real (QEMU -M microvm under TCG): up -d, ls, logs, down, the
+# attached console, port forwarding, ports already taken, and a truthful `ls`
+# after kill -9 of the supervisor or of QEMU.
+#
+# The artifacts are made by hand once per file: the provisioned kernel and
+# initramfs (mvm-init as /init) and a busybox root image whose one service is
+# `busybox httpd`. Every wait is bounded; teardown kills whatever a test left.
+bats_require_minimum_version 1.5.0
+load helpers
+load boot_helpers
+
+setup_file() {
+	export MVM_HOME="$BATS_FILE_TMPDIR/prov"
+	kernel_provision || return 1
+	ART="$BATS_FILE_TMPDIR/art"
+	mkdir -p "$ART"
+	cp "$KERNEL_VMLINUX" "$ART/vmlinux"
+	cp "$KERNEL_INITRD" "$ART/initrd.img"
+	local root="$BATS_FILE_TMPDIR/root"
+	busybox_rootfs "$root"
+	mkdir -p "$root/www"
+	echo "hello from the guest" >"$root/www/index.html"
+	cat >"$root/etc/systemd/system/httpd.service" <<-'EOF'
+		[Service]
+		ExecStart=/bin/busybox httpd -f -p 80 -h /www
+		[Install]
+		WantedBy=multi-user.target
+	EOF
+	mkimage "$root" "$ART/rootfs.ext4"
+	export ART
+}
+
+setup() {
+	common_setup
+	export MVM_ACCEL=tcg
+	VM="t$$-$BATS_TEST_NUMBER"
+}
+
+# Kills what the test's VMs left running, by the pids their records hold.
+teardown() {
+	local f pid
+	for f in "$MVM_HOME"/vms/*/vm.json; do
+		[ -e "$f" ] || continue
+		for pid in $(jq -r '.shim_pid // empty, .vmm_pid // empty' "$f"); do
+			kill -9 "$pid" 2>/dev/null || true
+		done
+	done
+	[ -z "${HOLDER_PID:-}" ] || kill "$HOLDER_PID" 2>/dev/null || true
+	[ -z "${UP_PID:-}" ] || kill -9 "$UP_PID" 2>/dev/null || true
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
+
+# gone PID [SECONDS]: waits until the process no longer runs (zombies count as gone).
+gone() {
+	local pid=$1 secs=${2:-10} i st
+	for ((i = 0; i < secs * 20; i++)); do
+		st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 0
+		[[ $st == Z* ]] && return 0
+		sleep 0.05
+	done
+	echo "process $pid still runs" >&2
+	return 1
+}
+
+@test "up -d boots, ls lists it, logs shows the console, down stops it" {
+	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$VM" ]
+	assert_contains "$stderr" "VM '$VM' ready in"
+	[ "$(rec "$VM" .state)" = running ]
+	[ "$(rec "$VM" .accel)" = tcg ]
+	local shim qemu
+	shim=$(rec "$VM" .shim_pid)
+	qemu=$(rec "$VM" .vmm_pid)
+	kill -0 "$shim"
+	kill -0 "$qemu"
+	# the supervisor is detached: its own session, not the test's
+	[ "$(ps -o sid= -p "$shim" | tr -d ' ')" != "$(ps -o sid= -p $$ | tr -d ' ')" ]
+
+	run --separate-stderr "$MVMCTL" ls
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "$VM"
+	assert_contains "$output" "running"
+	run --separate-stderr "$MVMCTL" ls -q
+	[ "$output" = "$VM" ]
+	run --separate-stderr "$MVMCTL" ls --json
+	[ "$(jq -r '.vms[0].name' <<<"$output")" = "$VM" ]
+	[ "$(jq -r '.vms[0].state' <<<"$output")" = running ]
+	[ "$(jq -r '.schema_version' <<<"$output")" = 1 ]
+
+	run --separate-stderr "$MVMCTL" logs "$VM"
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "mvm: ready"
+	run --separate-stderr "$MVMCTL" logs -n 1 "$VM"
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ]
+
+	run --separate-stderr "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$VM" ]
+	gone "$qemu"
+	gone "$shim"
+	[ "$(rec "$VM" .state)" = exited ]
+	run --separate-stderr "$MVMCTL" ls -q
+	[ -z "$output" ]
+	run --separate-stderr "$MVMCTL" ls -a --json
+	[ "$(jq -r '.vms[0].state' <<<"$output")" = exited ]
+	assert_contains "$(jq -r '.vms[0].exit_reason' <<<"$output")" "stopped"
+	# a second down of an exited VM is no error; an unknown one is
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" down nosuchvm
+	[ "$status" -eq 4 ]
+}
+
+@test "the state directory is private and the root image is never written" {
+	local before after
+	before=$(sha256sum <"$ART/rootfs.ext4")
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	assert_mode "$MVM_HOME/vms/$VM" 700
+	assert_mode "$MVM_HOME/vms/$VM/vm.json" 600
+	assert_mode "$MVM_HOME/vms/$VM/console.log" 600
+	assert_mode "$(rec "$VM" .run_dir)" 700
+	[ -S "$(rec "$VM" .run_dir)/ctl.sock" ]
+	assert_mode "$(rec "$VM" .run_dir)/ctl.sock" 700 || assert_mode "$(rec "$VM" .run_dir)/ctl.sock" 600
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	[ ! -e "$(rec "$VM" .run_dir)" ]
+	after=$(sha256sum <"$ART/rootfs.ext4")
+	[ "$before" = "$after" ]
+}
+
+@test "-p forwards a host port to a service in the guest" {
+	local port i body=
+	port=$(free_port)
+	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM" -p "$port:80"
+	[ "$status" -eq 0 ]
+	[ "$(rec "$VM" '.ports[0]')" = "127.0.0.1:$port:80/tcp" ]
+	# ready means the service was started; give it a bounded moment to listen
+	for ((i = 0; i < 100; i++)); do
+		body=$(curl -fsS -m 2 "http://127.0.0.1:$port/index.html" 2>/dev/null) && break
+		sleep 0.1
+	done
+	[ "$body" = "hello from the guest" ]
+	run "$MVMCTL" ls
+	assert_contains "$output" "127.0.0.1:$port:80/tcp"
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	# the forward went away with the VM
+	run curl -fsS -m 2 "http://127.0.0.1:$port/"
+	[ "$status" -ne 0 ]
+}
+
+@test "a host port already in use is refused before boot, naming the port" {
+	local port
+	port=$(free_port)
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" &
+	HOLDER_PID=$!
+	for ((i = 0; i < 50; i++)); do
+		python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null && break
+		sleep 0.1
+	done
+	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM" -p "$port:80"
+	[ "$status" -eq 1 ]
+	assert_contains "$stderr" "port $port"
+	assert_contains "$stderr" "already in use"
+	# nothing booted: no record, no console
+	[ ! -e "$MVM_HOME/vms/$VM/vm.json" ]
+	[ ! -e "$MVM_HOME/vms/$VM/console.log" ]
+	run "$MVMCTL" ls -a -q
+	[ -z "$output" ]
+}
+
+@test "kill -9 of the supervisor: ls does not show the VM, and its QEMU is gone" {
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	local shim qemu
+	shim=$(rec "$VM" .shim_pid)
+	qemu=$(rec "$VM" .vmm_pid)
+	kill -9 "$shim"
+	gone "$shim"
+	gone "$qemu" # it dies with its supervisor
+	run --separate-stderr "$MVMCTL" ls -q
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	run --separate-stderr "$MVMCTL" ls -a --json
+	[ "$(jq -r '.vms[0].state' <<<"$output")" = exited ]
+	assert_contains "$(jq -r '.vms[0].exit_reason' <<<"$output")" "supervisor (pid $shim) died"
+	# the name can be used again
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+}
+
+@test "kill -9 of QEMU: the supervisor records why and ls does not show the VM" {
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	local shim qemu i
+	shim=$(rec "$VM" .shim_pid)
+	qemu=$(rec "$VM" .vmm_pid)
+	kill -9 "$qemu"
+	gone "$shim"
+	run --separate-stderr "$MVMCTL" ls -q
+	[ -z "$output" ]
+	run --separate-stderr "$MVMCTL" ls -a --json
+	[ "$(jq -r '.vms[0].state' <<<"$output")" = exited ]
+	assert_contains "$(jq -r '.vms[0].exit_reason' <<<"$output")" "killed by signal 9"
+}
+
+@test "a second VM of the same name is refused while the first runs" {
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "VM '$VM' is already running"
+	[ "$(rec "$VM" .state)" = running ]
+	run "$MVMCTL" down --all
+	[ "$status" -eq 0 ]
+	[ "$output" = "$VM" ]
+}
+
+@test "up without -d shows the console and Ctrl-C stops the VM" {
+	local out="$BATS_TEST_TMPDIR/up.out" i
+	"$MVMCTL" up "$ART" --name "$VM" >"$out" 2>"$out.err" &
+	UP_PID=$!
+	for ((i = 0; i < 1200; i++)); do
+		grep -qF "mvm: ready" "$out" && break
+		kill -0 "$UP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -qF "mvm: ready" "$out"
+	[ "$(rec "$VM" .state)" = running ]
+	kill -INT "$UP_PID"
+	local st=0
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$UP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$UP_PID" || st=$?
+	UP_PID=
+	[ "$st" -eq 130 ]
+	[ "$(rec "$VM" .state)" = exited ]
+	run "$MVMCTL" ls -q
+	[ -z "$output" ]
+}
+
+@test "a boot that never reports ready fails with the reason and leaves nothing running" {
+	# init=/bin/false in the guest is not possible from here; a root image that is
+	# not ext4 makes mvm-init give up, which powers the guest off
+	local bad="$BATS_TEST_TMPDIR/bad"
+	mkdir -p "$bad"
+	cp "$ART/vmlinux" "$ART/initrd.img" "$bad/"
+	head -c 1048576 /dev/zero >"$bad/rootfs.ext4"
+	run --separate-stderr timeout 120 "$MVMCTL" up "$bad" -d --name "$VM"
+	[ "$status" -eq 1 ]
+	assert_contains "$stderr" "VM '$VM'"
+	[ "$(rec "$VM" .state)" = exited ]
+	local qemu
+	qemu=$(rec "$VM" .vmm_pid)
+	gone "$qemu"
+	run "$MVMCTL" ls -q
+	[ -z "$output" ]
+}
+
+@test "bad flags are usage errors" {
+	run --separate-stderr "$MVMCTL" up "$ART" -p 80
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "HOST_PORT:GUEST_PORT"
+	run --separate-stderr "$MVMCTL" up "$ART" --name 'bad name'
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$MVMCTL" down
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$MVMCTL" logs
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$MVMCTL" logs nosuchvm
+	[ "$status" -eq 4 ]
+}
+
+@test "accel auto probes KVM once, caches the verdict, and says so when it falls back to TCG" {
+	export MVM_ACCEL=auto
+	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	local cache="$MVM_HOME/accel-qemu.json"
+	[ -f "$cache" ]
+	assert_mode "$cache" 600
+	[ "$(jq -r .host.host_kernel "$cache")" = "$(uname -r)" ]
+	local works probed
+	works=$(jq -r .kvm_works "$cache")
+	probed=$(jq -r .probed_at "$cache")
+	if [ "$works" = true ]; then
+		[ "$(rec "$VM" .accel)" = kvm ]
+	else
+		# here: /dev/kvm is broken for Linux guests; one line says why TCG is used
+		[ "$(rec "$VM" .accel)" = tcg ]
+		[ "$(grep -c 'using TCG' <<<"$stderr")" -eq 1 ]
+		assert_contains "$stderr" "$(jq -r .reason "$cache")"
+	fi
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	# a second start reuses the verdict: no new probe
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .probed_at "$cache")" = "$probed" ]
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	# MVM_ACCEL=tcg needs no probe at all; a bad value is a config error
+	rm -f "$cache"
+	MVM_ACCEL=tcg run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	[ ! -e "$cache" ]
+	run "$MVMCTL" down "$VM"
+	MVM_ACCEL=fast run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "auto, kvm, tcg"
+}
+
+@test "up of a manifest that was never built says so and points at build" {
+	: >"$WORK/mvm.toml"
+	run --separate-stderr "$MVMCTL" up
+	[ "$status" -eq 4 ]
+	assert_contains "$stderr" "no built revision for the manifest at $WORK/mvm.toml"
+	assert_contains "$stderr" "hint: mvmctl build"
+	run "$MVMCTL" ls -a -q
+	[ -z "$output" ]
+}

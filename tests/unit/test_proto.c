@@ -1,0 +1,225 @@
+/* The agent wire format (src/proto/agent.c): framing, resynchronisation after
+ * malformed input, and every payload's encode/decode pair. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/agent.h"
+
+static uint8_t dbuf[2 * PROTO_MAX_FRAME];
+
+static void test_frame_roundtrip_in_pieces(void **state)
+{
+	(void)state;
+	struct proto_decoder d;
+	assert_int_equal(proto_decoder_init(&d, dbuf, sizeof(dbuf)), 0);
+	uint8_t f[64];
+	int n = proto_encode(f, sizeof(f), PROTO_STDOUT, 0x01020304, "hello", 5);
+	assert_int_equal(n, PROTO_HEADER_SIZE + 5);
+	assert_memory_equal(f, "MV\x01\x13\x01\x02\x03\x04\x00\x00\x00\x05hello", 17);
+	struct proto_frame fr;
+	/* byte by byte: no frame until the last byte */
+	for (int i = 0; i < n - 1; i++) {
+		assert_int_equal(proto_decoder_feed(&d, f + i, 1), 1);
+		assert_int_equal(proto_decoder_next(&d, &fr), 0);
+	}
+	proto_decoder_feed(&d, f + n - 1, 1);
+	assert_int_equal(proto_decoder_next(&d, &fr), 1);
+	assert_int_equal(fr.type, PROTO_STDOUT);
+	assert_int_equal(fr.stream, 0x01020304);
+	assert_int_equal(fr.len, 5);
+	assert_memory_equal(fr.payload, "hello", 5);
+	assert_int_equal(proto_decoder_next(&d, &fr), 0);
+	/* two frames in one read */
+	uint8_t two[64];
+	int a = proto_encode(two, sizeof(two), PROTO_PING, 0, "x", 1);
+	int b = proto_encode(two + a, sizeof(two) - (size_t)a, PROTO_READY, 0, NULL, 0);
+	proto_decoder_feed(&d, two, (size_t)(a + b));
+	assert_int_equal(proto_decoder_next(&d, &fr), 1);
+	assert_int_equal(fr.type, PROTO_PING);
+	assert_int_equal(proto_decoder_next(&d, &fr), 1);
+	assert_int_equal(fr.type, PROTO_READY);
+	assert_int_equal(fr.len, 0);
+}
+
+static void test_limits(void **state)
+{
+	(void)state;
+	static uint8_t big[PROTO_MAX_FRAME + 16];
+	assert_int_equal(proto_encode(big, sizeof(big), PROTO_STDOUT, 1, big, PROTO_MAX_PAYLOAD),
+			 (int)PROTO_MAX_FRAME);
+	assert_int_equal(proto_encode(big, sizeof(big), PROTO_STDOUT, 1, big, PROTO_MAX_PAYLOAD + 1),
+			 -1);
+	assert_int_equal(proto_encode(big, 11, PROTO_READY, 0, NULL, 0), -1);
+	struct proto_decoder d;
+	assert_int_equal(proto_decoder_init(&d, dbuf, PROTO_MAX_FRAME - 1), -1);
+}
+
+static void test_resync_after_garbage(void **state)
+{
+	(void)state;
+	struct proto_decoder d;
+	proto_decoder_init(&d, dbuf, sizeof(dbuf));
+	uint8_t in[256];
+	size_t len = 0;
+	memcpy(in, "garbage!", 8);
+	len = 8;
+	/* bad version */
+	const uint8_t badver[12] = {'M', 'V', 9, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+	memcpy(in + len, badver, 12);
+	len += 12;
+	/* oversize length */
+	const uint8_t big[12] = {'M', 'V', 1, 2, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+	memcpy(in + len, big, 12);
+	len += 12;
+	len += (size_t)proto_encode(in + len, sizeof(in) - len, PROTO_PING, 0, "ok", 2);
+	proto_decoder_feed(&d, in, len);
+	struct proto_frame fr;
+	int errors = 0, r;
+	while ((r = proto_decoder_next(&d, &fr)) < 0) {
+		assert_true(r == -PROTO_EMAGIC || r == -PROTO_EVERSION || r == -PROTO_ETOOBIG);
+		errors++;
+		assert_true(errors < 50);
+	}
+	assert_int_equal(r, 1);
+	assert_int_equal(fr.type, PROTO_PING);
+	assert_memory_equal(fr.payload, "ok", 2);
+	assert_true(errors >= 3);
+	assert_true(d.dropped >= 32);
+}
+
+static void test_hello_error_window_exit(void **state)
+{
+	(void)state;
+	uint8_t p[128];
+	struct proto_hello h = {1, 1, PROTO_MAX_PAYLOAD, "mvm-init 1", 10}, g;
+	int n = proto_hello_encode(&h, p, sizeof(p));
+	assert_int_equal(proto_hello_decode(p, (size_t)n, &g), 0);
+	assert_int_equal(g.max_payload, PROTO_MAX_PAYLOAD);
+	assert_int_equal(g.agent_len, 10);
+	assert_memory_equal(g.agent, "mvm-init 1", 10);
+	assert_int_equal(proto_hello_decode(p, 7, &g), -PROTO_EPAYLOAD);
+	h.min_version = 2; /* min > max */
+	n = proto_hello_encode(&h, p, sizeof(p));
+	assert_int_equal(proto_hello_decode(p, (size_t)n, &g), -PROTO_EPAYLOAD);
+
+	struct proto_error e;
+	n = proto_error_encode(PROTO_ESTREAM, "no session 9", p, sizeof(p));
+	assert_int_equal(proto_error_decode(p, (size_t)n, &e), 0);
+	assert_int_equal(e.code, PROTO_ESTREAM);
+	assert_int_equal(e.msg_len, 12);
+
+	struct proto_window w = {PROTO_CH_STDERR, 4096}, w2;
+	n = proto_window_encode(&w, p, sizeof(p));
+	assert_int_equal(proto_window_decode(p, (size_t)n, &w2), 0);
+	assert_int_equal(w2.channel, PROTO_CH_STDERR);
+	assert_int_equal(w2.bytes, 4096);
+	p[0] = 3;
+	assert_int_equal(proto_window_decode(p, (size_t)n, &w2), -PROTO_EPAYLOAD);
+	w.bytes = 0;
+	n = proto_window_encode(&w, p, sizeof(p));
+	assert_int_equal(proto_window_decode(p, (size_t)n, &w2), -PROTO_EPAYLOAD);
+
+	struct proto_exit x = {PROTO_EXIT_SIGNAL, 9}, y;
+	n = proto_exit_encode(&x, p, sizeof(p));
+	assert_int_equal(proto_exit_decode(p, (size_t)n, &y), 0);
+	assert_int_equal(proto_exit_status(&y), 137);
+	x = (struct proto_exit){PROTO_EXIT_CODE, 7};
+	n = proto_exit_encode(&x, p, sizeof(p));
+	proto_exit_decode(p, (size_t)n, &y);
+	assert_int_equal(proto_exit_status(&y), 7);
+	x = (struct proto_exit){PROTO_EXIT_NOEXEC, 2 /* ENOENT */};
+	proto_exit_encode(&x, p, sizeof(p));
+	proto_exit_decode(p, 5, &y);
+	assert_int_equal(proto_exit_status(&y), 127);
+	x = (struct proto_exit){PROTO_EXIT_CODE, 256};
+	proto_exit_encode(&x, p, sizeof(p));
+	assert_int_equal(proto_exit_decode(p, 5, &y), -PROTO_EPAYLOAD);
+}
+
+static void test_exec_roundtrip(void **state)
+{
+	(void)state;
+	static uint8_t p[PROTO_MAX_PAYLOAD];
+	const char *argv[] = {"/bin/sh", "-c", "echo hi", NULL};
+	const char *env[] = {"A=1", "B=two words", NULL};
+	struct proto_exec_spec s = {PROTO_EXEC_TTY | PROTO_EXEC_STDIN, 24, 80, argv, env, "/srv"};
+	int n = proto_exec_encode(&s, p, sizeof(p));
+	assert_true(n > 0);
+	struct proto_exec x;
+	assert_int_equal(proto_exec_decode(p, (size_t)n, &x), 0);
+	assert_int_equal(x.flags, PROTO_EXEC_TTY | PROTO_EXEC_STDIN);
+	assert_int_equal(x.rows, 24);
+	assert_int_equal(x.cols, 80);
+	assert_int_equal(x.argc, 3);
+	assert_int_equal(x.envc, 2);
+	const uint8_t *c = x.argv_p;
+	assert_string_equal(proto_strings_next(&c), "/bin/sh");
+	assert_string_equal(proto_strings_next(&c), "-c");
+	assert_string_equal(proto_strings_next(&c), "echo hi");
+	c = x.env_p;
+	assert_string_equal(proto_strings_next(&c), "A=1");
+	assert_string_equal(proto_strings_next(&c), "B=two words");
+	assert_string_equal(x.cwd, "/srv");
+	/* every truncation is rejected */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(proto_exec_decode(p, (size_t)i, &x), -PROTO_EPAYLOAD);
+	/* trailing bytes, an embedded NUL, an env entry without '=' */
+	assert_int_equal(proto_exec_decode(p, (size_t)n + 1, &x), -PROTO_EPAYLOAD);
+	p[16] = '\0';
+	assert_int_equal(proto_exec_decode(p, (size_t)n, &x), -PROTO_EPAYLOAD);
+	const char *badenv[] = {"NOEQUALS", NULL};
+	s.env = badenv;
+	assert_int_equal(proto_exec_encode(&s, p, sizeof(p)), -1);
+	/* no cwd, no env */
+	struct proto_exec_spec t = {0, 0, 0, argv, NULL, NULL};
+	n = proto_exec_encode(&t, p, sizeof(p));
+	assert_int_equal(proto_exec_decode(p, (size_t)n, &x), 0);
+	assert_null(x.cwd);
+	assert_int_equal(x.envc, 0);
+	/* an argv that does not fit a frame */
+	static char huge[PROTO_MAX_PAYLOAD];
+	memset(huge, 'a', sizeof(huge) - 1);
+	const char *hv[] = {huge, NULL};
+	t.argv = hv;
+	assert_int_equal(proto_exec_encode(&t, p, sizeof(p)), -1);
+	/* argc of 0 or absurd counts */
+	uint8_t q[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+	assert_int_equal(proto_exec_decode(q, 12, &x), -PROTO_EPAYLOAD);
+}
+
+static void test_validate(void **state)
+{
+	(void)state;
+	uint8_t p[8] = {0, 0, 0, 15};
+	struct proto_frame f = {PROTO_VERSION, PROTO_SIGNAL, 1, 4, p};
+	assert_int_equal(proto_validate(&f), 0);
+	p[3] = 0;
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	f.type = 200;
+	assert_int_equal(proto_validate(&f), -PROTO_ETYPE);
+	f.type = PROTO_READY;
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	f.len = 0;
+	assert_int_equal(proto_validate(&f), 0);
+	assert_string_equal(proto_type_name(PROTO_EXEC), "exec");
+	assert_string_equal(proto_type_name(200), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame_roundtrip_in_pieces),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_resync_after_garbage),
+		cmocka_unit_test(test_hello_error_window_exit),
+		cmocka_unit_test(test_exec_roundtrip),
+		cmocka_unit_test(test_validate),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
