@@ -278,7 +278,7 @@ static int apply_key(struct manifest *m, const struct toml_kv *kv, struct err *e
 	return 0;
 }
 
-int manifest_load(const char *path, struct manifest *m, struct err *e)
+static int load(const char *path, struct manifest *m, struct err *e)
 {
 	*m = (struct manifest){.schema_version = 1, .vcpus = 2, .mem_mib = 1024};
 	m->path = realpath(path, NULL);
@@ -318,6 +318,14 @@ int manifest_load(const char *path, struct manifest *m, struct err *e)
 		return r;
 	m->flake_resolved = manifest_resolve_flake(m->flake, m->dir);
 	return 0;
+}
+
+int manifest_load(const char *path, struct manifest *m, struct err *e)
+{
+	int r = load(path, m, e);
+	if (r < 0)
+		manifest_release(m);
+	return r;
 }
 
 void manifest_release(struct manifest *m)

@@ -36,7 +36,8 @@ struct manifest {
 };
 
 /* Parses and validates the manifest at path (which must exist). Invalid
- * content fails with EXIT_INVALID and a message naming file, line and key. */
+ * content fails with EXIT_INVALID and a message naming file, line and key;
+ * after a failure m owns nothing (manifest_release is then a no-op). */
 int manifest_load(const char *path, struct manifest *m, struct err *e);
 void manifest_release(struct manifest *m);
 

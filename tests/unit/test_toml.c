@@ -280,6 +280,9 @@ static void test_datetimes(void **state)
 	assert_string_equal(get(root, "d")->u.datetime, "23:59:59.999999");
 	expect_error("x = 1979-05-27T25:00:00", 1, 5, "invalid time 25:00:00");
 	expect_error("x = 07:32", 1, 5, "expected HH:MM:SS");
+	/* Found by the fuzzer: a time's "HH:" once let "-MM-DD" at offset 4 pass for a date. */
+	expect_errorn("t=19:\0-07-05", 12, 1, 3, "expected HH:MM:SS");
+	expect_error("t=19:a-07-05", 1, 3, "expected HH:MM:SS");
 }
 
 static void test_invalid_utf8(void **state)
