@@ -39,6 +39,28 @@ static int copy_file(const char *src, const char *dst, mode_t mode, struct err *
 	return 0;
 }
 
+/* Calls fn(src/name, dst/name) for every entry of the directory src. */
+static int each_entry(const char *src, const char *dst,
+		      int (*fn)(const char *s, const char *d, struct rootfs_stats *st,
+				struct err *e),
+		      struct rootfs_stats *st, struct err *e)
+{
+	DIR *d = opendir(src);
+	if (!d)
+		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		_cleanup_free_ char *s = fs_join(src, de->d_name);
+		_cleanup_free_ char *t = fs_join(dst, de->d_name);
+		r = fn(s, t, st, e);
+	}
+	closedir(d);
+	return r;
+}
+
 /* Mirrors src (a store path, not followed if a symlink) at dst. */
 static int mirror(const char *src, const char *dst, struct rootfs_stats *st, struct err *e)
 {
@@ -67,19 +89,7 @@ static int mirror(const char *src, const char *dst, struct rootfs_stats *st, str
 		return 0; /* the store holds no devices or fifos */
 	if (mkdir(dst, 0700) < 0)
 		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", dst);
-	DIR *d = opendir(src);
-	if (!d)
-		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
-	int r = 0;
-	struct dirent *de;
-	while (r == 0 && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		_cleanup_free_ char *s = fs_join(src, de->d_name);
-		_cleanup_free_ char *t = fs_join(dst, de->d_name);
-		r = mirror(s, t, st, e);
-	}
-	closedir(d);
+	int r = each_entry(src, dst, mirror, st, e);
 	if (r == 0 && chmod(dst, sb.st_mode & 07777) < 0)
 		r = err_sys(e, -errno, EXIT_BUILD, "setting mode of '%s'", dst);
 	return r;
@@ -88,30 +98,17 @@ static int mirror(const char *src, const char *dst, struct rootfs_stats *st, str
 /* /etc: real directories, files linked to where they live in the profile. */
 static int link_tree(const char *src, const char *dst, struct rootfs_stats *st, struct err *e)
 {
-	if (mkdir(dst, 0755) < 0 && errno != EEXIST)
-		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", dst);
-	st->inodes++;
-	DIR *d = opendir(src);
-	if (!d)
-		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", src);
-	int r = 0;
-	struct dirent *de;
-	while (r == 0 && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		_cleanup_free_ char *s = fs_join(src, de->d_name);
-		_cleanup_free_ char *t = fs_join(dst, de->d_name);
-		struct stat sb;
-		if (stat(s, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-			r = link_tree(s, t, st, e);
-		} else {
-			st->inodes++;
-			if (symlink(s, t) < 0)
-				r = err_sys(e, -errno, EXIT_BUILD, "creating link '%s'", t);
-		}
+	struct stat sb;
+	if (stat(src, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
+			return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", dst);
+		st->inodes++;
+		return each_entry(src, dst, link_tree, st, e);
 	}
-	closedir(d);
-	return r;
+	st->inodes++;
+	if (symlink(src, dst) < 0)
+		return err_sys(e, -errno, EXIT_BUILD, "creating link '%s'", dst);
+	return 0;
 }
 
 static int mklink(const char *target, const char *root, const char *name, struct err *e)

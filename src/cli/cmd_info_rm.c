@@ -51,20 +51,12 @@ const struct command cmd_info = {
     .max_args = 1,
 };
 
-static struct registry_rm_opts rm_opts;
-
-static const struct opt rm_optv[] = {
-    OPT_BOOL_('f', "force", &rm_opts.force, "succeed when there is no slot"),
-    OPT_BOOL_(0, "manifest-file", &rm_opts.manifest_file,
-	      "also delete the manifest file (never flake.nix)"),
-    OPT_END_(),
-};
 
 static int run_rm(struct cli *cli, int argc, char **argv)
 {
 	const char *arg = argc ? argv[0] : NULL;
 	if (!target_is_path(arg)) {
-		if (rm_opts.force) {
+		if (registry_rm_opts.force) {
 			cli_note(cli,
 				 "nothing to remove: '%s' is not a manifest file or project "
 				 "directory",
@@ -73,7 +65,7 @@ static int run_rm(struct cli *cli, int argc, char **argv)
 		}
 		return no_such_target(cli, arg);
 	}
-	return registry_cli_rm(cli, arg, &rm_opts);
+	return registry_cli_rm(cli, arg, &registry_rm_opts);
 }
 
 const struct command cmd_rm = {
@@ -84,6 +76,6 @@ const struct command cmd_rm = {
     .description = "Removes the manifest's slot with all its revisions. --manifest-file also "
 		   "deletes mvm.toml;\nflake.nix is never touched.",
     .examples = "mvmctl rm\nmvmctl rm ./api --force\nmvmctl rm --manifest-file",
-    .opts = rm_optv,
+    .opts = registry_rm_optv,
     .max_args = 1,
 };

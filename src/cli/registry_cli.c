@@ -525,11 +525,11 @@ const struct command cmd_manifest_info = {
 
 /* ---- manifest rm ----------------------------------------------------------------- */
 
-static struct registry_rm_opts rm_opts;
+struct registry_rm_opts registry_rm_opts;
 
-static const struct opt rm_optv[] = {
-    OPT_BOOL_('f', "force", &rm_opts.force, "succeed when there is no slot"),
-    OPT_BOOL_(0, "manifest-file", &rm_opts.manifest_file,
+const struct opt registry_rm_optv[] = {
+    OPT_BOOL_('f', "force", &registry_rm_opts.force, "succeed when there is no slot"),
+    OPT_BOOL_(0, "manifest-file", &registry_rm_opts.manifest_file,
 	      "also delete the manifest file (never flake.nix)"),
     OPT_END_(),
 };
@@ -622,7 +622,7 @@ int registry_cli_rm(struct cli *cli, const char *arg, const struct registry_rm_o
 
 static int run_rm(struct cli *cli, int argc, char **argv)
 {
-	return registry_cli_rm(cli, argc ? argv[0] : NULL, &rm_opts);
+	return registry_cli_rm(cli, argc ? argv[0] : NULL, &registry_rm_opts);
 }
 
 const struct command cmd_manifest_rm = {
@@ -637,7 +637,7 @@ const struct command cmd_manifest_rm = {
 	"never touched.",
     .examples = "mvmctl manifest rm\nmvmctl manifest rm ./api --force\n"
 		"mvmctl manifest rm --manifest-file",
-    .opts = rm_optv,
+    .opts = registry_rm_optv,
     .max_args = 1,
 };
 

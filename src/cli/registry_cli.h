@@ -20,6 +20,9 @@ struct registry_rm_opts {
 
 /* `manifest rm [PATH]`. */
 int registry_cli_rm(struct cli *cli, const char *arg, const struct registry_rm_opts *o);
+/* The options of `manifest rm` and its short form `rm`, parsed into registry_rm_opts. */
+extern struct registry_rm_opts registry_rm_opts;
+extern const struct opt registry_rm_optv[];
 
 /* Removes orphaned and unreadable slots (dry_run: only says which) and
  * reports each on stdout, or adds them to json (an array) when not NULL.
