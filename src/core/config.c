@@ -5,7 +5,7 @@
 #include "fs.h"
 #include "paths.h"
 #include "strbuf.h"
-#include "toml.h"
+#include "toml_file.h"
 #include "util.h"
 
 static int bad(struct err *e, const char *path, const struct toml_kv *kv, const char *what)
@@ -62,18 +62,10 @@ static int load_file(struct config *c, struct err *e)
 		return 0;
 	}
 	c->path = path;
-	struct strbuf sb = STRBUF_INIT;
-	int r = fs_read_file(path, 1u << 20, &sb, e);
-	if (r < 0) {
-		strbuf_release(&sb);
+	struct toml_value *root = NULL;
+	int r = toml_read_file(path, 1u << 20, &root, e);
+	if (r < 0)
 		return r;
-	}
-	struct toml_error terr = {0};
-	struct toml_value *root = toml_parse(sb.buf, sb.len, &terr);
-	strbuf_release(&sb);
-	if (!root)
-		return err_set(e, -EINVAL, EXIT_INVALID, "%s:%d:%d: invalid TOML: %s", path,
-			       terr.line, terr.col, terr.msg);
 	for (size_t i = 0; i < root->u.table.len && r >= 0; i++) {
 		const struct toml_kv *kv = &root->u.table.items[i];
 		if (!strcmp(kv->key, "backend"))

@@ -7,7 +7,7 @@
 #include "manifest.h"
 #include "size.h"
 #include "strbuf.h"
-#include "toml.h"
+#include "toml_file.h"
 #include "util.h"
 
 #define MANIFEST_MAX_BYTES (1u << 20)
@@ -288,18 +288,10 @@ static int load(const char *path, struct manifest *m, struct err *e)
 	m->flake = xstrdup(".");
 	m->profile = xstrdup("default");
 
-	struct strbuf sb = STRBUF_INIT;
-	int r = fs_read_file(m->path, MANIFEST_MAX_BYTES, &sb, e);
-	if (r < 0) {
-		strbuf_release(&sb);
+	struct toml_value *root = NULL;
+	int r = toml_read_file(m->path, MANIFEST_MAX_BYTES, &root, e);
+	if (r < 0)
 		return r;
-	}
-	struct toml_error terr = {0};
-	struct toml_value *root = toml_parse(sb.buf, sb.len, &terr);
-	strbuf_release(&sb);
-	if (!root)
-		return err_set(e, -EINVAL, EXIT_INVALID, "%s:%d:%d: invalid TOML: %s", m->path,
-			       terr.line, terr.col, terr.msg);
 
 	/* schema_version first: a newer manifest is refused before anything else. */
 	const struct toml_kv *sv = toml_table_find(root, "schema_version");
