@@ -77,7 +77,7 @@ check-asan:
 
 # libFuzzer: every fuzz/fuzz_X.c is linked with the host library, built by clang.
 FUZZ_FLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -DMVM_VERSION='"$(VERSION)"' -Isrc \
-	$(shell $(PKG_CONFIG) --cflags $(PKGS)) -fsanitize=fuzzer,address,undefined
+	$(shell $(PKG_CONFIG) --cflags $(PKGS)) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)

@@ -7,7 +7,14 @@
  *   build/fuzz/fuzz_toml -max_len=4096 -timeout=5 /tmp/toml-corpus ../shared/toml-test/tests
  *
  * Seed from toml-test at run time; keep only minimised crashers, in
- * fuzz/regressions/toml/ (tests/toml-test.sh parses each of them). */
+ * fuzz/regressions/toml/ (tests/toml-test.sh parses each of them).
+ *
+ * Log: 2026-11 — 45 min on 2 cores, ~161M execs (max_len 4096, then 64 KiB
+ * for 5 min with -report_slow_units=1). Found one heap overflow in
+ * parse_datetime: "19:\0-07-05T00:00:00" passed for a date-time because only
+ * offset 4 was checked, the copy stopped at the NUL, and writing the 'T' ran
+ * past it (regressions/toml/datetime-time-then-dash, minimised by hand).
+ * No leaks, timeouts or slow units. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -281,7 +281,7 @@ static void test_datetimes(void **state)
 	expect_error("x = 1979-05-27T25:00:00", 1, 5, "invalid time 25:00:00");
 	expect_error("x = 07:32", 1, 5, "expected HH:MM:SS");
 	/* Found by the fuzzer: a time's "HH:" once let "-MM-DD" at offset 4 pass for a date. */
-	expect_errorn("t=19:\0-07-05", 12, 1, 3, "expected HH:MM:SS");
+	expect_errorn("t=19:\0-07-05T00:00:00", 21, 1, 3, "expected HH:MM:SS");
 	expect_error("t=19:a-07-05", 1, 3, "expected HH:MM:SS");
 }
 
