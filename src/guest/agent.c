@@ -48,7 +48,6 @@ struct uevent_addr {
 #ifndef MVM_INIT_VERSION
 #define MVM_INIT_VERSION "1"
 #endif
-#define BASE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 struct session {
 	uint32_t id;
@@ -386,27 +385,6 @@ void agent_timer(void)
 
 /* --- exec ------------------------------------------------------------ */
 
-static char *resolve_path(const char *prog, char *const *env)
-{
-	if (strchr(prog, '/'))
-		return strdup(prog);
-	const char *path = BASE_PATH;
-	for (size_t i = 0; env[i]; i++)
-		if (!strncmp(env[i], "PATH=", 5))
-			path = env[i] + 5;
-	for (const char *p = path; *p;) {
-		size_t n = strcspn(p, ":");
-		char cand[1024];
-		if (n &&
-		    (size_t)snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, prog) <
-			sizeof(cand) &&
-		    access(cand, X_OK) == 0)
-			return strdup(cand);
-		p += n + (p[n] == ':');
-	}
-	return NULL;
-}
-
 static void set_env(char **env, size_t *n, const char *kv)
 {
 	size_t kl = strcspn(kv, "=");
@@ -480,7 +458,7 @@ static void start_exec(uint32_t id, const struct proto_frame *f)
 	}
 	if (pipe2(rep, O_CLOEXEC) < 0)
 		goto fail_errno;
-	path = resolve_path(argv[0], env);
+	path = guest_which(argv[0], env);
 
 	pid_t pid = fork();
 	if (pid < 0)

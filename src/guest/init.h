@@ -27,6 +27,12 @@ void power_off(void) __attribute__((noreturn));
 /* --- kernel command line (cmdline.c) --- */
 /* Value of "key=value" on /proc/cmdline (malloc'd), or NULL. */
 char *cmdline_get(const char *key);
+/* The PATH of services and exec'd commands unless they set their own. */
+#define BASE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Finds prog in the PATH of env (BASE_PATH when env sets none) unless it
+ * holds a slash; malloc'd, or NULL when not found. (services.c) */
+char *guest_which(const char *prog, char *const *env);
 
 /* --- event loop (loop.c) --- */
 struct watch;

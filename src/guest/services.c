@@ -25,7 +25,6 @@
 #define BACKOFF_RESET_MS 10000u /* a run this long forgets earlier failures */
 #define STOP_GRACE_MS	 5000u
 #define READY_MARKER	 "mvm: ready\n"
-#define BASE_PATH	 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 enum svc_state { S_WAITING, S_RUNNING, S_BACKOFF, S_DONE };
 
@@ -247,8 +246,7 @@ static void read_env_file(struct unit_list *out, const char *spec, const char *u
 	unit_env_file(out, buf, len);
 }
 
-/* Finds prog in PATH from env (unless it holds a slash). malloc'd or NULL. */
-static char *resolve(const char *prog, char **env)
+char *guest_which(const char *prog, char *const *env)
 {
 	if (strchr(prog, '/'))
 		return strdup(prog);
@@ -397,7 +395,7 @@ static void spawn(struct service *s)
 		log_msg("%s: cannot parse ExecStart=%s", s->u.name, s->u.exec.v[s->exec_idx]);
 		goto fail;
 	}
-	char *path = resolve(x.path, env);
+	char *path = guest_which(x.path, env);
 	if (!path) {
 		log_msg("%s: %s: command not found", s->u.name, x.path);
 		unit_exec_free(&x);

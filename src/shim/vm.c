@@ -114,6 +114,33 @@ int ctl_connect(const char *run_dir, int *fd, struct err *e)
 	return 0;
 }
 
+/* Reads one '\n'-terminated line from fd, byte-wise so nothing after it is
+ * consumed. 1: a line; 0: end of file (line may hold a partial one);
+ * -ETIMEDOUT at the deadline; -EMSGSIZE past max bytes. */
+static int read_line(int fd, struct strbuf *line, size_t max, long long deadline)
+{
+	strbuf_reset(line);
+	for (;;) {
+		long long left = deadline - mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		char c;
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return 0;
+		if (c == '\n')
+			return 1;
+		if (line->len >= max)
+			return -EMSGSIZE;
+		strbuf_addch(line, c);
+	}
+}
+
 int ctl_request(int fd, const char *op, int timeout_ms, json_t **reply, struct err *e)
 {
 	struct strbuf req = STRBUF_INIT;
@@ -122,40 +149,18 @@ int ctl_request(int fd, const char *op, int timeout_ms, json_t **reply, struct e
 	strbuf_release(&req);
 	if (w < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "sending '%s' to the supervisor", op);
-	/* the reply line, read byte-wise so nothing after it is consumed */
 	struct strbuf line = STRBUF_INIT;
-	long long deadline = mono_ms() + timeout_ms;
-	int r = 0;
-	for (;;) {
-		long long left = deadline - mono_ms();
-		if (left <= 0) {
-			r = err_set(e, -ETIMEDOUT, EXIT_FAILED,
-				    "the supervisor did not answer '%s' within %d s", op,
-				    timeout_ms / 1000);
-			break;
-		}
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, (int)left) <= 0)
-			continue;
-		char c;
-		ssize_t n = read(fd, &c, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = err_set(e, -EPIPE, EXIT_FAILED,
-				    "the supervisor closed the connection before answering '%s'",
-				    op);
-			break;
-		}
-		if (c == '\n')
-			break;
-		if (line.len >= SHIM_MAX_REPLY) {
-			r = err_set(e, -EMSGSIZE, EXIT_FAILED,
-				    "the supervisor's reply is too long");
-			break;
-		}
-		strbuf_addch(&line, c);
-	}
+	int r = read_line(fd, &line, SHIM_MAX_REPLY, mono_ms() + timeout_ms);
+	if (r == -ETIMEDOUT)
+		err_set(e, r, EXIT_FAILED, "the supervisor did not answer '%s' within %d s", op,
+			timeout_ms / 1000);
+	else if (r == -EMSGSIZE)
+		err_set(e, r, EXIT_FAILED, "the supervisor's reply is too long");
+	else if (r == 0)
+		r = err_set(e, -EPIPE, EXIT_FAILED,
+			    "the supervisor closed the connection before answering '%s'", op);
+	if (r > 0)
+		r = 0;
 	json_t *doc = NULL;
 	if (r == 0)
 		r = json_parse_buf(line.buf, line.len, "supervisor reply", &doc, e);
@@ -389,28 +394,6 @@ static json_t *ports_json(const struct vmm_port *ports, size_t n)
 
 /* Reads one notify line ("started …", "ready …", "error …") within the deadline.
  * 1: a line; 0: EOF; <0: timeout. */
-static int notify_line(int fd, struct strbuf *line, long long deadline)
-{
-	strbuf_reset(line);
-	for (;;) {
-		long long left = deadline - mono_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, (int)left) <= 0)
-			continue;
-		char c;
-		ssize_t n = read(fd, &c, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return line->len ? 1 : 0;
-		if (c == '\n')
-			return 1;
-		if (line->len < 4096)
-			strbuf_addch(line, c);
-	}
-}
 
 static int pick_name(const struct vm_spec *spec, char **out, struct err *e)
 {
@@ -600,7 +583,14 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 	int boot_ms = (int)json_get_int(spec_json, "boot_timeout_ms", VM_BOOT_TIMEOUT_MS);
 	long long deadline = mono_ms() + boot_ms + 30000;
 	for (;;) {
-		int n = notify_line(pfd[0], &line, deadline);
+		int n = read_line(pfd[0], &line, 4096, deadline);
+		if (n == 0 && line.len)
+			n = 1; /* a last line without its newline */
+		if (n == -EMSGSIZE) {
+			r = err_set(e, n, EXIT_FAILED,
+				    "VM '%s': the supervisor sent an overlong line", name);
+			break;
+		}
 		if (n < 0) {
 			r = err_set(e, -ETIMEDOUT, EXIT_FAILED,
 				    "VM '%s': the supervisor reported nothing in time", name);

@@ -166,13 +166,13 @@ U
 @test "SIGTERM to PID 1 stops the services and powers the VM off (QEMU exits 0)" {
 	root="$BATS_TEST_TMPDIR/root"
 	busybox_rootfs "$root"
-	unit "$root" stubborn <<'U'
+	unit "$root" term-ignorer <<'U'
 [Service]
 ExecStart=/bin/sh -c 'trap "echo got TERM; exit 0" TERM; echo up; while true; do sleep 0.1; done'
 U
 	unit "$root" stopper <<'U'
 [Unit]
-After=stubborn.service
+After=term-ignorer.service
 [Service]
 ExecStart=/bin/sh -c 'sleep 0.5; kill -TERM 1'
 U
@@ -183,7 +183,7 @@ U
 	boot_wait_exit 30
 	[ "$QEMU_STATUS" -eq 0 ]
 	con=$(cat "$log")
-	assert_contains "$con" "[stubborn] got TERM"
+	assert_contains "$con" "[term-ignorer] got TERM"
 	assert_contains "$con" "mvm-init: powering off"
 }
 
