@@ -2,7 +2,8 @@
  * bytes go through the stream decoder in chunks whose sizes come from the
  * input itself, and every frame it returns goes through proto_validate and
  * the payload decoder of its type. Nothing may crash, hang or read out of
- * bounds; a validated EXEC must walk its strings inside the payload.
+ * bounds; a validated EXEC must walk its strings inside the payload, and a
+ * validated IDENTITY must re-encode to the same bytes.
  *
  *   make fuzz && build/fuzz/fuzz_proto fuzz/corpus/proto
  */
@@ -38,6 +39,25 @@ static void check_frame(const struct proto_frame *f)
 			if (c > end || !strchr(s, '='))
 				__builtin_trap();
 		}
+	} else if (f->type == PROTO_IDENTITY) {
+		struct proto_identity id;
+		if (proto_identity_decode(f->payload, f->len, &id) < 0)
+			__builtin_trap();
+		const uint8_t *end = f->payload + f->len;
+		const char *strs[4] = {id.hostname, id.ip, id.gateway, id.dns};
+		if (id.seed < f->payload || id.seed + id.seed_len > end ||
+		    id.seed_len < PROTO_SEED_MIN || id.seed_len > PROTO_SEED_MAX ||
+		    !proto_hostname_valid(id.hostname))
+			__builtin_trap();
+		for (int i = 0; i < 4; i++)
+			if ((const uint8_t *)strs[i] < f->payload ||
+			    strlen(strs[i]) >= (size_t)(end - (const uint8_t *)strs[i]))
+				__builtin_trap();
+		/* what decodes re-encodes to the same bytes */
+		static uint8_t again[PROTO_MAX_PAYLOAD];
+		int n = proto_identity_encode(&id, again, sizeof(again));
+		if (n != (int)f->len || memcmp(again, f->payload, f->len))
+			__builtin_trap();
 	} else if (f->type == PROTO_EXIT) {
 		struct proto_exit x;
 		proto_exit_decode(f->payload, f->len, &x);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: scaffold the `http` preset, build it with
 # real nix, boot it as a microVM with port 8080 forwarded, fetch its page from
-# the host, and shut it down. Offline (no internet to fetch nixpkgs), it builds
+# the host, run a command inside it, shut it down and remove it. Offline (no internet to fetch nixpkgs), it builds
 # against the busybox-only stand-in; set MVM_QUICKSTART_ONLINE=1 to use real
 # nixpkgs instead.
 #
@@ -27,5 +27,7 @@ for _ in $(seq 50); do
 	curl -fsS "http://127.0.0.1:$port/" && break
 	sleep 0.2
 done
+"$mvmctl" exec hello-web -- sh -c 'echo "inside $(hostname): $(ls /data 2>/dev/null | wc -l) files in /data"'
 "$mvmctl" logs hello-web -n 5
 "$mvmctl" down hello-web
+"$mvmctl" rm hello-web

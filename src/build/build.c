@@ -55,9 +55,19 @@ int build_resolve(const struct build_request *req, struct build_resolved *res, s
 		json_t *locked = json_object_get(node, "locked");
 		json_object_set(inputs, name, locked ? locked : json_null());
 	}
-	res->hash_inputs = json_pack("{s:i, s:s, s:o, s:s, s:s}", "format", 1, "source", nar,
+	/* the guest kernel and mvm-init (the kernel id names both) go into every
+	 * image: a new one is a new revision */
+	struct kernel k = KERNEL_INIT;
+	int kr = kernel_ensure(&k, e);
+	if (kr < 0) {
+		json_decref(inputs);
+		json_decref(meta);
+		return kr;
+	}
+	res->hash_inputs = json_pack("{s:i, s:s, s:o, s:s, s:s, s:s}", "format", 2, "source", nar,
 				     "inputs", inputs, "profile", req->profile, "system",
-				     nix_system());
+				     nix_system(), "guest", k.id);
+	kernel_release(&k);
 	json_decref(meta);
 	char *canon = json_dumps(res->hash_inputs, JSON_COMPACT | JSON_SORT_KEYS);
 	struct sha256_hex h;

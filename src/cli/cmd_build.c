@@ -1,15 +1,18 @@
 /* mvmctl build: manifest → slot → (cache check) → nix build → rootfs → registry. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "build/build.h"
 #include "build/fingerprint.h"
+#include "build/snapshot.h"
 #include "build/update_hash.h"
 #include "cli.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
+#include "core/paths.h"
 #include "core/registry.h"
 #include "core/size.h"
 #include "core/util.h"
@@ -37,7 +40,8 @@ static const struct opt build_opts[] = {
 	 .help = "data disk size recorded for the slot (0 = none)", .given = &o.data_disk_set},
 	{.type = OPT_PAIR_LIST, .long_name = "override-input", .value = &o.overrides,
 	 .argh = "NAME REF", .help = "use REF for the flake input NAME (repeatable)"},
-	OPT_BOOL_(0, "snapshot", &o.snapshot, "also create a snapshot (not available yet)"),
+	OPT_BOOL_(0, "snapshot", &o.snapshot,
+		  "also boot the revision once and save a snapshot that up restores"),
 	OPT_END_(),
 };
 
@@ -80,8 +84,19 @@ static json_t *fingerprint_key(const struct build_request *req, const struct str
 	json_t *inputs = json_array();
 	for (size_t i = 0; i < ov->n; i++)
 		json_array_append_new(inputs, json_string(ov->v[i]));
-	return json_pack("{s:s, s:s, s:s, s:o, s:s}", "flake", req->flake, "profile", req->profile,
-			 "system", nix_system(), "override_inputs", inputs, "mvmctl", MVM_VERSION);
+	/* the guest side mvm injects (mvm-init, the kernel) is part of every
+	 * revision: a new one must not be a cache hit */
+	_cleanup_free_ char *init = paths_libexec("mvm-init");
+	struct stat st;
+	_cleanup_free_ char *guest =
+	    init && stat(init, &st) == 0
+		? xasprintf("%lld:%lld.%09ld", (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+			    st.st_mtim.tv_nsec)
+		: xstrdup("");
+	const char *kernel = getenv("MVM_KERNEL");
+	return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "flake", req->flake, "profile",
+			 req->profile, "system", nix_system(), "override_inputs", inputs, "mvmctl",
+			 MVM_VERSION, "mvm_init", guest, "kernel", kernel ? kernel : "");
 }
 
 struct run {
@@ -98,6 +113,7 @@ struct run {
 	struct build_result res;
 	bool built;
 	char *revision;
+	struct snapshot_result snap;
 };
 
 /* A cache hit writes nothing when the slot record already says it all. */
@@ -128,6 +144,7 @@ static void run_release(struct run *r)
 	json_decref(r->fp_prev);
 	json_decref(r->fp_new);
 	build_resolved_release(&r->rs);
+	snapshot_result_release(&r->snap);
 	build_result_release(&r->res);
 	free(r->revision);
 }
@@ -154,6 +171,45 @@ static bool fingerprint_hit(struct run *r)
 		return false;
 	r->revision = xstrdup(rev);
 	return true;
+}
+
+/* --snapshot: boots the revision once and saves it (src/build/snapshot.c). */
+static int take_snapshot(struct run *r, const char *revdir, const struct slot_record *rec)
+{
+	struct cli *cli = r->cli;
+	const char *bname = vmm_backend_default();
+	const struct vmm_backend *b = vmm_backend_find(bname);
+	if (!b)
+		return err_set(&cli->err, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'", bname);
+	_cleanup_free_ char *kernel = fs_join(revdir, "vmlinux");
+	struct vmm_accel_choice ac = VMM_ACCEL_CHOICE_INIT;
+	int ret = vmm_accel_resolve(b, kernel, &ac, &cli->err);
+	if (ret < 0)
+		return ret;
+	_cleanup_free_ char *version = b->version ? b->version() : NULL;
+	_cleanup_free_ char *ksha = snapshot_kernel_sha256(revdir);
+	struct snapshot_deps deps = {
+	    .backend = b->name,
+	    .vmm_version = version,
+	    .accel = ac.accel,
+	    .vcpus = (unsigned)rec->vcpus,
+	    .mem_mib = rec->mem_mib,
+	    .data_disk_mib = rec->data_disk_mib,
+	    .kernel_sha256 = ksha,
+	};
+	vmm_accel_choice_release(&ac);
+	double t = now_s();
+	ret = snapshot_create(revdir, &deps, o.force, &r->snap, &cli->err);
+	if (ret < 0)
+		return err_prefix(&cli->err, ret, "snapshot");
+	progress(cli, "snapshot", now_s() - t);
+	if (!r->snap.created)
+		cli_warn(cli, "no snapshot: %s", r->snap.reason);
+	else if (!cli->json)
+		cli_note(cli, "snapshot %s: %.1f MiB, saved in %lld ms",
+			 r->snap.reused ? "up to date" : "created",
+			 (double)r->snap.size_bytes / (1 << 20), r->snap.save_ms);
+	return 0;
 }
 
 static int do_build(struct run *r)
@@ -252,13 +308,22 @@ static int do_build(struct run *r)
 	}
 	if (r->built)
 		progress(cli, "register", now_s() - t);
+	if (o.snapshot && (ret = take_snapshot(r, revdir, &rec)) < 0)
+		return ret;
 	double total = now_s() - t0;
 
 	if (cli->json) {
-		json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:f, s:{s:b, s:b, s:n}}", "manifest_path",
-				      r->m.path, "slot", r->slot.id.s, "revision", r->revision,
-				      "built", r->built, "seconds", total, "snapshot", "requested",
-				      0, "created", 0, "reason");
+		json_t *snap = json_pack("{s:b, s:b, s:s?}", "requested", o.snapshot, "created",
+					 r->snap.created, "reason", r->snap.reason);
+		if (r->snap.created)
+			json_object_update_new(
+			    snap, json_pack("{s:b, s:I, s:I, s:I}", "reused", r->snap.reused,
+					    "size_bytes", (json_int_t)r->snap.size_bytes, "boot_ms",
+					    (json_int_t)r->snap.boot_ms, "save_ms",
+					    (json_int_t)r->snap.save_ms));
+		json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:f, s:o}", "manifest_path", r->m.path,
+				      "slot", r->slot.id.s, "revision", r->revision, "built",
+				      r->built, "seconds", total, "snapshot", snap);
 		json_object_set_new(j, "revision_dir", json_string(revdir));
 		json_object_set_new(j, "phases_s", phases ? phases : json_object());
 		phases = NULL;
@@ -273,9 +338,6 @@ static int do_build(struct run *r)
 
 static int run_build(struct cli *cli, int argc, char **argv)
 {
-	if (o.snapshot)
-		return cli_usage_error(cli, "--snapshot is not available yet in this mvmctl; build "
-					    "without it");
 	struct run r = {.cli = cli};
 	int ret = cli_load_manifest(cli, argc ? argv[0] : NULL, &r.m);
 	if (ret >= 0)

@@ -1,10 +1,11 @@
 /* The top-level `info [PATH]` and `rm [PATH]`: short forms of
  * `manifest info` and `manifest rm`.
  *
- * When running VMs arrive, `info NAME` / `rm NAME` will act on the VM named
- * NAME: target_is_path() is the one place that tells the two apart (an
- * existing path, anything with a '/', '.', a slot id, or no argument at all
- * is a manifest target). */
+ * `info NAME` / `rm NAME` act on the VM named NAME: names_vm() and
+ * target_is_path() are the one place that tells the two apart. A bare word
+ * that names an existing VM is the VM, as in `exec` (write ./NAME for a
+ * directory of that name); otherwise an existing path, anything with a '/',
+ * '.', a slot id, or no argument at all is a manifest target. */
 #include <string.h>
 #include <sys/stat.h>
 
@@ -12,6 +13,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "registry_cli.h"
+#include "shim/vm.h"
 #include "vm_cli.h"
 
 /* True when arg names a manifest (file, directory, slot id) rather than
@@ -21,6 +23,12 @@ static bool target_is_path(const char *arg)
 	struct stat st;
 	return !arg || strchr(arg, '/') || !strcmp(arg, ".") || !strcmp(arg, "..") ||
 	       hash_is_sha256_hex(arg) || stat(arg, &st) == 0;
+}
+
+/* A bare word naming an existing VM. */
+static bool names_vm(const char *arg)
+{
+	return arg && !strchr(arg, '/') && strcmp(arg, ".") && strcmp(arg, "..") && vm_exists(arg);
 }
 
 static int no_such_target(struct cli *cli, const char *arg)
@@ -35,7 +43,7 @@ static int no_such_target(struct cli *cli, const char *arg)
 static int run_info(struct cli *cli, int argc, char **argv)
 {
 	const char *arg = argc ? argv[0] : NULL;
-	if (!target_is_path(arg))
+	if (names_vm(arg) || !target_is_path(arg))
 		return vm_cli_info(cli, arg);
 	return registry_cli_info(cli, arg);
 }
@@ -51,10 +59,15 @@ const struct command cmd_info = {
     .max_args = 1,
 };
 
-
 static int run_rm(struct cli *cli, int argc, char **argv)
 {
 	const char *arg = argc ? argv[0] : NULL;
+	if (names_vm(arg)) {
+		if (registry_rm_opts.manifest_file)
+			return cli_usage_error(cli, "--manifest-file is for manifests, and '%s' is a VM",
+					       arg);
+		return vm_cli_rm(cli, arg, registry_rm_opts.force);
+	}
 	if (!target_is_path(arg)) {
 		if (registry_rm_opts.force) {
 			cli_note(cli,
@@ -71,11 +84,15 @@ static int run_rm(struct cli *cli, int argc, char **argv)
 const struct command cmd_rm = {
     .name = "rm",
     .run = run_rm,
-    .summary = "Remove what is built for a manifest (short for 'manifest rm').",
-    .usage = "[PATH] [--force] [--manifest-file] [--json]",
-    .description = "Removes the manifest's slot with all its revisions. --manifest-file also "
-		   "deletes mvm.toml;\nflake.nix is never touched.",
-    .examples = "mvmctl rm\nmvmctl rm ./api --force\nmvmctl rm --manifest-file",
+    .summary = "Remove a VM, or what is built for a manifest (short for 'manifest rm').",
+    .usage = "[NAME|PATH] [--force] [--manifest-file] [--json]",
+    .description =
+	"NAME is a VM (see 'mvmctl ls -a'): its record, logs and data disk are deleted. A "
+	"running VM is\nrefused unless --force, which stops it first.\n"
+	"PATH is a manifest: removes its slot with all its revisions. --manifest-file also "
+	"deletes\nmvm.toml; flake.nix is never touched.",
+    .examples = "mvmctl rm web\nmvmctl rm --force web\nmvmctl rm ./api --force\n"
+		"mvmctl rm --manifest-file",
     .opts = registry_rm_optv,
     .max_args = 1,
 };

@@ -14,6 +14,7 @@
 #include "core/size.h"
 #include "core/util.h"
 #include "shim/vm.h"
+#include "vm_artifacts.h"
 #include "vm_cli.h"
 
 static volatile int interrupted;
@@ -70,177 +71,51 @@ static const struct opt up_opts[] = {
     OPT_END_(),
 };
 
-/* What `up` boots: the files of one revision, and what the slot says. */
-struct artifacts {
-	char *kernel, *initrd, *rootfs;
-	char *revision, *slot, *manifest_path, *name_base, *backend;
-	unsigned vcpus;
-	uint64_t mem_mib;
-	struct kernel k;
-};
-
-static void artifacts_release(struct artifacts *a)
-{
-	free(a->kernel);
-	free(a->initrd);
-	free(a->rootfs);
-	free(a->revision);
-	free(a->slot);
-	free(a->manifest_path);
-	free(a->name_base);
-	free(a->backend);
-	kernel_release(&a->k);
-}
-
-/* A directory of artifacts (rootfs.ext4 [+ vmlinux + initrd.img]): boots it as is. */
-static int artifacts_from_dir(struct cli *cli, const char *dir, struct artifacts *a)
-{
-	char *real = realpath(dir, NULL);
-	if (!real)
-		return err_sys(&cli->err, -errno, EXIT_NOTFOUND, "'%s'", dir);
-	a->rootfs = fs_join(real, "rootfs.ext4");
-	_cleanup_free_ char *vmlinux = fs_join(real, "vmlinux");
-	_cleanup_free_ char *initrd = fs_join(real, "initrd.img");
-	if (fs_is_file(vmlinux)) {
-		a->kernel = TAKE_PTR(vmlinux);
-		if (fs_is_file(initrd))
-			a->initrd = TAKE_PTR(initrd);
-	} else {
-		int r = kernel_ensure(&a->k, &cli->err);
-		if (r < 0) {
-			free(real);
-			return r;
-		}
-		a->kernel = xstrdup(a->k.vmlinux);
-		a->initrd = xstrdup(a->k.initrd);
-	}
-	_cleanup_free_ char *base = fs_basename(real);
-	if (hash_is_sha256_hex(base))
-		a->revision = xstrdup(base);
-	free(real);
-	return 0;
-}
-
-static int artifacts_from_slot(struct cli *cli, const char *arg, struct artifacts *a)
-{
-	_cleanup_free_ char *mpath = NULL, *dir = NULL;
-	int r = discover_manifest(arg, &mpath, &cli->err);
-	if (r < 0)
-		return r;
-	struct slot s = SLOT_INIT;
-	if ((r = slot_open(&s, mpath, 0, &cli->err)) < 0)
-		goto out;
-	char *rev = NULL;
-	r = s.record ? slot_current(&s, &rev, &cli->err) : 0;
-	if (r < 0)
-		goto out;
-	if (r == 0 || !rev) {
-		r = err_set(&cli->err, -ENOENT, EXIT_NOTFOUND,
-			    "no built revision for the manifest at %s", mpath);
-		err_hint(&cli->err, "mvmctl build%s%s", arg ? " " : "", arg ? arg : "");
-		goto out;
-	}
-	a->revision = rev;
-	a->slot = xstrdup(s.id.s);
-	a->manifest_path = xstrdup(mpath);
-	dir = rstore_revision_dir(&s.store, rev);
-	a->rootfs = fs_join(dir, "rootfs.ext4");
-	a->kernel = fs_join(dir, "vmlinux");
-	char *initrd = fs_join(dir, "initrd.img");
-	if (fs_is_file(initrd))
-		a->initrd = initrd;
-	else
-		free(initrd);
-	a->vcpus = (unsigned)json_get_int(s.record, "vcpus", 0);
-	a->mem_mib = (uint64_t)json_get_int(s.record, "mem_mib", 0);
-	const char *nm = json_get_str(s.record, "name");
-	if (nm)
-		a->name_base = xstrdup(nm);
-	const char *be = json_get_str(s.record, "backend");
-	if (be)
-		a->backend = xstrdup(be);
-	r = 0;
-out:
-	slot_release(&s);
-	return r;
-}
-
-static bool is_artifact_dir(const char *arg)
-{
-	if (!arg || !fs_is_dir(arg))
-		return false;
-	_cleanup_free_ char *root = fs_join(arg, "rootfs.ext4");
-	_cleanup_free_ char *m1 = fs_join(arg, "mvm.toml");
-	_cleanup_free_ char *m2 = fs_join(arg, "Mvmfile.toml");
-	return fs_is_file(root) && !fs_is_file(m1) && !fs_is_file(m2);
-}
-
 static int run_up(struct cli *cli, int argc, char **argv)
 {
-	const char *arg = argc ? argv[0] : NULL;
-	struct artifacts a = {.k = KERNEL_INIT};
+	struct vm_artifacts a = VM_ARTIFACTS_INIT;
 	struct vmm_port *ports = NULL;
 	struct vm_started st = VM_STARTED_INIT;
-	int r = is_artifact_dir(arg) ? artifacts_from_dir(cli, arg, &a)
-				     : artifacts_from_slot(cli, arg, &a);
+	struct vm_spec spec = {.name = up_name};
+	int r = vm_artifacts_resolve(cli, argc ? argv[0] : NULL, &a);
 	if (r < 0)
 		goto out;
-	ports = xcalloc(up_ports.n + 1, sizeof(*ports));
-	for (size_t i = 0; i < up_ports.n; i++)
-		if ((r = vmm_port_parse(up_ports.v[i], &ports[i], &cli->err)) < 0)
-			goto out;
-
-	const char *backend = vmm_backend_default();
-	if (a.backend && strcmp(a.backend, backend))
-		cli_warn(cli, "the slot was built for the %s backend; booting it with %s",
-			 a.backend, backend);
-	const struct vmm_backend *b = vmm_backend_find(backend);
-	if (!b) {
-		r = err_set(&cli->err, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'", backend);
-		goto out;
-	}
-	struct vm_spec spec = {
-	    .name = up_name,
-	    .name_base = a.name_base,
-	    .backend = backend,
-	    .kernel = a.kernel,
-	    .initrd = a.initrd,
-	    .rootfs = a.rootfs,
-	    .vcpus = up_vcpus_given ? (unsigned)up_vcpus : a.vcpus,
-	    .mem_mib = up_mem_given ? up_mem : a.mem_mib,
-	    .ports = ports,
-	    .n_ports = up_ports.n,
-	    .revision = a.revision,
-	    .slot = a.slot,
-	    .manifest_path = a.manifest_path,
-	};
 	if (spec.name && !vm_name_valid(spec.name)) {
 		r = cli_usage_error(cli, "'%s' is not a valid VM name (letters, digits, '-', '.')",
 				    spec.name);
 		goto out;
 	}
-	/* the accelerator first, so its notice comes before the boot */
-	struct vmm_accel_choice ac = VMM_ACCEL_CHOICE_INIT;
-	if ((r = vmm_accel_resolve(b, a.kernel, &ac, &cli->err)) < 0)
+	ports = xcalloc(up_ports.n + 1, sizeof(*ports));
+	for (size_t i = 0; i < up_ports.n; i++)
+		if ((r = vmm_port_parse(up_ports.v[i], &ports[i], &cli->err)) < 0)
+			goto out;
+	if ((r = vm_artifacts_spec(cli, &a, &spec)) < 0)
 		goto out;
-	if (ac.notice)
-		cli_note(cli, "%s: using TCG (software emulation): %s", cli->prog, ac.reason);
-	spec.accel = ac.accel;
-	vmm_accel_choice_release(&ac);
+	spec.ports = ports;
+	spec.n_ports = up_ports.n;
+	if (up_vcpus_given)
+		spec.vcpus = (unsigned)up_vcpus;
+	if (up_mem_given)
+		spec.mem_mib = up_mem;
+	vm_artifacts_pick_snapshot(cli, &a, &spec);
 
 	catch_signals();
 	r = vm_start(&spec, up_detach ? VM_WAIT_READY : VM_WAIT_STARTED, &st, &cli->err);
+	for (size_t i = 0; i < st.warnings.n; i++)
+		cli_warn(cli, "%s", st.warnings.v[i]);
 	if (r < 0)
 		goto out;
 	if (up_detach) {
 		if (cli->json)
 			cli_json(cli,
-				 json_pack("{s:s, s:I, s:s, s:s*}", "name", st.name, "boot_ms",
+				 json_pack("{s:s, s:I, s:s, s:s*, s:s}", "name", st.name, "boot_ms",
 					   (json_int_t)st.boot_ms, "accel",
-					   vmm_accel_name(st.accel.accel), "revision", a.revision));
+					   vmm_accel_name(st.accel.accel), "revision", a.revision,
+					   "started_from", st.restored ? "snapshot" : "cold"));
 		else
 			printf("%s\n", st.name);
-		cli_note(cli, "VM '%s' ready in %.2f s", st.name, (double)st.boot_ms / 1000.0);
+		cli_note(cli, "VM '%s' ready in %.2f s%s", st.name, (double)st.boot_ms / 1000.0,
+			 st.restored ? " (restored from the snapshot)" : "");
 		r = 0;
 		goto out;
 	}
@@ -260,7 +135,7 @@ static int run_up(struct cli *cli, int argc, char **argv)
 	r = r == 1 ? 130 : 0;
 out:
 	free(ports);
-	artifacts_release(&a);
+	vm_artifacts_release(&a);
 	vm_started_release(&st);
 	return r;
 }
@@ -275,7 +150,9 @@ const struct command cmd_up = {
 	"Without -d it stays attached to the console and Ctrl-C stops the VM; with -d it "
 	"returns once the guest reports ready and prints the VM's name. PATH may also be "
 	"a directory holding rootfs.ext4 (and vmlinux, initrd.img; else the provisioned "
-	"kernel is used).",
+	"kernel is used). When the manifest sets data_disk, the VM's first start makes its "
+	"data disk (ext4, mounted at /data in the guest); later starts of the same name "
+	"reuse it as it is, until 'mvmctl rm NAME'.",
     .examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
 		"mvmctl up --vcpus 2 --mem 1G",
     .environment = "MVM_ACCEL  auto (default), kvm or tcg\nMVM_HOME   state directory",
@@ -467,6 +344,9 @@ const struct command cmd_down = {
     .run = run_down,
     .summary = "Stop VMs (graceful, then forced; bounded in time).",
     .usage = "[NAME...|--all] [--force] [--json]",
+    .description = "A stopped VM is kept, exited: 'mvmctl ls -a' shows it, 'mvmctl up --name "
+		   "NAME' starts it\nagain with the same data disk, and 'mvmctl rm NAME' deletes "
+		   "it.",
     .examples = "mvmctl down web\nmvmctl down --all",
     .opts = down_opts,
     .max_args = -1,
@@ -538,6 +418,33 @@ int vm_cli_info(struct cli *cli, const char *name)
 		}
 	}
 	json_decref(rec);
+	return 0;
+}
+
+/* --- rm NAME -------------------------------------------------------------------------- */
+
+/* `rm NAME` for a VM: the top-level `rm` (cmd_info_rm.c) hands over a name
+ * that is a VM. */
+int vm_cli_rm(struct cli *cli, const char *name, bool force)
+{
+	bool was_running = false;
+	int r = vm_remove(name, force, &was_running, &cli->err);
+	bool removed = r == 0;
+	if (r < 0 && force && cli->err.exit == EXIT_NOTFOUND) {
+		/* --force: already gone is a success */
+		cli_note(cli, "nothing to remove: %s", cli->err.msg);
+		err_release(&cli->err);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	if (was_running)
+		cli_note(cli, "stopped VM '%s'", name);
+	if (cli->json)
+		cli_json(cli, json_pack("{s:s, s:b, s:b}", "vm", name, "removed", removed,
+					"was_running", was_running));
+	else if (removed)
+		printf("%s\n", name);
 	return 0;
 }
 

@@ -5,23 +5,25 @@ extern const struct command cmd_help, cmd_version, cmd_manifest, cmd_locate_mani
 extern const struct command cmd_init;
 extern const struct command cmd_info, cmd_rm, cmd_cache;
 extern const struct command cmd_build, cmd_doctor;
-extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim;
+extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim, cmd_exec, cmd_run;
 
 const struct command *const cli_commands[] = {
-	&cmd_init,
-	&cmd_build,
-	&cmd_up,
-	&cmd_ls,
-	&cmd_down,
-	&cmd_logs,
-	&cmd_info,
-	&cmd_rm,
-	&cmd_manifest,
-	&cmd_cache,
-	&cmd_locate_manifest,
-	&cmd_version,
-	&cmd_doctor,
-	&cmd_help,
-	&cmd_shim,
-	NULL,
+    &cmd_init,
+    &cmd_build,
+    &cmd_up,
+    &cmd_run,
+    &cmd_exec,
+    &cmd_ls,
+    &cmd_down,
+    &cmd_logs,
+    &cmd_info,
+    &cmd_rm,
+    &cmd_manifest,
+    &cmd_cache,
+    &cmd_locate_manifest,
+    &cmd_version,
+    &cmd_doctor,
+    &cmd_help,
+    &cmd_shim,
+    NULL,
 };

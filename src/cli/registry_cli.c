@@ -528,7 +528,8 @@ const struct command cmd_manifest_info = {
 struct registry_rm_opts registry_rm_opts;
 
 const struct opt registry_rm_optv[] = {
-    OPT_BOOL_('f', "force", &registry_rm_opts.force, "succeed when there is no slot"),
+    OPT_BOOL_('f', "force", &registry_rm_opts.force,
+	      "succeed when there is nothing to remove; stop a running VM first"),
     OPT_BOOL_(0, "manifest-file", &registry_rm_opts.manifest_file,
 	      "also delete the manifest file (never flake.nix)"),
     OPT_END_(),

@@ -6,3 +6,15 @@
 /* Prints the record of the VM called name (`mvmctl info NAME`), JSON with
  * --json. Returns 0 or -errno with cli->err set (EXIT_NOTFOUND: no such VM). */
 int vm_cli_info(struct cli *cli, const char *name);
+/* Removes the VM called name (`mvmctl rm NAME`): refused while it runs unless
+ * force, which stops it first. Prints the name (JSON with --json). */
+int vm_cli_rm(struct cli *cli, const char *name, bool force);
+/* `exec NAME -- CMD` (cmd_exec.c): runs cmd in the running VM called name
+ * with the exec options parsed; returns its exit status, or <0 with
+ * cli->err (exit 124/126/127, or 125 when the guest cannot be reached). */
+int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd);
+/* `run [PATH] [-- CMD]` and `exec PATH -- CMD` (ephemeral.c): boots the
+ * current revision of the manifest at path (NULL: walk up) as an ephemeral
+ * VM, runs cmd in it (NULL: shows the console until Ctrl-C), and removes the
+ * VM. Returns the exit status, or <0 with cli->err. */
+int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd);

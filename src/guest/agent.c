@@ -77,6 +77,8 @@ static struct {
 	struct watch uevent;
 	char path[64];
 	bool connected, hello;
+	bool parked;	 /* snapshot mode: waiting for IDENTITY */
+	bool identified; /* snapshot mode: IDENTITY applied */
 	bool garbage; /* inside a malformed region: one ERROR per region */
 	struct proto_decoder dec;
 	uint8_t *decbuf, *outq; /* the two buffers below (kept out of .data) */
@@ -613,6 +615,26 @@ static void on_stdin(struct session *s, const struct proto_frame *f)
 	write_stdin(s);
 }
 
+static void on_identity(const struct proto_frame *f)
+{
+	if (f->stream != 0) {
+		send_error(f->stream, PROTO_ESTREAM, "identity belongs on stream 0");
+		return;
+	}
+	if (!ag.parked) {
+		send_error(0, PROTO_ETYPE, "unexpected identity frame: %s",
+			   ag.identified ? "an identity was already applied" : "not in snapshot mode");
+		return;
+	}
+	struct proto_identity id;
+	proto_identity_decode(f->payload, f->len, &id); /* validated by dispatch */
+	ag.parked = false;
+	ag.identified = true;
+	identity_apply(&id);
+	/* the seed is in the decoder's buffer: it has served its purpose */
+	explicit_bzero((void *)id.seed, id.seed_len);
+}
+
 static void dispatch(const struct proto_frame *f)
 {
 	int v = proto_validate(f);
@@ -641,8 +663,14 @@ static void dispatch(const struct proto_frame *f)
 		int n = proto_hello_encode(&mine, p, sizeof(p));
 		send_frame(PROTO_HELLO, 0, p, (size_t)n);
 		ag.hello = true;
-		if (services_ready())
+		if (ag.parked)
+			send_frame(PROTO_PARKED, 0, NULL, 0);
+		else if (services_ready())
 			send_frame(PROTO_READY, 0, NULL, 0);
+		return;
+	}
+	if (f->type == PROTO_IDENTITY) {
+		on_identity(f);
 		return;
 	}
 	if (f->type == PROTO_PING) {
@@ -697,7 +725,10 @@ static void dispatch(const struct proto_frame *f)
 	case PROTO_SIGNAL: {
 		uint32_t sig;
 		proto_u32_decode(f->payload, f->len, &sig);
-		if (!s->exited && s->pid > 0 && kill(s->pid, (int)sig) < 0)
+		/* to the session's process group (it is a session leader), as a
+		 * terminal's Ctrl-C reaches the whole job, not just the shell */
+		if (!s->exited && s->pid > 0 && kill(-s->pid, (int)sig) < 0 &&
+		    kill(s->pid, (int)sig) < 0)
 			send_error(f->stream, (uint32_t)errno, "signal %u: %s", sig,
 				   strerror(errno));
 		break;
@@ -852,8 +883,9 @@ static void on_uevent(struct watch *w, uint32_t events)
 	try_open_port();
 }
 
-void agent_start(void)
+void agent_start(bool parked)
 {
+	ag.parked = parked;
 	ag.decbuf = decbuf;
 	ag.outq = outq;
 	proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));

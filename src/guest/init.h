@@ -59,6 +59,10 @@ void mounts_early(void);
 void mounts_switch_root(void);
 /* After the switch: /run, /tmp, /dev/pts, /dev/shm. */
 void mounts_late(void);
+/* Drops the cached blocks of every virtio disk but the root (after a restore
+ * they may be the snapshot's placeholder's), then mounts the disk labelled
+ * mvm-data on /data when there is one. */
+void mounts_data(void);
 /* At shutdown: sync and unmount what can be unmounted. */
 void mounts_shutdown(void);
 
@@ -67,10 +71,20 @@ void mounts_shutdown(void);
 int modules_load(const char *dir);
 
 /* --- network.c --- */
-void network_setup(void);
-void hostname_setup(void);
+/* lo, and eth0 when present: NULL or "" take the defaults (10.0.2.15/24 via
+ * 10.0.2.2, nameserver 10.0.2.3). */
+void network_setup(const char *ip, const char *gw, const char *dns);
+/* sethostname, /etc/hostname and (when absent) /etc/hosts; NULL or "" = "mvm". */
+void hostname_setup(const char *name);
+
+/* --- identity.c: snapshot mode (mvm.snapshot=1) --- */
+struct proto_identity;
+/* Makes a parked guest the VM the host names: clock, random pool, hostname,
+ * network, data disk, services. */
+void identity_apply(const struct proto_identity *id);
 
 /* --- services.c --- */
+#define UNIT_DIR "/etc/systemd/system"
 void services_start(const char *unitdir);
 /* A child exited: returns true when it was a service's process. */
 bool services_reap(pid_t pid, int status);
@@ -82,7 +96,8 @@ bool services_all_stopped(void);
 bool services_ready(void);
 
 /* --- agent.c: the agent protocol on the virtio-serial port --- */
-void agent_start(void);
+/* parked: snapshot mode, answer HELLO with PARKED and wait for IDENTITY. */
+void agent_start(bool parked);
 /* A child exited: true when it was an exec session's process. */
 bool agent_reap(pid_t pid, int status);
 void agent_services_ready(void);

@@ -4,6 +4,10 @@
  * initramfs carries, makes /dev/vda (read-only) + a tmpfs overlay the root,
  * and keeps running as PID 1 inside it: hostname, network, services, agent.
  * It never exits (that would panic the kernel): fatal errors power off.
+ *
+ * With mvm.snapshot=1 on the command line it stops after the generic part
+ * (the agent serves, nothing VM-specific is done) and tells the host it is
+ * parked; identity.c does the rest when the host sends IDENTITY.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,7 +23,6 @@
 
 #include "init.h"
 
-#define UNIT_DIR       "/etc/systemd/system"
 #define FINAL_GRACE_MS 2000u
 
 static struct watch sig_watch = {.fd = -1};
@@ -104,8 +107,21 @@ int main(void)
 	modules_load("/lib/modules");
 	mounts_switch_root();
 	mounts_late();
-	hostname_setup();
-	network_setup();
+	char *snap = cmdline_get("mvm.snapshot");
+	bool snapshot = snap && !strcmp(snap, "1");
+	free(snap);
+	if (!snapshot) {
+		mounts_data();
+		char *name = cmdline_get("mvm.hostname");
+		hostname_setup(name);
+		free(name);
+		char *ip = cmdline_get("mvm.ip"), *gw = cmdline_get("mvm.gw"),
+		     *dns = cmdline_get("mvm.dns");
+		network_setup(ip, gw, dns);
+		free(ip);
+		free(gw);
+		free(dns);
+	}
 
 	if (loop_init() < 0)
 		fatal("event loop: %s", strerror(errno));
@@ -115,8 +131,11 @@ int main(void)
 	sig_watch.fn = on_signal;
 	loop_add(&sig_watch, EPOLLIN);
 
-	agent_start();
-	services_start(UNIT_DIR);
+	if (snapshot)
+		log_msg("snapshot mode: waiting for the host's identity");
+	agent_start(snapshot);
+	if (!snapshot)
+		services_start(UNIT_DIR);
 	reap();
 
 	for (;;) {

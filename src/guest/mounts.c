@@ -1,7 +1,10 @@
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -11,6 +14,18 @@
 
 #define ROOT_DEV     "/dev/vda"
 #define ROOT_WAIT_MS 5000
+/* The data disk is found by its ext4 label (the host makes it so), not by its
+ * place among the drives. */
+#define DATA_LABEL	   "mvm-data"
+#define EXT4_SB_OFFSET	   1024
+#define EXT4_SB_MAGIC_OFF  56
+#define EXT4_SB_MAGIC	   0xEF53
+#define EXT4_SB_LABEL_OFF  120
+#define EXT4_SB_LABEL_SIZE 16
+/* <linux/fs.h>, which musl-gcc does not ship: drop a block device's cache. */
+#ifndef BLKFLSBUF
+#define BLKFLSBUF _IO(0x12, 97)
+#endif
 
 static void mkdirs(const char *path, mode_t mode)
 {
@@ -108,6 +123,78 @@ void mounts_switch_root(void)
 		fatal("chdir /: %s", strerror(errno));
 }
 
+/* True when dev holds an ext2/3/4 file system whose volume label is label. */
+static bool ext4_labelled(const char *dev, const char *label)
+{
+	unsigned char sb[EXT4_SB_LABEL_OFF + EXT4_SB_LABEL_SIZE];
+	int fd = open(dev, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, sb, sizeof(sb), EXT4_SB_OFFSET);
+	close(fd);
+	if (n != (ssize_t)sizeof(sb))
+		return false;
+	unsigned magic = sb[EXT4_SB_MAGIC_OFF] | (unsigned)sb[EXT4_SB_MAGIC_OFF + 1] << 8;
+	if (magic != EXT4_SB_MAGIC)
+		return false;
+	char name[EXT4_SB_LABEL_SIZE + 1];
+	memcpy(name, sb + EXT4_SB_LABEL_OFF, EXT4_SB_LABEL_SIZE);
+	name[EXT4_SB_LABEL_SIZE] = '\0';
+	return strcmp(name, label) == 0;
+}
+
+static int virtio_disk(const struct dirent *de)
+{
+	return strncmp(de->d_name, "vd", 2) == 0;
+}
+
+/* Writes back and drops what the kernel caches of dev. A VM restored from a
+ * snapshot may have a different disk behind a device than the one the
+ * snapshot saw (a placeholder stood where the data disk is now): nothing read
+ * before the restore may be trusted. */
+static void flush_blockdev(const char *dev)
+{
+	int fd = open(dev, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return;
+	if (ioctl(fd, BLKFLSBUF, 0) < 0)
+		log_msg("dropping the cache of %s: %s", dev, strerror(errno));
+	close(fd);
+}
+
+/* Mounts the disk labelled DATA_LABEL at /data (the first, in name order, when
+ * there are several). */
+void mounts_data(void)
+{
+	struct dirent **names = NULL;
+	int n = scandir("/sys/block", &names, virtio_disk, alphasort);
+	bool mounted = false;
+	for (int i = 0; i < n; i++) {
+		char dev[sizeof(names[i]->d_name) + 8];
+		snprintf(dev, sizeof(dev), "/dev/%s", names[i]->d_name);
+		free(names[i]);
+		if (!strcmp(dev, ROOT_DEV))
+			continue;
+		flush_blockdev(dev);
+		if (!ext4_labelled(dev, DATA_LABEL))
+			continue;
+		if (mounted) {
+			log_msg("ignoring %s: another disk labelled %s is mounted on /data", dev,
+				DATA_LABEL);
+			continue;
+		}
+		int r = do_mount(dev, "/data", "ext4", MS_NODEV, NULL);
+		if (r < 0) {
+			log_msg("mounting data disk %s (%s) on /data: %s", dev, DATA_LABEL,
+				strerror(-r));
+			continue;
+		}
+		log_msg("data disk %s (%s) mounted on /data", dev, DATA_LABEL);
+		mounted = true;
+	}
+	free(names);
+}
+
 void mounts_late(void)
 {
 	must_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -127,12 +214,6 @@ void mounts_late(void)
 	mkdirs("/var/tmp", 01777);
 	mkdirs("/var/log", 0755);
 	mkdirs("/root", 0700);
-	/* The data disk, when attached (issue 5). */
-	if (access("/dev/vdd", F_OK) == 0) {
-		r = do_mount("/dev/vdd", "/data", "ext4", MS_NODEV, NULL);
-		if (r < 0)
-			log_msg("mounting data disk /dev/vdd on /data: %s", strerror(-r));
-	}
 }
 
 void mounts_shutdown(void)

@@ -14,7 +14,8 @@
 
 #include "init.h"
 
-/* QEMU user networking (slirp) defaults; overridable on the kernel command line. */
+/* QEMU user networking (slirp) defaults; overridable on the kernel command line
+ * (cold boot) or by IDENTITY (snapshot mode). */
 #define DEF_IP	"10.0.2.15/24"
 #define DEF_GW	"10.0.2.2"
 #define DEF_DNS "10.0.2.3"
@@ -118,9 +119,8 @@ static void ensure_etc(void)
 		mkdir("/etc", 0755);
 }
 
-void hostname_setup(void)
+void hostname_setup(const char *name)
 {
-	char *name = cmdline_get("mvm.hostname");
 	const char *h = name && *name ? name : "mvm";
 	if (sethostname(h, strlen(h)) < 0)
 		log_msg("sethostname %s: %s", h, strerror(errno));
@@ -133,10 +133,9 @@ void hostname_setup(void)
 			 h);
 		write_file("/etc/hosts", buf);
 	}
-	free(name);
 }
 
-void network_setup(void)
+void network_setup(const char *ip, const char *gw, const char *dns)
 {
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -150,29 +149,30 @@ void network_setup(void)
 		close(fd);
 		return;
 	}
-	char *ip = cmdline_get("mvm.ip"), *gw = cmdline_get("mvm.gw"),
-	     *dns = cmdline_get("mvm.dns");
+	if (!ip || !*ip)
+		ip = DEF_IP;
+	if (!gw || !*gw)
+		gw = DEF_GW;
+	if (!dns || !*dns)
+		dns = DEF_DNS;
 	in_addr_t addr, mask;
 	struct in_addr gwa;
-	if (parse_cidr(ip ? ip : DEF_IP, &addr, &mask) < 0) {
-		log_msg("network: bad mvm.ip=%s", ip);
+	if (parse_cidr(ip, &addr, &mask) < 0) {
+		log_msg("network: bad address %s", ip);
 		goto out;
 	}
 	if ((r = if_addr(fd, "eth0", addr, mask)) < 0 || (r = if_up(fd, "eth0")) < 0) {
 		log_msg("network: configuring eth0: %s", strerror(-r));
 		goto out;
 	}
-	if (inet_pton(AF_INET, gw ? gw : DEF_GW, &gwa) != 1)
-		log_msg("network: bad mvm.gw=%s", gw);
+	if (inet_pton(AF_INET, gw, &gwa) != 1)
+		log_msg("network: bad gateway %s", gw);
 	else if ((r = route_default(fd, "eth0", gwa.s_addr)) < 0)
-		log_msg("network: default route via %s: %s", gw ? gw : DEF_GW, strerror(-r));
+		log_msg("network: default route via %s: %s", gw, strerror(-r));
 	char buf[128];
-	snprintf(buf, sizeof(buf), "nameserver %s\n", dns ? dns : DEF_DNS);
+	snprintf(buf, sizeof(buf), "nameserver %s\n", dns);
 	ensure_etc();
 	write_file("/etc/resolv.conf", buf);
 out:
-	free(ip);
-	free(gw);
-	free(dns);
 	close(fd);
 }

@@ -17,6 +17,12 @@ static void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -25,6 +31,11 @@ static uint16_t get16(const uint8_t *p)
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) << 32 | get32(p + 4);
 }
 
 /* --- framing ------------------------------------------------------- */
@@ -310,6 +321,100 @@ const char *proto_strings_next(const uint8_t **cursor)
 	return s;
 }
 
+bool proto_hostname_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 1 || n > PROTO_HOSTNAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '.' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+/* Up to 3 digits, value <= max; advances *s. */
+static bool take_dec(const char **s, unsigned max)
+{
+	unsigned v = 0, digits = 0;
+	while (**s >= '0' && **s <= '9' && digits < 3) {
+		v = v * 10 + (unsigned)(**s - '0');
+		(*s)++;
+		digits++;
+	}
+	return digits > 0 && v <= max;
+}
+
+bool proto_ipv4_valid(const char *s, bool with_prefix)
+{
+	for (int i = 0; i < 4; i++) {
+		if (i && *s++ != '.')
+			return false;
+		if (!take_dec(&s, 255))
+			return false;
+	}
+	if (with_prefix && *s == '/') {
+		s++;
+		if (!take_dec(&s, 32))
+			return false;
+	}
+	return *s == '\0';
+}
+
+int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t cap)
+{
+	const char *str[4] = {id->hostname, id->ip ? id->ip : "", id->gateway ? id->gateway : "",
+			      id->dns ? id->dns : ""};
+	if (!id->hostname || !proto_hostname_valid(id->hostname) ||
+	    id->seed_len < PROTO_SEED_MIN || id->seed_len > PROTO_SEED_MAX || !id->seed ||
+	    (*str[1] && !proto_ipv4_valid(str[1], true)) ||
+	    (*str[2] && !proto_ipv4_valid(str[2], false)) ||
+	    (*str[3] && !proto_ipv4_valid(str[3], false)))
+		return -1;
+	if (cap > PROTO_MAX_PAYLOAD)
+		cap = PROTO_MAX_PAYLOAD;
+	size_t off = 12 + id->seed_len;
+	if (cap < off)
+		return -1;
+	put64(buf, id->realtime_ns);
+	put32(buf + 8, id->seed_len);
+	memcpy(buf + 12, id->seed, id->seed_len);
+	for (int i = 0; i < 4; i++)
+		if (put_str(buf, cap, &off, str[i]) < 0)
+			return -1;
+	return (int)off;
+}
+
+int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	if (len < 12 || len > PROTO_MAX_PAYLOAD)
+		return -PROTO_EPAYLOAD;
+	id->realtime_ns = get64(p);
+	id->seed_len = get32(p + 8);
+	if (id->seed_len < PROTO_SEED_MIN || id->seed_len > PROTO_SEED_MAX ||
+	    id->seed_len > len - 12)
+		return -PROTO_EPAYLOAD;
+	id->seed = p + 12;
+	size_t off = 12 + id->seed_len;
+	const char *str[4];
+	for (int i = 0; i < 4; i++)
+		if (!(str[i] = take_str(p, len, &off)))
+			return -PROTO_EPAYLOAD;
+	if (off != len || !proto_hostname_valid(str[0]) ||
+	    (*str[1] && !proto_ipv4_valid(str[1], true)) ||
+	    (*str[2] && !proto_ipv4_valid(str[2], false)) ||
+	    (*str[3] && !proto_ipv4_valid(str[3], false)))
+		return -PROTO_EPAYLOAD;
+	id->hostname = str[0];
+	id->ip = str[1];
+	id->gateway = str[2];
+	id->dns = str[3];
+	return 0;
+}
+
 int proto_window_encode(const struct proto_window *w, uint8_t *buf, size_t cap)
 {
 	if (cap < 5)
@@ -411,6 +516,7 @@ int proto_validate(const struct proto_frame *f)
 		struct proto_window w;
 		struct proto_resize r;
 		struct proto_exit ex;
+		struct proto_identity id;
 		uint32_t u;
 	} u;
 	switch (f->type) {
@@ -421,9 +527,12 @@ int proto_validate(const struct proto_frame *f)
 		return n <= PROTO_MAX_PING ? 0 : -PROTO_EPAYLOAD;
 	case PROTO_READY:
 	case PROTO_SHUTDOWN:
+	case PROTO_PARKED:
 		return n == 0 ? 0 : -PROTO_EPAYLOAD;
 	case PROTO_ERROR:
 		return proto_error_decode(p, n, &u.e);
+	case PROTO_IDENTITY:
+		return proto_identity_decode(p, n, &u.id);
 	case PROTO_EXEC:
 		return proto_exec_decode(p, n, &u.x);
 	case PROTO_STARTED:
@@ -462,6 +571,10 @@ const char *proto_type_name(uint8_t type)
 		return "error";
 	case PROTO_SHUTDOWN:
 		return "shutdown";
+	case PROTO_IDENTITY:
+		return "identity";
+	case PROTO_PARKED:
+		return "parked";
 	case PROTO_EXEC:
 		return "exec";
 	case PROTO_STARTED:

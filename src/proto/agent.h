@@ -42,6 +42,8 @@ enum proto_type {
 	PROTO_READY = 4,    /* guest -> host, stream 0: every service has started */
 	PROTO_ERROR = 5,    /* both ways: u32 code (enum proto_err or errno), message */
 	PROTO_SHUTDOWN = 6, /* host -> guest, stream 0: stop services and power off */
+	PROTO_IDENTITY = 7, /* host -> guest, stream 0: who a parked (snapshot) guest becomes */
+	PROTO_PARKED = 8,   /* guest -> host, stream 0: snapshot mode, waiting for IDENTITY */
 	PROTO_EXEC = 16,    /* host -> guest: start a process on a new stream */
 	PROTO_STARTED = 17, /* guest -> host: u32 pid */
 	PROTO_STDIN = 18,   /* host -> guest: bytes; empty = end of input */
@@ -150,6 +152,38 @@ int proto_exec_decode(const uint8_t *p, size_t len, struct proto_exec *x);
 /* Walks n string records from *cursor (validated by proto_exec_decode):
  * returns the NUL-terminated string and advances *cursor. */
 const char *proto_strings_next(const uint8_t **cursor);
+
+/* IDENTITY: what a guest booted in snapshot mode (mvm.snapshot=1) needs to
+ * become one particular VM, sent by the host after every restore:
+ *
+ *   u64  realtime, nanoseconds since the epoch (CLOCK_REALTIME)
+ *   u32  seed length (PROTO_SEED_MIN .. PROTO_SEED_MAX), then the seed bytes
+ *   4 strings (the EXEC string record): hostname, ip, gateway, dns
+ *
+ * hostname: 1..63 characters, [A-Za-z0-9][A-Za-z0-9.-]* (a VM name).
+ * ip: IPv4 "a.b.c.d/len"; gateway and dns: IPv4 "a.b.c.d"; each may be ""
+ * for the guest's default. One struct both ways: the host fills it to encode
+ * (NULL strings encode as ""), decode points every field into the payload
+ * (strings NUL-terminated there). */
+#define PROTO_SEED_MIN	   16
+#define PROTO_SEED_MAX	   512
+#define PROTO_HOSTNAME_MAX 63
+struct proto_identity {
+	uint64_t realtime_ns;
+	const uint8_t *seed;
+	uint32_t seed_len;
+	const char *hostname;
+	const char *ip;
+	const char *gateway;
+	const char *dns;
+};
+int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t cap);
+int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *id);
+/* The checks IDENTITY applies to its strings (also for the host's own use). */
+bool proto_hostname_valid(const char *s);
+/* "a.b.c.d" (with_prefix false) or "a.b.c.d/len", len 0..32 (with_prefix true;
+ * the prefix is then optional). */
+bool proto_ipv4_valid(const char *s, bool with_prefix);
 
 struct proto_window {
 	uint8_t channel; /* enum proto_channel */

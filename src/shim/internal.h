@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "core/err.h"
@@ -34,3 +35,16 @@ long long mono_ms(void);
  * to "attach" the socket carries the console's bytes until the VM exits. */
 int ctl_connect(const char *run_dir, int *fd, struct err *e);
 int ctl_request(int fd, const char *op, int timeout_ms, json_t **reply, struct err *e);
+
+/* The per-VM data disk (datadisk.c): vms/<name>/data.ext4, an ext4 file
+ * system labelled VM_DATA_DISK_LABEL (the guest mounts it at /data by that
+ * label). Made once per VM name, sparse, 0600, under a temporary name and
+ * renamed into place; an existing one is reused untouched whatever size is
+ * asked now. *mib is its actual size. Call with the VM's lock held. */
+#define VM_DATA_DISK_LABEL "mvm-data"
+int vm_data_disk_ensure(const char *name, uint64_t want_mib, char **path, uint64_t *mib,
+			struct err *e);
+
+/* Deletes vms/<name>/ (vm_rm.c): one rename to a hidden vms/.rm-<name>-<random>,
+ * then the tree. Call with the VM's lock held (or knowing nobody holds it). */
+int vm_dir_discard(const char *name, struct err *e);

@@ -9,6 +9,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,21 +21,23 @@
 #include "core/util.h"
 #include "proto/agent.h"
 #include "shim/internal.h"
+#include "shim/relay.h"
 #include "shim/vm.h"
 
-#define SHIM_MAX_CLIENTS   16
+#define SHIM_MAX_CLIENTS   64	       /* control connections, exec sessions included */
 #define SHIM_CONSOLE_MAX   (16u << 20) /* console.log is started anew past this */
 #define SHIM_REPLAY	   (64u << 10) /* console bytes replayed to a new attach */
 #define SHIM_STOP_GRACE_MS 1000	       /* power button, before quit */
 #define SHIM_LINE_MAX	   512	       /* console bytes kept to find the ready line */
 #define SHIM_AGENT_STOP_MS 10000       /* the guest's own orderly power-off, asked over the agent */
 
-enum client_kind { CLIENT_FREE = 0, CLIENT_REQUEST, CLIENT_ATTACH, CLIENT_STOP_WAIT };
+enum client_kind { CLIENT_FREE = 0, CLIENT_REQUEST, CLIENT_ATTACH, CLIENT_STOP_WAIT, CLIENT_EXEC };
 
 struct client {
 	enum client_kind kind;
 	int fd;
 	struct strbuf in;
+	struct relay_peer *peer; /* CLIENT_EXEC: owns fd */
 };
 
 struct shim {
@@ -48,13 +52,18 @@ struct shim {
 	off_t log_size;
 	long long t0, deadline;
 	bool ready, stop_requested, done;
+	bool console_ready; /* the ready line was seen (the agent may not have answered yet) */
+	/* an ephemeral VM (`run`, `exec PATH`) lives as long as its owner holds
+	 * the read end of notify_fd, and leaves nothing behind */
+	bool ephemeral;
+	bool restored, identity_sent; /* started from a snapshot; its identity went out */
 	struct strbuf line; /* the console line being assembled, until ready */
 	struct client clients[SHIM_MAX_CLIENTS];
 	const char *ready_line;
-	/* the agent channel (src/proto): HELLO both ways, then READY from the guest */
-	struct proto_decoder dec;
-	uint8_t *decbuf;
+	/* the agent channel (src/proto): HELLO both ways, then READY from the guest;
+	 * exec sessions are relayed onto it (relay.h) */
 	bool agent_hello;
+	struct relay relay;
 };
 
 static void notify(struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -94,8 +103,12 @@ static void set_state(struct shim *s, const char *state)
 
 /* --- clients ------------------------------------------------------------------ */
 
-static void client_close(struct client *c)
+static void client_close(struct shim *s, struct client *c)
 {
+	if (c->peer) {
+		relay_peer_close(&s->relay, c->peer); /* closes the fd */
+		c->fd = -1;
+	}
 	closep(&c->fd);
 	strbuf_release(&c->in);
 	*c = (struct client){.fd = -1};
@@ -108,8 +121,10 @@ static void client_send(struct client *c, const void *buf, size_t len)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			/* a reader that cannot keep up is dropped: the shim never blocks */
-			client_close(c);
+			/* a reader that cannot keep up is dropped: the shim never blocks
+			 * (the poll loop frees the slot once it sees the fd gone) */
+			closep(&c->fd);
+			c->fd = -1;
 			return;
 		}
 		buf = (const char *)buf + w;
@@ -154,14 +169,35 @@ static void replay_console(struct shim *s, struct client *c)
 static void begin_stop(struct shim *s, const char *why);
 static int agent_send(struct shim *s, uint8_t type, const void *payload, size_t len);
 
-static void handle_request(struct shim *s, struct client *c, const char *line, size_t len)
+/* {"op":"exec"}: from the reply on, the connection carries agent frames of
+ * one session (relay.h). Bytes the client sent after its request line are
+ * the first frames. */
+static void start_exec(struct shim *s, struct client *c, const char *rest, size_t rest_len)
+{
+	if (!s->agent_hello || s->relay.agent_fd < 0 || s->stop_requested) {
+		reply_error(
+		    c, s->stop_requested ? "the VM is stopping"
+		       : s->relay.agent_fd < 0
+			   ? "the guest agent's channel is closed"
+			   : "the guest agent has not answered yet (is the VM still booting?)");
+		return;
+	}
+	client_reply(c, json_pack("{s:b}", "ok", true));
+	if (c->fd < 0)
+		return;
+	c->peer = relay_peer_new(&s->relay, c->fd, rest, rest_len);
+	c->kind = CLIENT_EXEC;
+}
+
+static void handle_request(struct shim *s, struct client *c, const char *line, size_t len,
+			   const char *rest, size_t rest_len)
 {
 	json_t *req = NULL;
 	struct err e = ERR_INIT;
 	if (json_parse_buf(line, len, "control request", &req, &e) < 0) {
 		reply_error(c, e.msg);
 		err_release(&e);
-		client_close(c);
+		client_close(s, c);
 		return;
 	}
 	const char *op = json_get_str(req, "op");
@@ -172,6 +208,8 @@ static void handle_request(struct shim *s, struct client *c, const char *line, s
 		if (s->b->status && s->b->status(&s->vm, &st, &e) == 0)
 			json_object_set_new(r, "vmm_state", json_string(vmm_state_name(st)));
 		client_reply(c, r);
+	} else if (!strcmp(op, "exec")) {
+		start_exec(s, c, rest, rest_len);
 	} else if (!strcmp(op, "attach")) {
 		client_reply(c, json_pack("{s:b}", "ok", true));
 		replay_console(s, c);
@@ -202,12 +240,16 @@ static void handle_request(struct shim *s, struct client *c, const char *line, s
 
 static void client_readable(struct shim *s, struct client *c)
 {
+	if (c->kind == CLIENT_EXEC) {
+		relay_peer_readable(&s->relay, c->peer);
+		return;
+	}
 	char buf[1024];
 	ssize_t n = read(c->fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
-		client_close(c);
+		client_close(s, c);
 		return;
 	}
 	if (c->kind != CLIENT_REQUEST)
@@ -217,15 +259,16 @@ static void client_readable(struct shim *s, struct client *c)
 	if (!nl) {
 		if (c->in.len > SHIM_MAX_REQUEST) {
 			reply_error(c, "request too long");
-			client_close(c);
+			client_close(s, c);
 		}
 		return;
 	}
-	handle_request(s, c, c->in.buf, (size_t)(nl - c->in.buf));
+	size_t used = (size_t)(nl - c->in.buf) + 1;
+	handle_request(s, c, c->in.buf, used - 1, c->in.buf + used, c->in.len - used);
 	if (c->fd >= 0)
 		strbuf_reset(&c->in);
 	if (c->fd >= 0 && c->kind == CLIENT_REQUEST)
-		client_close(c); /* one request per connection */
+		client_close(s, c); /* one request per connection */
 }
 
 static void accept_client(struct shim *s)
@@ -257,7 +300,8 @@ static void became_ready(struct shim *s)
 	json_object_set_new(s->rec, "ready_at", json_string(now));
 	set_state(s, "running");
 	notify(s, "ready %lld", ms);
-	notify_close(s);
+	if (!s->ephemeral)
+		notify_close(s);
 	strbuf_release(&s->line);
 }
 
@@ -266,8 +310,12 @@ static void scan_ready(struct shim *s, const char *buf, size_t n)
 	for (size_t i = 0; i < n && !s->ready; i++) {
 		char ch = buf[i];
 		if (ch == '\n') {
-			if (strstr(s->line.buf, s->ready_line))
-				became_ready(s);
+			if (strstr(s->line.buf, s->ready_line)) {
+				/* ready means `exec` works: with an agent, once it has answered */
+				s->console_ready = true;
+				if (s->agent_hello || s->relay.agent_fd < 0)
+					became_ready(s);
+			}
 			strbuf_reset(&s->line);
 		} else if (ch != '\r' && s->line.len < SHIM_LINE_MAX) {
 			strbuf_addch(&s->line, ch);
@@ -351,7 +399,7 @@ static void finish(struct shim *s, const char *reason)
 		if (c->kind == CLIENT_STOP_WAIT)
 			client_reply(c, json_pack("{s:b, s:s}", "ok", true, "exit_reason", reason));
 		if (c->kind != CLIENT_FREE)
-			client_close(c);
+			client_close(s, c);
 	}
 	s->done = true;
 }
@@ -366,10 +414,14 @@ static void begin_stop(struct shim *s, const char *why)
 	 * else the power button; then the VMM's quit; then SIGKILL */
 	int grace = SHIM_STOP_GRACE_MS;
 	if (s->agent_hello && agent_send(s, PROTO_SHUTDOWN, NULL, 0) == 0) {
-		struct pollfd p = {.fd = s->vm.pidfd, .events = POLLIN};
 		long long deadline = mono_ms() + SHIM_AGENT_STOP_MS;
 		while (!vmm_reap(&s->vm, false) && mono_ms() < deadline) {
-			poll(&p, 1, (int)(deadline - mono_ms()));
+			struct pollfd p[2] = {
+			    {.fd = s->vm.pidfd, .events = POLLIN},
+			    {.fd = s->relay.agent_fd,
+			     .events = frameq_pending(&s->relay.to_agent) ? POLLOUT : 0}};
+			poll(p, 2, (int)(deadline - mono_ms()));
+			relay_agent_flush(&s->relay);
 			drain_console(s);
 		}
 		grace = 0;
@@ -440,27 +492,25 @@ static void boot_timed_out(struct shim *s)
 
 static void agent_close(struct shim *s)
 {
+	relay_agent_lost(&s->relay, "the guest agent's channel closed (the VM stopped?)");
 	closep(&s->vm.agent_fd);
 	s->vm.agent_fd = -1;
+	if (s->console_ready && !s->ready)
+		became_ready(s);
 }
 
-/* Frames to the guest are tiny (HELLO, SHUTDOWN): sent whole or not at all. */
+/* A connection-level frame (stream 0) to the guest, queued behind session traffic. */
 static int agent_send(struct shim *s, uint8_t type, const void *payload, size_t len)
 {
-	uint8_t frame[PROTO_HEADER_SIZE + 64];
-	int n = proto_encode(frame, sizeof(frame), type, 0, payload, len);
-	if (n < 0 || s->vm.agent_fd < 0)
-		return -EINVAL;
-	ssize_t w = send(s->vm.agent_fd, frame, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return w == n ? 0 : -EIO;
+	return relay_agent_send(&s->relay, type, 0, payload, len);
 }
 
 static void agent_hello(struct shim *s)
 {
+	relay_init(&s->relay, s->vm.agent_fd);
 	if (s->vm.agent_fd < 0)
 		return;
-	s->decbuf = xmalloc(PROTO_MAX_FRAME);
-	proto_decoder_init(&s->dec, s->decbuf, PROTO_MAX_FRAME);
+	fcntl(s->vm.agent_fd, F_SETFL, fcntl(s->vm.agent_fd, F_GETFL) | O_NONBLOCK);
 	static const char me[] = "mvmctl-shim " MVM_VERSION;
 	struct proto_hello h = {.min_version = PROTO_VERSION,
 				.max_version = PROTO_VERSION,
@@ -473,12 +523,34 @@ static void agent_hello(struct shim *s)
 		agent_close(s);
 }
 
-static void agent_frame(struct shim *s, const struct proto_frame *f)
+/* After a restore the guest is parked (snapshot mode): it becomes this VM
+ * when it gets its identity. A fresh seed each time: no two VMs restored
+ * from one snapshot share their randomness. */
+static void send_identity(struct shim *s)
 {
-	if (proto_validate(f) < 0)
-		return; /* malformed: dropped, the channel goes on */
-	if (f->stream != 0)
-		return; /* exec sessions: not served by this shim yet */
+	uint8_t seed[64];
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return; /* no identity without a seed: the boot times out, truthfully */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	struct proto_identity id = {
+	    .realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
+	    .seed = seed,
+	    .seed_len = sizeof(seed),
+	    .hostname = s->name,
+	};
+	uint8_t p[512];
+	int n = proto_identity_encode(&id, p, sizeof(p));
+	explicit_bzero(seed, sizeof(seed));
+	if (n > 0 && agent_send(s, PROTO_IDENTITY, p, (size_t)n) == 0)
+		s->identity_sent = true;
+	explicit_bzero(p, sizeof(p));
+}
+
+/* A connection-level frame from the guest (sessions are the relay's). */
+static void agent_frame(void *ctx, const struct proto_frame *f)
+{
+	struct shim *s = ctx;
 	if (f->type == PROTO_HELLO) {
 		struct proto_hello h;
 		if (proto_hello_decode(f->payload, f->len, &h) == 0) {
@@ -488,6 +560,10 @@ static void agent_frame(struct shim *s, const struct proto_frame *f)
 			    json_stringn(h.agent, h.agent_len > 64 ? 64 : h.agent_len));
 			if (s->ready)
 				record(s);
+			else if (s->console_ready)
+				became_ready(s);
+			if (s->restored && !s->identity_sent)
+				send_identity(s);
 		}
 	} else if (f->type == PROTO_READY && !s->ready) {
 		json_object_set_new(s->rec, "ready_source", json_string("agent"));
@@ -497,21 +573,8 @@ static void agent_frame(struct shim *s, const struct proto_frame *f)
 
 static void agent_readable(struct shim *s)
 {
-	size_t room;
-	uint8_t *at = proto_decoder_space(&s->dec, &room);
-	ssize_t n = read(s->vm.agent_fd, at, room);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
+	if (relay_agent_readable(&s->relay, agent_frame, s) < 0)
 		agent_close(s);
-		return;
-	}
-	proto_decoder_commit(&s->dec, (size_t)n);
-	struct proto_frame f;
-	int r;
-	while ((r = proto_decoder_next(&s->dec, &f)) != 0)
-		if (r > 0)
-			agent_frame(s, &f);
 }
 
 static void signal_readable(struct shim *s)
@@ -591,11 +654,41 @@ static int load_config(struct shim *s, struct vmm_config *cfg, struct vmm_port *
 	return 0;
 }
 
+/* Restores the revision's snapshot when spec.json asks for it, else (or
+ * when that fails: a warning, then) boots cold. */
+static int start_vmm(struct shim *s, struct vmm_config *cfg, struct err *e)
+{
+	json_t *rs = json_object_get(s->spec, "restore");
+	const char *dir = json_get_str(rs, "dir");
+	if (dir && s->b->restore) {
+		struct vmm_config rc = *cfg;
+		rc.mem_file = json_get_str(rs, "mem_file");
+		rc.mem_private = true;
+		struct err re = ERR_INIT;
+		int r = s->b->restore(&s->vm, &rc, dir, &re);
+		if (r == 0 && (r = s->b->resume(&s->vm, &re)) < 0)
+			vmm_release(&s->vm);
+		if (r == 0) {
+			s->restored = true;
+			json_object_set_new(s->rec, "started_from", json_string("snapshot"));
+			notify(s, "restored");
+			err_release(&re);
+			return 0;
+		}
+		notify(s, "warning restoring the snapshot failed (%s): cold boot", re.msg);
+		json_object_set_new(s->rec, "restore_error", json_string(re.msg ? re.msg : "?"));
+		err_release(&re);
+		s->vm = (struct vmm_vm)VMM_VM_INIT;
+	}
+	json_object_set_new(s->rec, "started_from", json_string("cold"));
+	return s->b->start(&s->vm, cfg, e);
+}
+
 static void shim_release(struct shim *s)
 {
 	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
 		if (s->clients[i].kind != CLIENT_FREE)
-			client_close(&s->clients[i]);
+			client_close(s, &s->clients[i]);
 	vmm_release(&s->vm);
 	if (s->ctl_path)
 		unlink(s->ctl_path);
@@ -605,11 +698,17 @@ static void shim_release(struct shim *s)
 	closep(&s->ctl_fd);
 	closep(&s->sig_fd);
 	closep(&s->log_fd);
+	if (s->ephemeral && s->done) {
+		/* nothing of it stays: the directory goes while the lock is held */
+		struct err e = ERR_INIT;
+		vm_dir_discard(s->name, &e);
+		err_release(&e);
+	}
 	notify_close(s);
 	json_decref(s->rec);
 	json_decref(s->spec);
 	strbuf_release(&s->line);
-	free(s->decbuf);
+	relay_release(&s->relay);
 	free(s->log_path);
 	free(s->ctl_path);
 	free(s->name);
@@ -620,18 +719,28 @@ static void shim_release(struct shim *s)
 static void loop(struct shim *s)
 {
 	while (!s->done) {
-		struct pollfd p[6 + SHIM_MAX_CLIENTS];
-		enum { P_SIG, P_PID, P_CON, P_EV, P_AGENT, P_CTL, P_CLIENTS };
+		struct pollfd p[7 + SHIM_MAX_CLIENTS];
+		enum { P_SIG, P_PID, P_CON, P_EV, P_AGENT, P_CTL, P_OWNER, P_CLIENTS };
 		p[P_SIG] = (struct pollfd){.fd = s->sig_fd, .events = POLLIN};
 		p[P_PID] = (struct pollfd){.fd = s->vm.pidfd, .events = POLLIN};
 		p[P_CON] = (struct pollfd){.fd = s->vm.console_fd, .events = POLLIN};
 		p[P_EV] = (struct pollfd){.fd = s->vm.event_fd, .events = POLLIN};
-		p[P_AGENT] = (struct pollfd){.fd = s->vm.agent_fd, .events = POLLIN};
+		p[P_AGENT] = (struct pollfd){
+		    .fd = s->vm.agent_fd,
+		    .events = POLLIN | (frameq_pending(&s->relay.to_agent) ? POLLOUT : 0)};
 		p[P_CTL] = (struct pollfd){.fd = s->ctl_fd, .events = POLLIN};
-		for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
+		/* the write end of a pipe reports POLLERR once its reader is gone */
+		p[P_OWNER] = (struct pollfd){.fd = s->ephemeral ? s->notify_fd : -1, .events = 0};
+		bool accepting = relay_accepting(&s->relay);
+		for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++) {
+			struct client *c = &s->clients[i];
+			short ev = POLLIN;
+			if (c->kind == CLIENT_EXEC) /* backpressure: the guest's queue first */
+				ev = (accepting ? POLLIN : 0) |
+				     (frameq_pending(&c->peer->out) ? POLLOUT : 0);
 			p[P_CLIENTS + i] = (struct pollfd){
-			    .fd = s->clients[i].kind == CLIENT_FREE ? -1 : s->clients[i].fd,
-			    .events = POLLIN};
+			    .fd = c->kind == CLIENT_FREE ? -1 : c->fd, .events = ev};
+		}
 		int timeout = -1;
 		if (!s->ready) {
 			long long left = s->deadline - mono_ms();
@@ -657,14 +766,33 @@ static void loop(struct shim *s)
 			s->b->handle_events(&s->vm, &e);
 			err_release(&e);
 		}
-		if (!s->done && p[P_AGENT].revents)
+		if (!s->done && (p[P_AGENT].revents & POLLOUT))
+			relay_agent_flush(&s->relay);
+		if (!s->done && (p[P_AGENT].revents & ~POLLOUT))
 			agent_readable(s);
 		if (!s->done && p[P_CTL].revents)
 			accept_client(s);
-		for (size_t i = 0; i < SHIM_MAX_CLIENTS && !s->done; i++)
-			if (p[P_CLIENTS + i].revents && s->clients[i].kind != CLIENT_FREE &&
-			    s->clients[i].fd == p[P_CLIENTS + i].fd)
-				client_readable(s, &s->clients[i]);
+		if (!s->done && p[P_OWNER].revents) {
+			notify_close(s);
+			begin_stop(s, "the ephemeral VM's owner (mvmctl run or exec) went away");
+		}
+		for (size_t i = 0; i < SHIM_MAX_CLIENTS && !s->done; i++) {
+			struct client *c = &s->clients[i];
+			short rev = p[P_CLIENTS + i].revents;
+			if (!rev || c->kind == CLIENT_FREE || c->fd != p[P_CLIENTS + i].fd)
+				continue;
+			if (c->kind == CLIENT_EXEC && (rev & POLLOUT))
+				relay_peer_flush(c->peer);
+			if (rev & ~POLLOUT)
+				client_readable(s, c);
+		}
+		/* free the slots of clients that are gone or finished */
+		for (size_t i = 0; i < SHIM_MAX_CLIENTS && !s->done; i++) {
+			struct client *c = &s->clients[i];
+			if (c->kind != CLIENT_FREE &&
+			    (c->fd < 0 || (c->peer && relay_peer_finished(c->peer))))
+				client_close(s, c);
+		}
 		if (!s->done && p[P_PID].revents)
 			vmm_died(s);
 	}
@@ -692,6 +820,7 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 			 .ctl_fd = -1,
 			 .log_fd = -1,
 			 .vm = VMM_VM_INIT,
+			 .relay = {.agent_fd = -1},
 			 .line = STRBUF_INIT,
 			 .ready_line = VM_READY_LINE};
 	for (size_t i = 0; i < SHIM_MAX_CLIENTS; i++)
@@ -727,6 +856,7 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	}
 	if ((r = load_config(&s, &cfg, &ports, &drives, &se)) < 0)
 		goto fail;
+	s.ephemeral = json_is_true(json_object_get(s.spec, "ephemeral"));
 	s.log_path = vm_file(name, "console.log");
 	s.log_fd = open(s.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 	if (s.log_fd < 0) {
@@ -759,7 +889,7 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	record(&s);
 	s.t0 = mono_ms();
 	s.deadline = s.t0 + json_get_int(s.spec, "boot_timeout_ms", VM_BOOT_TIMEOUT_MS);
-	if ((r = s.b->start(&s.vm, &cfg, &se)) < 0)
+	if ((r = start_vmm(&s, &cfg, &se)) < 0)
 		goto fail;
 	json_object_set_new(s.rec, "vmm_pid", json_integer(s.vm.pid));
 	json_object_set_new(s.rec, "vmm_start", json_integer((json_int_t)proc_starttime(s.vm.pid)));

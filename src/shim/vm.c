@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "shim/internal.h"
 #include "shim/vm.h"
+#include "vmm/snapshot.h"
 
 #define VM_STOP_TIMEOUT_MS 30000
 #define VM_LOCK_WAIT_MS	   5000
@@ -229,6 +230,14 @@ static int reconcile(const char *name, json_t **recp, struct err *e)
 			fs_rm_rf(run, &ig);
 			err_release(&ig);
 		}
+		if (json_is_true(json_object_get(rec, "ephemeral"))) {
+			/* an ephemeral VM leaves no trace, even when its supervisor was killed */
+			struct err ig = ERR_INIT;
+			vm_dir_discard(name, &ig);
+			err_release(&ig);
+			fs_lock_release(&lk);
+			return err_set(e, -ENOENT, EXIT_NOTFOUND, "no VM named '%s'", name);
+		}
 	}
 	fs_lock_release(&lk);
 	return r < 0 ? r : 0;
@@ -424,6 +433,8 @@ static int pick_name(const struct vm_spec *spec, char **out, struct err *e)
 
 void vm_started_release(struct vm_started *s)
 {
+	closep(&s->owner_fd);
+	strvec_clear(&s->warnings);
 	free(s->name);
 	vmm_accel_choice_release(&s->accel);
 	*s = (struct vm_started)VM_STARTED_INIT;
@@ -476,6 +487,8 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 		return r;
 
 	_cleanup_free_ char *run_dir = NULL, *exe = NULL, *spec_path = NULL;
+	_cleanup_free_ char *data_disk = NULL;
+	uint64_t data_disk_mib = 0;
 	_cleanup_close_ int devnull = -1;
 	json_t *spec_json = NULL, *rec = NULL;
 	int pfd[2] = {-1, -1};
@@ -503,12 +516,24 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 	if ((r = make_run_dir(&run_dir, e)) < 0)
 		goto out;
 
+	/* made once per name (under the lock), then kept: its data outlives down/up */
+	if (spec->data_disk_mib) {
+		r = vm_data_disk_ensure(name, spec->data_disk_mib, &data_disk, &data_disk_mib, e);
+		if (r < 0) {
+			err_prefix(e, r, "VM '%s'", name);
+			goto out;
+		}
+	}
+
 	unsigned vcpus = spec->vcpus ? spec->vcpus : VM_DEFAULT_VCPUS;
 	uint64_t mem = spec->mem_mib ? spec->mem_mib : VM_DEFAULT_MEM_MIB;
 	json_t *drives = json_array();
 	for (size_t i = 0; i < spec->n_drives; i++)
 		json_array_append_new(drives, json_pack("{s:s, s:b}", "path", spec->drives[i].path,
 							"read_only", spec->drives[i].read_only));
+	if (data_disk)
+		json_array_append_new(drives,
+				      json_pack("{s:s, s:b}", "path", data_disk, "read_only", 0));
 	spec_json = json_pack(
 	    "{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:i, s:I, s:o, s:s, s:i, s:b, s:s}",
 	    "schema_version", 1, "name", name, "backend", b->name, "accel",
@@ -519,6 +544,18 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 	    "run_dir", run_dir);
 	if (spec->initrd)
 		json_object_set_new(spec_json, "initrd", json_string(spec->initrd));
+	if (spec->ephemeral)
+		json_object_set_new(spec_json, "ephemeral", json_true());
+	if (spec->snapshot_dir && spec->snapshot_data_disk_mib != data_disk_mib) {
+		strvec_pushf(&out->warnings,
+			     "snapshot taken with a %lluM data disk; VM '%s' has %lluM: cold boot",
+			     (unsigned long long)spec->snapshot_data_disk_mib, name,
+			     (unsigned long long)data_disk_mib);
+	} else if (spec->snapshot_dir) {
+		json_object_set_new(spec_json, "restore",
+				    json_pack("{s:s, s:s+}", "dir", spec->snapshot_dir, "mem_file",
+					      spec->snapshot_dir, "/" SNAPSHOT_MEM));
+	}
 	spec_path = vm_file(name, "spec.json");
 	if ((r = json_write_file(spec_path, spec_json, e)) < 0)
 		goto out;
@@ -535,6 +572,11 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 		json_object_set_new(rec, "slot", json_string(spec->slot));
 	if (spec->manifest_path)
 		json_object_set_new(rec, "manifest_path", json_string(spec->manifest_path));
+	if (data_disk)
+		json_object_set_new(rec, "data_disk", json_string(data_disk));
+	if (spec->ephemeral)
+		json_object_set_new(rec, "ephemeral", json_true());
+	json_object_set_new(rec, "data_disk_mib", json_integer((json_int_t)data_disk_mib));
 	if ((r = vm_record_write(name, rec, e)) < 0)
 		goto out;
 	recorded = true;
@@ -608,6 +650,10 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 			out->shim_pid = (pid_t)pid;
 			if (wait == VM_WAIT_STARTED)
 				break;
+		} else if (!strncmp(line.buf, "warning ", 8)) {
+			strvec_push(&out->warnings, line.buf + 8);
+		} else if (!strncmp(line.buf, "restored", 8)) {
+			out->restored = true;
 		} else if (!strncmp(line.buf, "ready ", 6)) {
 			parse_int64(line.buf + 6, 0, LLONG_MAX, &out->boot_ms);
 			break;
@@ -617,8 +663,11 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 			break;
 		}
 	}
-	if (r == 0)
+	if (r == 0) {
 		out->name = TAKE_PTR(name);
+		if (spec->ephemeral) /* the shim watches the other end */
+			out->owner_fd = TAKE_FD(pfd[0]);
+	}
 out:
 	if (r < 0 && !spawned) {
 		/* nothing runs: leave a truthful record, or none at all */

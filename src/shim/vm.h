@@ -9,6 +9,8 @@
  *   shim.lock    flock'd by the shim for as long as it lives: a VM whose lock
  *                is free has no supervisor, whatever vm.json says
  *   console.log  the guest console;  vmm.log  the VMM's own messages
+ *   data.ext4    the data disk (0600), when the VM has one: kept across
+ *                `down`/`up`, deleted with the VM by vm_remove
  * The shim's control socket lives in a short runtime directory
  * (run_dir in the record): $MVM_HOME/run/<id>/ctl.sock, or, when that path
  * would not fit in sun_path, $XDG_RUNTIME_DIR/mvm/<id>/ or /tmp/mvm-<uid>/<id>/.
@@ -23,6 +25,7 @@
 #include <sys/types.h>
 
 #include "core/err.h"
+#include "core/strvec.h"
 #include "vmm/vmm.h"
 
 #define VM_READY_LINE	   "mvm: ready"
@@ -42,11 +45,25 @@ struct vm_spec {
 	size_t n_drives;
 	unsigned vcpus;	  /* 0: VM_DEFAULT_VCPUS */
 	uint64_t mem_mib; /* 0: VM_DEFAULT_MEM_MIB */
+	/* >0: the VM's data disk, vms/<name>/data.ext4 (ext4 labelled "mvm-data", the
+	 * guest's /data), made with this size the first time and reused as it is by
+	 * every later start of the name; attached read-write after drives. 0: none */
+	uint64_t data_disk_mib;
 	const struct vmm_port *ports;
 	size_t n_ports;
 	const char *revision, *slot; /* recorded only; may be NULL */
 	const char *manifest_path;   /* recorded only; may be NULL */
 	int boot_timeout_ms;	     /* 0: VM_BOOT_TIMEOUT_MS */
+	/* An ephemeral VM lives only as long as vm_started.owner_fd is open (the
+	 * shim stops it when the caller closes it or dies) and leaves no trace:
+	 * its directory goes when it stops. */
+	bool ephemeral;
+	/* A revision snapshot (vmm/snapshot.h) found usable for this VM: the
+	 * supervisor restores it, then sends the VM its identity; if the data
+	 * disk turns out to differ from snapshot_data_disk_mib, or the restore
+	 * fails, it cold-boots instead (with a warning). NULL: cold boot. */
+	const char *snapshot_dir;
+	uint64_t snapshot_data_disk_mib;
 };
 
 enum vm_wait {
@@ -59,11 +76,15 @@ struct vm_started {
 	pid_t shim_pid;
 	long long boot_ms; /* VMM start to ready (VM_WAIT_READY) */
 	struct vmm_accel_choice accel;
+	int owner_fd; /* ephemeral VMs: close it to stop the VM; else -1 */
+	bool restored; /* started from the snapshot (else a cold boot) */
+	struct strvec warnings; /* one line each, for the user (a snapshot not used, …) */
 };
 
 #define VM_STARTED_INIT                                                                            \
 	{                                                                                          \
-		.name = NULL, .accel = VMM_ACCEL_CHOICE_INIT                                       \
+		.name = NULL, .accel = VMM_ACCEL_CHOICE_INIT, .owner_fd = -1,                      \
+		.warnings = STRVEC_INIT                                                            \
 	}
 
 /* Starts a VM under a new shim. Refuses a name whose VM is alive
@@ -90,6 +111,17 @@ bool vm_record_alive(const json_t *rec);
  * a forced one. A VM that already exited is success (*was_running false). */
 int vm_stop(const char *name, bool *was_running, struct err *e);
 
+/* True when name is a VM: vms/<name>/ holds a record. */
+bool vm_exists(const char *name);
+
+/* Deletes a VM: its directory with record, logs and data disk. A VM that is
+ * alive is refused (EXIT_REFUSED) unless force, which stops it first
+ * (*was_running then says so). The directory is renamed to a hidden
+ * vms/.rm-<name>-<random> in one step before it is deleted, so an interrupted
+ * removal leaves the whole VM or nothing listed as one. Unknown name:
+ * EXIT_NOTFOUND. */
+int vm_remove(const char *name, bool force, bool *was_running, struct err *e);
+
 /* Prints the last `lines` lines (<0: all) of the console log to fd, and with
  * follow keeps printing until the VM exits or *stop becomes true. */
 int vm_logs(const char *name, long long lines, bool follow, int fd, volatile int *stop,
@@ -100,6 +132,25 @@ int vm_logs(const char *name, long long lines, bool follow, int fd, volatile int
  * it), the VM is stopped and the stream drained. Returns 0 when the VM
  * exited, 1 when it was stopped because of the interrupt. */
 int vm_attach(const char *name, int fd, volatile int *interrupt, struct err *e);
+
+/* One command in a running VM (`mvmctl exec NAME`), through its shim. */
+struct vm_exec {
+	const char *const *argv; /* NULL-terminated, argv[0] looked up in the guest's PATH */
+	const char *const *env;	 /* "K=V" added to the guest's environment; may be NULL */
+	const char *cwd;	 /* NULL: "/" */
+	bool input;		 /* forward in_fd as the command's stdin (else /dev/null) */
+	bool tty;		 /* a guest pseudo-terminal; honoured when in_fd is a terminal */
+	int timeout_s;		 /* > 0: killed after this long (status 124) */
+	int in_fd, out_fd, err_fd;
+};
+
+/* Runs x->argv in VM name and streams its input and output until it ends.
+ * 0 with *status the guest's exit status (0..255, 128+N after signal N).
+ * Otherwise <0 with e->exit saying why: 124 the timeout expired (the command
+ * was killed), 126/127 the command could not be executed / was not found
+ * (the guest's message in e), anything else: the guest could not be reached
+ * or the connection was lost (callers exit 125). */
+int vm_exec(const char *name, const struct vm_exec *x, int *status, struct err *e);
 
 /* The hidden `mvmctl shim` command: runs the supervisor of VM name.
  * notify_fd gets "started <pid>\n", then "ready <ms>\n", or "error <msg>\n";

@@ -270,10 +270,35 @@ static int wait_for(struct qmp *q, struct waiter *w, long long deadline, struct 
 	return 0;
 }
 
-static int send_all(struct qmp *q, const char *buf, size_t len, long long deadline, struct err *e)
+/* Sends buf; with pass_fd >= 0 the descriptor rides along (SCM_RIGHTS) on
+ * the first byte that goes out, as QMP's getfd expects. */
+static int send_all(struct qmp *q, const char *buf, size_t len, int pass_fd, long long deadline,
+		    struct err *e)
 {
 	while (len) {
-		ssize_t w = send(q->fd, buf, len, MSG_NOSIGNAL); /* no SIGPIPE */
+		ssize_t w;
+		if (pass_fd >= 0) {
+			union {
+				char buf[CMSG_SPACE(sizeof(int))];
+				struct cmsghdr align;
+			} ctl;
+			memset(&ctl, 0, sizeof(ctl));
+			struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+			struct msghdr mh = {.msg_iov = &iov,
+					    .msg_iovlen = 1,
+					    .msg_control = ctl.buf,
+					    .msg_controllen = sizeof(ctl.buf)};
+			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+			w = sendmsg(q->fd, &mh, MSG_NOSIGNAL);
+			if (w > 0)
+				pass_fd = -1;
+		} else {
+			w = send(q->fd, buf, len, MSG_NOSIGNAL); /* no SIGPIPE */
+		}
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -296,8 +321,8 @@ static int send_all(struct qmp *q, const char *buf, size_t len, long long deadli
 	return 0;
 }
 
-static int send_cmd(struct qmp *q, const char *cmd, json_t *args, long long id, long long deadline,
-		    struct err *e)
+static int send_cmd(struct qmp *q, const char *cmd, json_t *args, int pass_fd, long long id,
+		    long long deadline, struct err *e)
 {
 	json_t *obj = json_pack("{s:s, s:I}", "execute", cmd, "id", (json_int_t)id);
 	if (args)
@@ -310,7 +335,7 @@ static int send_cmd(struct qmp *q, const char *cmd, json_t *args, long long id, 
 	strbuf_addstr(&line, s);
 	strbuf_addstr(&line, "\r\n");
 	free(s);
-	int r = send_all(q, line.buf, line.len, deadline, e);
+	int r = send_all(q, line.buf, line.len, pass_fd, deadline, e);
 	strbuf_release(&line);
 	return r;
 }
@@ -318,9 +343,15 @@ static int send_cmd(struct qmp *q, const char *cmd, json_t *args, long long id, 
 int qmp_execute(struct qmp *q, const char *cmd, json_t *args, int timeout_ms, json_t **ret,
 		struct err *e)
 {
+	return qmp_execute_fd(q, cmd, args, -1, timeout_ms, ret, e);
+}
+
+int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
+		   json_t **ret, struct err *e)
+{
 	long long deadline = now_ms() + timeout_ms;
 	struct waiter w = {.id = q->next_id++, .msg = QMP_MSG_INIT};
-	int r = send_cmd(q, cmd, args, w.id, deadline, e);
+	int r = send_cmd(q, cmd, args, pass_fd, w.id, deadline, e);
 	if (r < 0)
 		return err_prefix(e, r, "%s", cmd);
 	r = wait_for(q, &w, deadline, e);

@@ -82,6 +82,11 @@ int qmp_handshake(struct qmp *q, int timeout_ms, struct err *e);
 int qmp_execute(struct qmp *q, const char *cmd, json_t *args, int timeout_ms, json_t **ret,
 		struct err *e);
 
+/* Like qmp_execute, passing the descriptor pass_fd along with the command
+ * (SCM_RIGHTS), as `getfd` and `add-fd` expect. */
+int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
+		   json_t **ret, struct err *e);
+
 /* Like qmp_execute for commands after which QEMU may exit before it answers
  * (`quit`): EOF instead of a reply counts as success. */
 int qmp_execute_final(struct qmp *q, const char *cmd, int timeout_ms, struct err *e);

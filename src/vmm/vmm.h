@@ -103,6 +103,9 @@ struct vmm_config {
 	 * device state only and a restore can map the RAM copy-on-write;
 	 * NULL: anonymous memory (no snapshot possible) */
 	const char *mem_file;
+	/* map mem_file copy-on-write (a restore: the file is never written);
+	 * else shared (the snapshot's source writes guest RAM into it) */
+	bool mem_private;
 	/* network: user-mode NAT with these forwards (guest 10.0.2.15/24 via 10.0.2.2) */
 	const struct vmm_port *ports;
 	size_t n_ports;
@@ -165,16 +168,19 @@ struct vmm_backend {
 	/* Reads the backend's pending events (vm->event_fd readable); may set
 	 * vm->exit_reason. */
 	int (*handle_events)(struct vmm_vm *vm, struct err *e);
-	/* Snapshots (issue 6). NULL when the backend cannot. snapshot saves a
-	 * paused VM's device state into dir (RAM stays in cfg->mem_file);
-	 * restore starts a VM from cfg (mem_file mapped copy-on-write) and the
-	 * state in dir, paused; resume runs it. */
+	/* Snapshots. NULL when the backend cannot. snapshot saves a paused VM's
+	 * device state into dir/VMM_SNAPSHOT_STATE (RAM stays in cfg->mem_file,
+	 * which the VM must have been started with); restore starts a VM from
+	 * cfg (mem_file mapped copy-on-write, same devices and sizing as the
+	 * saved one) and the state in dir, and returns it paused; resume runs it. */
 	int (*snapshot)(struct vmm_vm *vm, const char *dir, struct err *e);
 	int (*restore)(struct vmm_vm *vm, const struct vmm_config *cfg, const char *dir,
 		       struct err *e);
 	/* Frees the backend's state and closes the fds; kills a VMM still running. */
 	void (*release)(struct vmm_vm *vm);
 };
+
+#define VMM_SNAPSHOT_STATE "vmstate"
 
 /* The registry: NULL when no backend has that name. */
 const struct vmm_backend *vmm_backend_find(const char *name);

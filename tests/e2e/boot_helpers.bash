@@ -10,6 +10,8 @@
 #
 # With BOOT_AGENT_SOCK set, the guest gets the org.mvm.agent virtio-serial port
 # behind a Unix socket at that path (QEMU is the server; one client at a time).
+# With BOOT_DATA_DISK set, that image is attached as a second disk (read-write).
+# BOOT_QEMU_ARGS (split on spaces) are added to QEMU's command line.
 #
 # Needs $KERNEL_VMLINUX and $KERNEL_INITRD (see kernel_provision).
 
@@ -54,11 +56,13 @@ boot_start() {
 		-append "$KERNEL_CMDLINE $*" \
 		${rootfs:+-drive "id=root,file=$rootfs,format=raw,if=none,read-only=on"} \
 		${rootfs:+-device virtio-blk-device,drive=root} \
+		${BOOT_DATA_DISK:+-drive "id=data,file=$BOOT_DATA_DISK,format=raw,if=none"} \
+		${BOOT_DATA_DISK:+-device virtio-blk-device,drive=data} \
 		-netdev user,id=n0 -device virtio-net-device,netdev=n0 \
 		${BOOT_AGENT_SOCK:+-chardev "socket,id=agent,path=$BOOT_AGENT_SOCK,server=on,wait=off"} \
 		${BOOT_AGENT_SOCK:+-device virtio-serial-device} \
 		${BOOT_AGENT_SOCK:+-device virtserialport,chardev=agent,name=org.mvm.agent} \
-		</dev/null >"$log.qemu" 2>&1 &
+		${BOOT_QEMU_ARGS:-} </dev/null >"$log.qemu" 2>&1 &
 	QEMU_PID=$!
 	BOOT_PIDS+=("$QEMU_PID")
 }

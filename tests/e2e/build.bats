@@ -277,13 +277,6 @@ json() { printf '%s' "$output" | jq -r "$1"; }
 	wait "$first"
 }
 
-@test "--snapshot is refused as not available yet" {
-	proj=$(fixture hello)
-	run --separate-stderr "$MVMCTL" build --snapshot "$proj"
-	[ "$status" -eq 2 ]
-	assert_contains "$stderr" "--snapshot is not available yet"
-}
-
 @test "a built revision boots under bare QEMU: service output and mvm: ready within 60 s" {
 	proj=$(fixture hello)
 	"$MVMCTL" build -q "$proj"

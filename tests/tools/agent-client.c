@@ -7,10 +7,24 @@
  *   agent-client SOCK garbage               sends malformed bytes, then a ping: prints the
  *                                           ERROR frames and "pong" (the agent still serves)
  *   agent-client SOCK shutdown
+ *   agent-client SOCK wait-parked           waits for PARKED (a guest in snapshot mode):
+ *                                           prints "parked"
+ *   agent-client SOCK identity NAME [SEED_HEX]
+ *                                           sends IDENTITY (the host's clock, the seed or 32
+ *                                           random bytes, hostname NAME, default network),
+ *                                           waits for READY: prints "ready"; an ERROR in
+ *                                           answer is printed and exits 1
+ *   agent-client SOCK bad-identity          malformed IDENTITY frames, then a ping: prints
+ *                                           the ERROR frames and "pong"
  *   agent-client SOCK exec [-i] [-t] [-e K=V]… [-w DIR] -- ARGV…
  *                                           runs ARGV; stdout/stderr stream to ours; exits
  *                                           with the guest's status (128+N for a signal);
  *                                           -t: on a guest pty of 30 rows x 100 columns
+ *   agent-client --shim CTL.SOCK exec …     the same session through a running VM's
+ *                                           supervisor (mvmctl's control socket)
+ *   agent-client --shim CTL.SOCK garbage-exec -- ARGV…
+ *                                           malformed frames, then exec ARGV: prints the
+ *                                           ERROR frames and ARGV's output
  *   --timeout S (before the verb, default 30): give up with status 124.
  *   --signal-after MS SIG (exec): forward SIG after MS milliseconds.
  */
@@ -20,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -124,7 +139,7 @@ static void print_error(const struct proto_frame *f)
 		printf("error stream=%u code=%u: %.*s\n", f->stream, e.code, (int)e.msg_len, e.msg);
 }
 
-static bool ready_seen;
+static bool ready_seen, parked_seen;
 static bool show_agent = true;
 
 static void hello(void)
@@ -148,6 +163,8 @@ static void hello(void)
 		}
 		if (f.type == PROTO_READY)
 			ready_seen = true;
+		else if (f.type == PROTO_PARKED)
+			parked_seen = true;
 		else if (f.type == PROTO_ERROR)
 			print_error(&f);
 	}
@@ -286,17 +303,163 @@ static int do_exec(int argc, char **argv)
 	}
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Encodes an IDENTITY for name with the host's clock and seed (32 random
+ * bytes when seed_hex is NULL). */
+static int identity_payload(const char *name, const char *seed_hex, uint8_t *p, size_t cap)
+{
+	static uint8_t seed[PROTO_SEED_MAX];
+	size_t seed_len = 32;
+	if (seed_hex) {
+		size_t n = strlen(seed_hex);
+		if (n % 2 || n / 2 > sizeof(seed))
+			die("identity: SEED_HEX must be an even number of hex digits, at most 1024");
+		for (size_t i = 0; i < n / 2; i++) {
+			int hi = hexval(seed_hex[2 * i]), lo = hexval(seed_hex[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				die("identity: SEED_HEX is not hex");
+			seed[i] = (uint8_t)(hi << 4 | lo);
+		}
+		seed_len = n / 2;
+	} else if (getrandom(seed, seed_len, 0) != (ssize_t)seed_len) {
+		die("getrandom failed");
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct proto_identity id = {
+	    .realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+	    .seed = seed,
+	    .seed_len = (uint32_t)seed_len,
+	    .hostname = name};
+	return proto_identity_encode(&id, p, cap);
+}
+
+static int do_identity(const char *name, const char *seed_hex)
+{
+	static uint8_t p[PROTO_MAX_PAYLOAD];
+	int n = identity_payload(name, seed_hex, p, sizeof(p));
+	if (n < 0)
+		die("identity: bad hostname or seed (16 … 512 bytes)");
+	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+	/* a ping behind it: an ERROR about the IDENTITY comes before the PONG */
+	send_frame(PROTO_PING, 0, "idn", 3);
+	bool refused = false, ponged = false;
+	ready_seen = false;
+	struct proto_frame f;
+	while (!ponged) {
+		next_frame(&f, -1);
+		if (f.type == PROTO_ERROR) {
+			print_error(&f);
+			refused = true;
+		} else if (f.type == PROTO_READY) {
+			ready_seen = true; /* ours, unless refused (then the HELLO's) */
+		} else if (f.type == PROTO_PONG && f.len == 3 && !memcmp(f.payload, "idn", 3)) {
+			ponged = true;
+		}
+	}
+	if (refused)
+		return 1;
+	while (!ready_seen) {
+		next_frame(&f, -1);
+		if (f.type == PROTO_READY)
+			ready_seen = true;
+		else if (f.type == PROTO_ERROR)
+			print_error(&f);
+	}
+	printf("ready\n");
+	return 0;
+}
+
+/* IDENTITY payloads that must each be refused with ERROR code 4. */
+static void send_bad_identities(void)
+{
+	static uint8_t p[PROTO_MAX_PAYLOAD];
+	send_frame(PROTO_IDENTITY, 0, "\x00\x01\x02", 3); /* short */
+	static const char seed_hex[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	int n = identity_payload("good", seed_hex, p, sizeof(p));
+	if (n < 0)
+		die("identity: cannot encode");
+	/* trailing bytes */
+	p[n] = 0;
+	send_frame(PROTO_IDENTITY, 0, p, (size_t)n + 1);
+	/* the hostname "good" starts at 12 + 32 + 4: make it "-ood" */
+	p[48] = '-';
+	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+	p[48] = 'g';
+	/* a seed of 8 bytes */
+	p[11] = 8;
+	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+	p[11] = 32;
+	/* a NUL inside the hostname */
+	p[50] = '\0';
+	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+}
+
+/* Through the shim: {"op":"exec"}, its one-line answer, then frames. */
+static void shim_handshake(void)
+{
+	send_all("{\"op\":\"exec\"}\n", 14);
+	char line[512];
+	size_t n = 0;
+	for (;;) {
+		char c;
+		ssize_t r = read(sock, &c, 1);
+		if (r <= 0)
+			die("the supervisor closed the connection");
+		if (c == '\n')
+			break;
+		if (n + 1 < sizeof(line))
+			line[n++] = c;
+	}
+	line[n] = '\0';
+	if (!strstr(line, "\"ok\":true")) {
+		fprintf(stderr, "agent-client: the supervisor refused: %s\n", line);
+		exit(125);
+	}
+}
+
+static void send_garbage(void)
+{
+	/* junk, a header with a bad version, one with an oversize length, a
+	 * frame of an unknown type and an EXEC that does not decode */
+	send_all("this is not a frame", 19);
+	static const uint8_t badver[12] = {'M', 'V', 9, 2, 0, 0, 0, 0, 0, 0, 0, 0};
+	send_all(badver, sizeof(badver));
+	static const uint8_t big[12] = {'M', 'V', 1, 2, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff};
+	send_all(big, sizeof(big));
+	send_frame(99, 0, NULL, 0);
+	send_frame(PROTO_EXEC, 5, "\x00\x00\x00\x00", 4);
+}
+
 int main(int argc, char **argv)
 {
 	int timeout = 30;
 	int a = 1;
-	if (a < argc && !strcmp(argv[a], "--timeout") && a + 1 < argc) {
-		timeout = atoi(argv[a + 1]);
-		a += 2;
+	bool via_shim = false;
+	for (;;) {
+		if (a + 1 < argc && !strcmp(argv[a], "--timeout")) {
+			timeout = atoi(argv[a + 1]);
+			a += 2;
+		} else if (a < argc && !strcmp(argv[a], "--shim")) {
+			via_shim = true;
+			a++;
+		} else {
+			break;
+		}
 	}
 	if (argc - a < 2) {
 		fprintf(stderr, "usage: agent-client [--timeout S] SOCK hello|wait-ready|ping|garbage|"
-				"shutdown|exec …\n");
+				"shutdown|wait-parked|identity|bad-identity|exec …\n");
 		return 2;
 	}
 	deadline_ms = now_ms() + timeout * 1000LL;
@@ -313,6 +476,16 @@ int main(int argc, char **argv)
 		nanosleep(&ts, NULL);
 	}
 	const char *verb = argv[a + 1];
+	if (via_shim) {
+		shim_handshake();
+		if (!strcmp(verb, "exec"))
+			return do_exec(argc - a - 2, argv + a + 2);
+		if (!strcmp(verb, "garbage-exec")) {
+			send_garbage();
+			return do_exec(argc - a - 2, argv + a + 2);
+		}
+		die("through the supervisor: exec or garbage-exec");
+	}
 	show_agent = strcmp(verb, "exec") != 0;
 	hello();
 	if (!strcmp(verb, "hello")) {
@@ -344,15 +517,29 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(verb, "garbage")) {
-		/* junk, a header with a bad version, one with an oversize length, a
-		 * frame of an unknown type and an EXEC that does not decode */
-		send_all("this is not a frame", 19);
-		static const uint8_t badver[12] = {'M', 'V', 9, 2, 0, 0, 0, 0, 0, 0, 0, 0};
-		send_all(badver, sizeof(badver));
-		static const uint8_t big[12] = {'M', 'V', 1, 2, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff};
-		send_all(big, sizeof(big));
-		send_frame(99, 0, NULL, 0);
-		send_frame(PROTO_EXEC, 5, "\x00\x00\x00\x00", 4);
+		send_garbage();
+		ping();
+		return 0;
+	}
+	if (!strcmp(verb, "wait-parked")) {
+		struct proto_frame f;
+		while (!parked_seen) {
+			next_frame(&f, -1);
+			if (f.type == PROTO_PARKED)
+				parked_seen = true;
+			else if (f.type == PROTO_ERROR)
+				print_error(&f);
+		}
+		printf("parked\n");
+		return 0;
+	}
+	if (!strcmp(verb, "identity")) {
+		if (argc - a < 3 || argc - a > 4)
+			die("usage: identity HOSTNAME [SEED_HEX]");
+		return do_identity(argv[a + 2], argc - a == 4 ? argv[a + 3] : NULL);
+	}
+	if (!strcmp(verb, "bad-identity")) {
+		send_bad_identities();
 		ping();
 		return 0;
 	}

@@ -193,6 +193,125 @@ static void test_exec_roundtrip(void **state)
 	assert_int_equal(proto_exec_decode(q, 12, &x), -PROTO_EPAYLOAD);
 }
 
+static const uint8_t seed32[32] = "0123456789abcdef0123456789abcdef";
+
+static void test_identity_roundtrip(void **state)
+{
+	(void)state;
+	static uint8_t p[PROTO_MAX_PAYLOAD];
+	struct proto_identity id = {.realtime_ns = 0x0102030405060708ull,
+				    .seed = seed32,
+				    .seed_len = 32,
+				    .hostname = "web-1.example",
+				    .ip = "10.0.2.15/24",
+				    .gateway = "10.0.2.2",
+				    .dns = NULL},
+			      got;
+	int n = proto_identity_encode(&id, p, sizeof(p));
+	/* 8 + 4 + 32 + (4 + 14) + (4 + 13) + (4 + 9) + (4 + 1) */
+	assert_int_equal(n, 8 + 4 + 32 + 18 + 17 + 13 + 5);
+	assert_memory_equal(p, "\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x20", 12);
+	assert_memory_equal(p + 44, "\x00\x00\x00\x0eweb-1.example\0", 18);
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), 0);
+	assert_true(got.realtime_ns == 0x0102030405060708ull);
+	assert_int_equal(got.seed_len, 32);
+	assert_memory_equal(got.seed, seed32, 32);
+	assert_string_equal(got.hostname, "web-1.example");
+	assert_string_equal(got.ip, "10.0.2.15/24");
+	assert_string_equal(got.gateway, "10.0.2.2");
+	assert_string_equal(got.dns, "");
+	struct proto_frame f = {PROTO_VERSION, PROTO_IDENTITY, 0, (uint32_t)n, p};
+	assert_int_equal(proto_validate(&f), 0);
+	/* every truncation, and trailing bytes, are rejected */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(proto_identity_decode(p, (size_t)i, &got), -PROTO_EPAYLOAD);
+	assert_int_equal(proto_identity_decode(p, (size_t)n + 1, &got), -PROTO_EPAYLOAD);
+	/* the largest seed; all network strings empty */
+	static uint8_t big[PROTO_SEED_MAX];
+	id = (struct proto_identity){.seed = big, .seed_len = PROTO_SEED_MAX, .hostname = "a"};
+	n = proto_identity_encode(&id, p, sizeof(p));
+	assert_int_equal(n, 12 + PROTO_SEED_MAX + 6 + 5 * 3);
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), 0);
+	assert_string_equal(got.ip, "");
+	/* a buffer too small */
+	assert_int_equal(proto_identity_encode(&id, p, 100), -1);
+}
+
+static void test_identity_rejects(void **state)
+{
+	(void)state;
+	static uint8_t p[PROTO_MAX_PAYLOAD];
+	struct proto_identity ok = {.seed = seed32, .seed_len = 16, .hostname = "h"}, id, got;
+	/* the encoder refuses what the decoder would */
+	id = ok;
+	id.seed_len = PROTO_SEED_MIN - 1;
+	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+	id.seed_len = PROTO_SEED_MAX + 1;
+	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+	const char *badhosts[] = {"", "-web", ".web", "we_b", "we b", "wéb",
+				  "a234567890123456789012345678901234567890123456789012345678901234"};
+	for (size_t i = 0; i < sizeof(badhosts) / sizeof(badhosts[0]); i++) {
+		id = ok;
+		id.hostname = badhosts[i];
+		assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+	}
+	id = ok;
+	id.hostname = "a23456789012345678901234567890123456789012345678901234567890123"; /* 63 */
+	assert_true(proto_identity_encode(&id, p, sizeof(p)) > 0);
+	id = ok;
+	id.ip = "10.0.2.256/24";
+	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+	id.ip = "10.0.2.15/33";
+	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+	id = ok;
+	id.gateway = "10.0.2.2/24"; /* no prefix on a gateway */
+	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+	id = ok;
+	id.dns = "dns.example";
+	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
+
+	/* hand-made payloads: the decoder checks them all the same */
+	int n = proto_identity_encode(&ok, p, sizeof(p));
+	assert_true(n > 0);
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), 0);
+	p[11] = 15; /* seed too small (and the strings misplaced) */
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[10] = 2, p[11] = 1; /* 513 */
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[8] = 0xff, p[10] = 0, p[11] = 16; /* absurd length */
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[8] = 0;
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), 0);
+	/* hostname record at 28: length 2, "h", NUL */
+	assert_memory_equal(p + 28, "\0\0\0\x02h\0", 6);
+	p[32] = '-'; /* starts with '-' */
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[32] = 'h';
+	p[33] = 'x'; /* not NUL-terminated */
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[33] = '\0';
+	/* a NUL inside a string: "a\0b" as a 4-byte record where the hostname was */
+	uint8_t q[64];
+	memcpy(q, p, 28);
+	memcpy(q + 28, "\0\0\0\x04a\0b\0", 8);
+	memcpy(q + 36, p + 34, (size_t)n - 34);
+	assert_int_equal(proto_identity_decode(q, (size_t)n + 2, &got), -PROTO_EPAYLOAD);
+	/* an empty string record (length 0) is not a string */
+	memcpy(q + 28, "\0\0\0\0", 4);
+	memcpy(q + 32, p + 34, (size_t)n - 34);
+	assert_int_equal(proto_identity_decode(q, (size_t)n - 2, &got), -PROTO_EPAYLOAD);
+	/* only the header */
+	assert_int_equal(proto_identity_decode(p, 12, &got), -PROTO_EPAYLOAD);
+	struct proto_frame f = {PROTO_VERSION, PROTO_IDENTITY, 0, 3, p};
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	f.type = PROTO_PARKED;
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	f.len = 0;
+	assert_int_equal(proto_validate(&f), 0);
+	assert_string_equal(proto_type_name(PROTO_IDENTITY), "identity");
+	assert_string_equal(proto_type_name(PROTO_PARKED), "parked");
+}
+
 static void test_validate(void **state)
 {
 	(void)state;
@@ -219,6 +338,8 @@ int main(void)
 		cmocka_unit_test(test_resync_after_garbage),
 		cmocka_unit_test(test_hello_error_window_exit),
 		cmocka_unit_test(test_exec_roundtrip),
+		cmocka_unit_test(test_identity_roundtrip),
+		cmocka_unit_test(test_identity_rejects),
 		cmocka_unit_test(test_validate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

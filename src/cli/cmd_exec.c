@@ -1,0 +1,169 @@
+/* `exec` and `run`: a command in a guest. `exec NAME` runs it in a running
+ * VM; `exec [PATH]` and `run [PATH]` boot an ephemeral VM of the manifest's
+ * current revision, run the command (or, for `run` without one, the
+ * services until Ctrl-C), and remove every trace of the VM. The guest
+ * command's status is ours; our own failures are 125 (CONVENTIONS.md). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "core/fs.h"
+#include "core/jsonio.h"
+#include "core/util.h"
+#include "shim/vm.h"
+#include "vm_cli.h"
+
+#define EXIT_CANNOT_RUN 125
+
+static bool exec_input, exec_tty;
+static struct strvec exec_env = STRVEC_INIT;
+static const char *exec_cwd;
+static long long exec_timeout;
+
+static const struct opt exec_opts[] = {
+    OPT_BOOL_('i', "interactive", &exec_input, "forward stdin to the command"),
+    OPT_BOOL_('t', "tty", &exec_tty, "a terminal in the guest (when stdin is one)"),
+    {.type = OPT_STRING_LIST,
+     .short_name = 'e',
+     .long_name = "env",
+     .value = &exec_env,
+     .argh = "K=V",
+     .help = "set an environment variable (repeatable)"},
+    OPT_STRING_('w', "workdir", &exec_cwd, "DIR", "working directory in the guest"),
+    {.type = OPT_INT,
+     .long_name = "timeout",
+     .value = &exec_timeout,
+     .argh = "S",
+     .help = "kill the command after S seconds (exit 124)",
+     .min = 1,
+     .max = 86400 * 365},
+    OPT_END_(),
+};
+
+static const char exec_exit_status[] =
+    "the command's own status (0-255; 128+N when signal N ended it);\n"
+    "2 usage error, 124 --timeout expired, 125 the guest could not be started or reached,\n"
+    "126 the command cannot be executed, 127 the command was not found,\n"
+    "130 interrupted (an ephemeral VM is torn down)";
+
+/* Our failures: the guest's reasons pass through, the rest is 125. */
+static int exit_code_of(const struct err *e)
+{
+	switch (e->exit) {
+	case EXIT_USAGE:
+	case 124:
+	case 126:
+	case 127:
+	case 130:
+		return e->exit;
+	default:
+		return EXIT_CANNOT_RUN;
+	}
+}
+
+static int check_env(struct cli *cli)
+{
+	for (size_t i = 0; i < exec_env.n; i++) {
+		const char *eq = strchr(exec_env.v[i], '=');
+		if (!eq || eq == exec_env.v[i])
+			return cli_usage_error(cli, "-e expects K=V, got '%s'", exec_env.v[i]);
+	}
+	return 0;
+}
+
+/* Runs the command in the VM called name; returns the exit status. */
+int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd)
+{
+	struct vm_exec x = {
+	    .argv = strvec_argv(cmd),
+	    .env = strvec_argv(&exec_env),
+	    .cwd = exec_cwd,
+	    .input = exec_input,
+	    .tty = exec_tty,
+	    .timeout_s = (int)exec_timeout,
+	    .in_fd = 0,
+	    .out_fd = 1,
+	    .err_fd = 2,
+	};
+	if (exec_tty && !isatty(0))
+		cli_warn(cli, "stdin is not a terminal: -t ignored");
+	fflush(stdout);
+	int status = 0;
+	int r = vm_exec(name, &x, &status, &cli->err);
+	if (r < 0) {
+		cli->err.exit = exit_code_of(&cli->err);
+		return r;
+	}
+	return status;
+}
+
+static int run_exec(struct cli *cli, int argc, char **argv)
+{
+	if (!cli->rest.n)
+		return cli_usage_error(cli,
+				       "give the command after '--', e.g. mvmctl exec web -- ls /");
+	int r = check_env(cli);
+	if (r)
+		return r;
+	const char *target = argc ? argv[0] : NULL;
+	if (target && vm_exists(target))
+		return vm_cli_exec(cli, target, &cli->rest);
+	if (target && !fs_exists(target)) {
+		r = err_set(&cli->err, -ENOENT, EXIT_CANNOT_RUN,
+			    "no VM named '%s', and no manifest or directory '%s'", target, target);
+		err_hint(&cli->err, "mvmctl ls -a");
+		return r;
+	}
+	r = vm_cli_ephemeral(cli, target, &cli->rest);
+	if (r < 0)
+		cli->err.exit = exit_code_of(&cli->err);
+	return r;
+}
+
+const struct command cmd_exec = {
+    .name = "exec",
+    .run = run_exec,
+    .summary = "Run a command in a running VM, or in an ephemeral one.",
+    .usage = "[NAME|PATH] [-i] [-t] [-e K=V]... [-w DIR] [--timeout S] -- CMD...",
+    .description =
+	"With the name of a running VM, runs CMD in it. With a manifest path (or none: "
+	"the manifest found walking up from the current directory) boots an ephemeral VM "
+	"of its current revision, runs CMD, and removes the VM. stdin (with -i), stdout "
+	"and stderr stream both ways; Ctrl-C is passed to the command. The command's exit "
+	"status is mvmctl's.",
+    .examples = "mvmctl exec web -- uname -a\n"
+		"echo hello | mvmctl exec -i web -- cat\n"
+		"mvmctl exec -it web -- sh\n"
+		"mvmctl exec ./project -- make test",
+    .exit_status = exec_exit_status,
+    .opts = exec_opts,
+    .max_args = 1,
+    .accepts_dashdash = true,
+};
+
+static int run_run(struct cli *cli, int argc, char **argv)
+{
+	int r = check_env(cli);
+	if (r)
+		return r;
+	r = vm_cli_ephemeral(cli, argc ? argv[0] : NULL, cli->rest.n ? &cli->rest : NULL);
+	if (r < 0)
+		cli->err.exit = exit_code_of(&cli->err);
+	return r;
+}
+
+const struct command cmd_run = {
+    .name = "run",
+    .run = run_run,
+    .summary = "Boot an ephemeral VM, run a command (or its services), remove it.",
+    .usage = "[PATH] [-i] [-t] [-e K=V]... [-w DIR] [--timeout S] [-- CMD...]",
+    .description = "Boots the manifest's current revision as a VM that leaves no trace: with CMD, "
+		   "runs it and exits with its status; without, shows the console until Ctrl-C. "
+		   "Either way the VM, its record and its disks are removed when it ends, and also "
+		   "when mvmctl itself is killed.",
+    .examples = "mvmctl run\nmvmctl run -- uname -a\nmvmctl run ./web -- curl -s localhost",
+    .exit_status = exec_exit_status,
+    .opts = exec_opts,
+    .max_args = 1,
+    .accepts_dashdash = true,
+};
