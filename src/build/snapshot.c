@@ -34,14 +34,8 @@ void snapshot_result_release(struct snapshot_result *r)
 
 static int send_hello(int fd)
 {
-	static const char me[] = "mvmctl-build " MVM_VERSION;
-	struct proto_hello h = {.min_version = PROTO_VERSION,
-				.max_version = PROTO_VERSION,
-				.max_payload = PROTO_MAX_PAYLOAD,
-				.agent = me,
-				.agent_len = sizeof(me) - 1};
 	uint8_t p[64], f[PROTO_HEADER_SIZE + 64];
-	int n = proto_hello_encode(&h, p, sizeof(p));
+	int n = proto_hello_ours("mvmctl-build " MVM_VERSION, p, sizeof(p));
 	int m = n < 0 ? -1 : proto_encode(f, sizeof(f), PROTO_HELLO, 0, p, (size_t)n);
 	if (m < 0)
 		return -EINVAL;

@@ -175,6 +175,16 @@ int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h)
 	return 0;
 }
 
+int proto_hello_ours(const char *name, uint8_t *buf, size_t cap)
+{
+	struct proto_hello h = {.min_version = PROTO_VERSION,
+				.max_version = PROTO_VERSION,
+				.max_payload = PROTO_MAX_PAYLOAD,
+				.agent = name,
+				.agent_len = strlen(name)};
+	return proto_hello_encode(&h, buf, cap);
+}
+
 int proto_error_encode(uint32_t code, const char *msg, uint8_t *buf, size_t cap)
 {
 	size_t ml = msg ? strlen(msg) : 0;

@@ -116,6 +116,9 @@ struct proto_hello {
 };
 int proto_hello_encode(const struct proto_hello *h, uint8_t *buf, size_t cap);
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h);
+/* The HELLO payload a peer of this version sends: min = max = PROTO_VERSION,
+ * max payload PROTO_MAX_PAYLOAD, and its name ("mvmctl-shim 0.1.0"). */
+int proto_hello_ours(const char *name, uint8_t *buf, size_t cap);
 
 struct proto_error {
 	uint32_t code;

@@ -33,11 +33,12 @@ struct session {
 	struct strbuf guest_error; /* the ERROR that explains a NOEXEC */
 };
 
-static int send_all(int fd, const void *buf, size_t len)
+/* Writes all of buf (send() on the socket: no SIGPIPE when the shim is gone). */
+static int write_all(int fd, const void *buf, size_t len, bool sock)
 {
-	const char *p = buf;
+	const uint8_t *p = buf;
 	while (len) {
-		ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+		ssize_t w = sock ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -54,7 +55,7 @@ static int send_frame(struct session *s, uint8_t type, const void *payload, size
 	int n = proto_encode(f, sizeof(f), type, EXEC_STREAM, payload, len);
 	if (n < 0)
 		return -EMSGSIZE;
-	return send_all(s->sock, f, (size_t)n);
+	return write_all(s->sock, f, (size_t)n, true);
 }
 
 static int send_u32(struct session *s, uint8_t type, uint32_t v)
@@ -62,20 +63,6 @@ static int send_u32(struct session *s, uint8_t type, uint32_t v)
 	uint8_t p[4];
 	proto_u32_encode(v, p, sizeof(p));
 	return send_frame(s, type, p, sizeof(p));
-}
-
-static int write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 static void window_size(int fd, uint16_t *rows, uint16_t *cols)
@@ -123,7 +110,7 @@ static void on_frame(struct session *s, const struct proto_frame *f)
 		if (!f->len)
 			break;
 		int fd = f->type == PROTO_STDOUT ? s->x->out_fd : s->x->err_fd;
-		if (!s->out_broken && write_all(fd, f->payload, f->len) == -EPIPE) {
+		if (!s->out_broken && write_all(fd, f->payload, f->len, false) == -EPIPE) {
 			/* our reader left (`| head`): the guest's writer learns it the same way */
 			s->out_broken = true;
 			send_u32(s, PROTO_SIGNAL, SIGPIPE);
@@ -322,6 +309,9 @@ int vm_exec(const char *name, const struct vm_exec *x, int *status, struct err *
 		close(sock);
 		return err_prefix(e, r, "VM '%s'", name);
 	}
+	/* a reader of our output that goes away is the guest command's business:
+	 * EPIPE here, SIGPIPE to it (on_frame) */
+	signal(SIGPIPE, SIG_IGN);
 	bool tty = x->tty && isatty(x->in_fd);
 	struct termios saved;
 	bool raw = tty && tcgetattr(x->in_fd, &saved) == 0;

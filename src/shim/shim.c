@@ -511,14 +511,8 @@ static void agent_hello(struct shim *s)
 	if (s->vm.agent_fd < 0)
 		return;
 	fcntl(s->vm.agent_fd, F_SETFL, fcntl(s->vm.agent_fd, F_GETFL) | O_NONBLOCK);
-	static const char me[] = "mvmctl-shim " MVM_VERSION;
-	struct proto_hello h = {.min_version = PROTO_VERSION,
-				.max_version = PROTO_VERSION,
-				.max_payload = PROTO_MAX_PAYLOAD,
-				.agent = me,
-				.agent_len = sizeof(me) - 1};
 	uint8_t p[64];
-	int n = proto_hello_encode(&h, p, sizeof(p));
+	int n = proto_hello_ours("mvmctl-shim " MVM_VERSION, p, sizeof(p));
 	if (n < 0 || agent_send(s, PROTO_HELLO, p, (size_t)n) < 0)
 		agent_close(s);
 }
