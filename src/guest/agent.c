@@ -77,9 +77,12 @@ static struct {
 	struct watch uevent;
 	char path[64];
 	bool connected, hello;
+	/* the guest kernel has shown this connection open (a read would have
+	 * blocked, or a write went through) since the last disconnect */
+	bool host_seen;
 	bool parked;	 /* snapshot mode: waiting for IDENTITY */
 	bool identified; /* snapshot mode: IDENTITY applied */
-	bool garbage; /* inside a malformed region: one ERROR per region */
+	bool garbage;	 /* inside a malformed region: one ERROR per region */
 	struct proto_decoder dec;
 	uint8_t *decbuf, *outq; /* the two buffers below (kept out of .data) */
 	size_t out_off, out_len;
@@ -623,7 +626,8 @@ static void on_identity(const struct proto_frame *f)
 	}
 	if (!ag.parked) {
 		send_error(0, PROTO_ETYPE, "unexpected identity frame: %s",
-			   ag.identified ? "an identity was already applied" : "not in snapshot mode");
+			   ag.identified ? "an identity was already applied"
+					 : "not in snapshot mode");
 		return;
 	}
 	struct proto_identity id;
@@ -746,6 +750,7 @@ static void disconnect(void)
 		return;
 	ag.connected = false;
 	ag.hello = false;
+	ag.host_seen = false;
 	kill_all_sessions();
 	proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));
 	ag.out_off = ag.out_len = 0;
@@ -762,6 +767,7 @@ static void port_flush(void)
 				disconnect();
 			break;
 		}
+		ag.host_seen = true;
 		ag.out_off += (size_t)n;
 	}
 	if (ag.out_off == ag.out_len)
@@ -777,15 +783,25 @@ static void port_read(void)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN)
-				ag.connected = true; /* the host has the port open */
-			else
+			if (errno == EAGAIN) {
+				/* the host has the port open */
+				ag.connected = true;
+				ag.host_seen = true;
+			} else {
 				disconnect();
+			}
 			return;
 		}
 		if (n == 0) {
-			/* the host side is closed (or was never opened) */
-			disconnect();
+			/* The host side is closed, or was never opened. Or a new host
+			 * opened it and its first bytes are here, but the kernel has not
+			 * yet handled the control message saying so (it travels on
+			 * another virtqueue, and a restored VM sees it late): then the
+			 * read ends as if the host were gone. Only a connection the
+			 * kernel has shown open ends here; otherwise keep everything
+			 * and wait for the next wake-up (the port becoming writable). */
+			if (ag.host_seen)
+				disconnect();
 			return;
 		}
 		ag.connected = true;

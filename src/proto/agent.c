@@ -338,7 +338,8 @@ bool proto_hostname_valid(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '.' && c != '-')))
 			return false;
 	}
@@ -377,8 +378,8 @@ int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t 
 {
 	const char *str[4] = {id->hostname, id->ip ? id->ip : "", id->gateway ? id->gateway : "",
 			      id->dns ? id->dns : ""};
-	if (!id->hostname || !proto_hostname_valid(id->hostname) ||
-	    id->seed_len < PROTO_SEED_MIN || id->seed_len > PROTO_SEED_MAX || !id->seed ||
+	if (!id->hostname || !proto_hostname_valid(id->hostname) || id->seed_len < PROTO_SEED_MIN ||
+	    id->seed_len > PROTO_SEED_MAX || !id->seed ||
 	    (*str[1] && !proto_ipv4_valid(str[1], true)) ||
 	    (*str[2] && !proto_ipv4_valid(str[2], false)) ||
 	    (*str[3] && !proto_ipv4_valid(str[3], false)))

@@ -175,9 +175,10 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	run snap identity myhost "$seed_hex"
 	[ "$status" -eq 0 ]
 	assert_contains "$output" "ready"
+	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/snap.pid")
+	boot_wait "$SNAP_CONSOLE" "service up" 30 # its output may follow READY
 	console=$(cat "$SNAP_CONSOLE")
 	assert_contains "$console" "mvm-init: identity applied: hostname myhost, clock set, random pool reseeded (32 bytes)"
-	assert_contains "$console" "service up"
 	assert_contains "$console" "mvm: ready"
 	assert_contains "$console" "data disk /dev/vdb (mvm-data) mounted on /data"
 	# the seed never shows, in any form
