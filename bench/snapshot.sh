@@ -37,22 +37,14 @@ export MVM_HOME=$tmp/home MVM_LIBEXEC=${MVM_LIBEXEC:-$build} MVM_OFFLINE=1
 export MVM_ACCEL=${MVM_ACCEL:-tcg} MVM_BUILD=$build
 FLOOR_PID=
 
+# vm_bench_cleanup (vm_common.bash) downs the VMs; the floor helper goes first
+# (its QEMU dies with it, PR_SET_PDEATHSIG)
+BARE_PID='' BARE_FD='' BARE_DRAIN=''
 cleanup() {
-	local rc=$? f pid
-	trap - EXIT INT TERM HUP
-	# a floor helper's QEMU dies with it (PR_SET_PDEATHSIG)
+	local rc=$?
 	[ -z "$FLOOR_PID" ] || { kill -9 "$FLOOR_PID" 2>/dev/null || true; wait "$FLOOR_PID" 2>/dev/null || true; }
-	if [ -d "$MVM_HOME/vms" ]; then
-		timeout 120 "$MVMCTL" down --all >/dev/null 2>&1 || true
-		for f in "$MVM_HOME"/vms/*/vm.json; do
-			[ -e "$f" ] || continue
-			for pid in $(jq -r 'select(.state != "exited") | .shim_pid // empty, .vmm_pid // empty' "$f" 2>/dev/null); do
-				kill -9 "$pid" 2>/dev/null || true
-			done
-		done
-	fi
-	rm -rf "$tmp"
-	exit "$rc"
+	(exit "$rc")
+	vm_bench_cleanup
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP

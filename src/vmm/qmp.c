@@ -311,9 +311,15 @@ static int send_all(struct qmp *q, const char *buf, size_t len, int pass_fd, lon
 				poll(&p, 1, (int)left);
 				continue;
 			}
-			if (errno == EPIPE || errno == ECONNRESET)
+			int err = errno;
+			if (err == EPIPE || err == ECONNRESET) {
+				/* the peer is gone: keep what it said before (SHUTDOWN …) */
+				struct err ig = ERR_INIT;
+				qmp_poll_events(q, &ig);
+				err_release(&ig);
 				q->eof = true;
-			return err_sys(e, -errno, EXIT_FAILED, "QMP: write");
+			}
+			return err_sys(e, -err, EXIT_FAILED, "QMP: write");
 		}
 		buf += w;
 		len -= (size_t)w;
