@@ -58,18 +58,6 @@ boot() {
 	wait_console "$1" "boot-counter: done"
 }
 
-# gone PID [SECONDS]: waits until the process no longer runs (zombies count as gone).
-gone() {
-	local pid=$1 secs=${2:-10} i st
-	for ((i = 0; i < secs * 20; i++)); do
-		st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 0
-		[[ $st == Z* ]] && return 0
-		sleep 0.05
-	done
-	echo "process $pid still runs" >&2
-	return 1
-}
-
 @test "the data disk survives down and up; a larger size asked later keeps the disk as it is" {
 	build_fixture
 	boot "$VM"

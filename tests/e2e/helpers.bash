@@ -39,3 +39,15 @@ assert_mode() {
 	m=$(stat -c %a "$1")
 	assert_eq "$2" "$m"
 }
+
+# gone PID [SECONDS]: waits until the process no longer runs (zombies count as gone).
+gone() {
+	local pid=$1 secs=${2:-10} i st
+	for ((i = 0; i < secs * 20; i++)); do
+		st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 0
+		[[ $st == Z* ]] && return 0
+		sleep 0.05
+	done
+	echo "process $pid still runs" >&2
+	return 1
+}

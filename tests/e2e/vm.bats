@@ -56,18 +56,6 @@ free_port() {
 
 rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 
-# gone PID [SECONDS]: waits until the process no longer runs (zombies count as gone).
-gone() {
-	local pid=$1 secs=${2:-10} i st
-	for ((i = 0; i < secs * 20; i++)); do
-		st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 0
-		[[ $st == Z* ]] && return 0
-		sleep 0.05
-	done
-	echo "process $pid still runs" >&2
-	return 1
-}
-
 @test "up -d boots, ls lists it, logs shows the console, down stops it" {
 	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
 	[ "$status" -eq 0 ]
