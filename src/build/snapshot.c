@@ -184,6 +184,7 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	_cleanup_free_ char *tmp = fs_join(rev_dir, SNAPSHOT_NEW);
 	_cleanup_free_ char *mem = fs_join(tmp, SNAPSHOT_MEM);
 	_cleanup_free_ char *placeholder = fs_join(tmp, ".data-placeholder");
+	_cleanup_free_ char *secrets = fs_join(tmp, ".secrets-placeholder");
 	_cleanup_free_ char *console = fs_join(tmp, ".console.log");
 	_cleanup_free_ char *vmmlog = fs_join(tmp, ".vmm.log");
 	_cleanup_free_ char *kernel = fs_join(rev_dir, "vmlinux");
@@ -200,8 +201,22 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	struct strbuf cmdline = STRBUF_INIT;
 	json_t *meta = NULL;
 	int r = 0;
-	struct vmm_drive data = {.path = placeholder, .read_only = false};
+	struct vmm_drive drives[2];
+	size_t n_drives = 0;
+	if (deps->secrets_disk) {
+		/* where each instance's secrets disk will be: read-only, mounted
+		 * only after the identity arrives, so its size does not matter */
+		int fd = open(secrets, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 || ftruncate(fd, 1 << 20) < 0)
+			r = err_sys(e, -errno, EXIT_BUILD, "creating '%s'", secrets);
+		if (fd >= 0)
+			close(fd);
+		if (r < 0)
+			goto out;
+		drives[n_drives++] = (struct vmm_drive){.path = secrets, .read_only = true};
+	}
 	if (deps->data_disk_mib) {
+		drives[n_drives++] = (struct vmm_drive){.path = placeholder, .read_only = false};
 		/* where each VM's own data disk will be: same device, same size */
 		int fd = open(placeholder, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0 || ftruncate(fd, (off_t)(deps->data_disk_mib << 20)) < 0)
@@ -222,8 +237,8 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	    .initrd = fs_is_file(initrd) ? initrd : NULL,
 	    .cmdline = cmdline.buf,
 	    .rootfs = rootfs,
-	    .drives = deps->data_disk_mib ? &data : NULL,
-	    .n_drives = deps->data_disk_mib ? 1 : 0,
+	    .drives = n_drives ? drives : NULL,
+	    .n_drives = n_drives,
 	    .vcpus = deps->vcpus,
 	    .mem_mib = deps->mem_mib,
 	    .mem_file = mem,
@@ -246,6 +261,7 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	err_release(&ig);
 	vmm_release(&vm);
 	unlink(placeholder);
+	unlink(secrets);
 	unlink(console);
 	unlink(vmmlog);
 

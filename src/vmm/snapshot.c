@@ -17,6 +17,8 @@ json_t *snapshot_devices(const struct snapshot_deps *d)
 {
 	json_t *a = json_array();
 	json_array_append_new(a, json_string("blk:root"));
+	if (d->secrets_disk)
+		json_array_append_new(a, json_string("blk:secrets"));
 	if (d->data_disk_mib)
 		json_array_append_new(a, json_string("blk:data"));
 	json_array_append_new(a, json_string("serial:agent"));

@@ -33,6 +33,8 @@ struct snapshot_deps {
 	unsigned vcpus;
 	uint64_t mem_mib;
 	uint64_t data_disk_mib; /* 0: no data disk */
+	/* a read-only secrets disk before the data disk (fleet instances) */
+	bool secrets_disk;
 	const char *kernel_sha256;
 };
 
