@@ -6,6 +6,8 @@
 
 #include "build/build.h"
 #include "build/fingerprint.h"
+#include "build/nixopts.h"
+#include "build/snapdeps.h"
 #include "build/snapshot.h"
 #include "build/update_hash.h"
 #include "cli.h"
@@ -61,22 +63,6 @@ static void progress(void *ctx, const char *phase, double seconds)
 		phases = json_object();
 	json_object_set_new(phases, phase, json_real(seconds));
 	cli_note(cli, "%-9s %.2f s", phase, seconds);
-}
-
-/* config/env overrides, then the flags (a flag replaces the same input). */
-static void merge_overrides(struct strvec *out, const struct strvec *cfg)
-{
-	for (size_t i = 0; i + 1 < cfg->n; i += 2) {
-		bool replaced = false;
-		for (size_t j = 0; j + 1 < o.overrides.n; j += 2)
-			replaced |= !strcmp(cfg->v[i], o.overrides.v[j]);
-		if (!replaced) {
-			strvec_push(out, cfg->v[i]);
-			strvec_push(out, cfg->v[i + 1]);
-		}
-	}
-	for (size_t j = 0; j < o.overrides.n; j++)
-		strvec_push(out, o.overrides.v[j]);
 }
 
 static json_t *fingerprint_key(const struct build_request *req, const struct strvec *ov)
@@ -177,29 +163,16 @@ static bool fingerprint_hit(struct run *r)
 static int take_snapshot(struct run *r, const char *revdir, const struct slot_record *rec)
 {
 	struct cli *cli = r->cli;
-	const char *bname = vmm_backend_default();
-	const struct vmm_backend *b = vmm_backend_find(bname);
-	if (!b)
-		return err_set(&cli->err, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'", bname);
-	_cleanup_free_ char *kernel = fs_join(revdir, "vmlinux");
-	struct vmm_accel_choice ac = VMM_ACCEL_CHOICE_INIT;
-	int ret = vmm_accel_resolve(b, kernel, &ac, &cli->err);
+	struct snapshot_host_deps h;
+	int ret = snapshot_host_deps(revdir, &h, &cli->err);
 	if (ret < 0)
 		return ret;
-	_cleanup_free_ char *version = b->version ? b->version() : NULL;
-	_cleanup_free_ char *ksha = snapshot_kernel_sha256(revdir);
-	struct snapshot_deps deps = {
-	    .backend = b->name,
-	    .vmm_version = version,
-	    .accel = ac.accel,
-	    .vcpus = (unsigned)rec->vcpus,
-	    .mem_mib = rec->mem_mib,
-	    .data_disk_mib = rec->data_disk_mib,
-	    .kernel_sha256 = ksha,
-	};
-	vmm_accel_choice_release(&ac);
+	h.deps.vcpus = (unsigned)rec->vcpus;
+	h.deps.mem_mib = rec->mem_mib;
+	h.deps.data_disk_mib = rec->data_disk_mib;
 	double t = now_s();
-	ret = snapshot_create(revdir, &deps, o.force, &r->snap, &cli->err);
+	ret = snapshot_create(revdir, &h.deps, o.force, &r->snap, &cli->err);
+	snapshot_host_deps_release(&h);
 	if (ret < 0)
 		return err_prefix(&cli->err, ret, "snapshot");
 	progress(cli, "snapshot", now_s() - t);
@@ -343,7 +316,7 @@ static int run_build(struct cli *cli, int argc, char **argv)
 	if (ret >= 0)
 		ret = config_load(&r.cfg, &cli->err);
 	if (ret >= 0) {
-		merge_overrides(&r.ov, &r.cfg.override_inputs);
+		nix_overrides_merge(&r.ov, &r.cfg.override_inputs, &o.overrides);
 		r.nix = (struct nix_opts){
 			.offline = r.cfg.offline, .overrides = &r.ov, .verbose = cli->verbose};
 		r.req = (struct build_request){

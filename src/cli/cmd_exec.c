@@ -20,7 +20,7 @@ static struct strvec exec_env = STRVEC_INIT;
 static const char *exec_cwd;
 static long long exec_timeout;
 
-static const struct opt exec_opts[] = {
+const struct opt vm_cli_exec_opts[] = {
     OPT_BOOL_('i', "interactive", &exec_input, "forward stdin to the command"),
     OPT_BOOL_('t', "tty", &exec_tty, "a terminal in the guest (when stdin is one)"),
     {.type = OPT_STRING_LIST,
@@ -136,7 +136,7 @@ const struct command cmd_exec = {
 		"mvmctl exec -it web -- sh\n"
 		"mvmctl exec ./project -- make test",
     .exit_status = exec_exit_status,
-    .opts = exec_opts,
+    .opts = vm_cli_exec_opts,
     .max_args = 1,
     .accepts_dashdash = true,
 };
@@ -163,7 +163,7 @@ const struct command cmd_run = {
 		   "when mvmctl itself is killed.",
     .examples = "mvmctl run\nmvmctl run -- uname -a\nmvmctl run ./web -- curl -s localhost",
     .exit_status = exec_exit_status,
-    .opts = exec_opts,
+    .opts = vm_cli_exec_opts,
     .max_args = 1,
     .accepts_dashdash = true,
 };

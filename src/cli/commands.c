@@ -5,6 +5,9 @@ extern const struct command cmd_help, cmd_version, cmd_manifest, cmd_locate_mani
 extern const struct command cmd_init;
 extern const struct command cmd_info, cmd_rm, cmd_cache;
 extern const struct command cmd_build, cmd_doctor;
+extern const struct command cmd_tenant;
+extern const struct command cmd_pool;
+extern const struct command cmd_instance;
 extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim, cmd_exec, cmd_run;
 
 const struct command *const cli_commands[] = {
@@ -23,6 +26,9 @@ const struct command *const cli_commands[] = {
     &cmd_locate_manifest,
     &cmd_version,
     &cmd_doctor,
+    &cmd_tenant,
+    &cmd_pool,
+    &cmd_instance,
     &cmd_help,
     &cmd_shim,
     NULL,

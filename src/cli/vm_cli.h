@@ -18,3 +18,6 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd);
  * VM, runs cmd in it (NULL: shows the console until Ctrl-C), and removes the
  * VM. Returns the exit status, or <0 with cli->err. */
 int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd);
+/* The options of `exec NAME` (-i, -t, -e, -w, --timeout), which vm_cli_exec
+ * reads; other commands that run a guest command take the same table. */
+extern const struct opt vm_cli_exec_opts[];

@@ -240,3 +240,54 @@ void fs_lock_release(struct fs_lock *l)
 	free(l->path);
 	l->path = NULL;
 }
+
+int fs_copy_sparse(const char *src, const char *dst, mode_t mode, bool durable, struct err *e)
+{
+	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "opening '%s'", src);
+	struct stat st;
+	if (fstat(in, &st) < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "reading '%s'", src);
+	_cleanup_free_ char *tmp = fs_temp_beside(dst);
+	_cleanup_close_ int out =
+	    open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (out < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", tmp);
+	int r = ftruncate(out, st.st_size) < 0 ? -errno : 0;
+	off_t pos = 0;
+	while (r == 0 && pos < st.st_size) {
+		off_t data = lseek(in, pos, SEEK_DATA);
+		if (data < 0) {
+			r = errno == ENXIO ? 0 : -errno; /* only a hole is left */
+			break;
+		}
+		off_t hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0) {
+			r = -errno;
+			break;
+		}
+		loff_t io = data, oo = data;
+		while (r == 0 && io < hole) {
+			ssize_t n = copy_file_range(in, &io, out, &oo, (size_t)(hole - io), 0);
+			if (n < 0 && errno != EINTR)
+				r = -errno;
+			else if (n == 0)
+				r = -EIO; /* src shrank under us */
+		}
+		pos = hole;
+	}
+	if (r == 0 && durable && fsync(out) < 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, dst) < 0)
+		r = -errno;
+	if (r < 0) {
+		unlink(tmp);
+		return err_sys(e, r, EXIT_FAILED, "copying '%s' to '%s'", src, dst);
+	}
+	if (durable) {
+		_cleanup_free_ char *dir = fs_dirname(dst);
+		fs_fsync_dir(dir);
+	}
+	return 0;
+}

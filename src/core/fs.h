@@ -29,6 +29,10 @@ char *fs_dirname(const char *path);
 char *fs_basename(const char *path);
 /* a/b joined with exactly one slash (malloc'd). */
 char *fs_join(const char *a, const char *b);
+/* Copies src to dst (mode) atomically, keeping src's holes: only the data
+ * extents are copied, in the kernel (copy_file_range). With durable the
+ * copy is fsync'd before it is renamed into place. */
+int fs_copy_sparse(const char *src, const char *dst, mode_t mode, bool durable, struct err *e);
 /* A unique temporary name beside path: "<dir>/.<base>.tmp-<pid>-<n>" (malloc'd). */
 char *fs_temp_beside(const char *path);
 

@@ -2,6 +2,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -78,4 +81,19 @@ int parse_int64(const char *s, long long min, long long max, long long *out)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+void random_hex(char *out, size_t nhex)
+{
+	unsigned char b[32];
+	size_t nb = (nhex + 1) / 2;
+	if (getrandom(b, nb, 0) != (ssize_t)nb) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		unsigned long long x = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)getpid() << 20);
+		memcpy(b, &x, nb < sizeof(x) ? nb : sizeof(x));
+	}
+	for (size_t i = 0; i < nhex; i++)
+		out[i] = "0123456789abcdef"[(b[i / 2] >> (i % 2 ? 0 : 4)) & 15];
+	out[nhex] = '\0';
 }

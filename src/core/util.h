@@ -51,6 +51,8 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Parses a whole decimal integer in [min, max]; -EINVAL / -ERANGE otherwise. */
+/* nhex random lowercase hex digits and a NUL into out (nhex <= 64). */
+void random_hex(char *out, size_t nhex);
 int parse_int64(const char *s, long long min, long long max, long long *out);
 
 /* The declarations above come from headers included first, so a later

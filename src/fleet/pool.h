@@ -9,9 +9,18 @@
  *    "builds": [{"revision": "<64 hex>", "built_at": "…", "built": true,
  *                "snapshot": true|false, "seconds": 1.2}, …],   oldest first
  *    "created_at": "…", "updated_at": "…"}
+ * "builds" is the pool's history: one entry per `pool build` (as above, plus
+ * "snapshot_reason" when no snapshot could be taken) and one per `pool
+ * rollback` that moved current: {"revision": "<64 hex>", "rolled_back_at":
+ * "…", "from": "<64 hex>"|null}. Only the last POOL_HISTORY_MAX are kept.
  * pools/<t>/<p>/revisions/<hash>/ and current: an rstore (core/rstore.h),
- * filled by the same build code as `mvmctl build` (build/build.h).
- * pools/<t>/<p>/build.lock: flock'd by pool build / rollback.
+ * filled by the same build code as `mvmctl build` (build/build.h); its
+ * staging tag is "pool_<t>.<p>" ("pool_<sha256 of t/p>" when longer than a
+ * tag may be), which no other pool's tag can end with.
+ * pools/<t>/<p>/build.lock: flock'd by pool build / rollback / rm.
+ * pools/<t>/<p>/pool.lock: flock'd for a moment by every read-modify-write
+ * of pool.json (pool_save, the history), so that a build and a scale do
+ * not lose each other's changes.
  */
 #pragma once
 
@@ -19,10 +28,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "build/build.h"
 #include "build/nix.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/rstore.h"
+
+#define POOL_HISTORY_MAX 200
 
 struct pool_counts {
 	unsigned running, warm, sleeping;
@@ -54,7 +66,11 @@ struct pool_create_args {
 
 /* Tenant missing: EXIT_NOTFOUND "Tenant 'x' does not exist". Pool exists:
  * EXIT_REFUSED "Pool 'acme/workers' already exists". The tenant's max_pools
- * exceeded: EXIT_REFUSED naming the quota and the numbers. */
+ * exceeded: EXIT_REFUSED "Quota exceeded for tenant 'acme': max_pools is 2,
+ * the tenant has 2". vcpus outside 1..255, mem below 64 MiB, an invalid
+ * profile or flake ref: EXIT_USAGE; a local flake directory that does not
+ * exist: EXIT_NOTFOUND. Holds the tenant's lock while it counts and creates;
+ * the pool directory appears in one rename. */
 int pool_create(const struct pool_create_args *a, struct err *e);
 /* Missing: EXIT_NOTFOUND "Pool 'acme/workers' does not exist". */
 int pool_load(const char *tenant, const char *id, struct pool *p, struct err *e);
@@ -63,18 +79,26 @@ void pool_release(struct pool *p);
 int pool_save(struct pool *p, struct err *e);
 /* The pool ids of a tenant, sorted (tenant NULL: every "<t>/<p>"). */
 int pool_list(const char *tenant, struct strvec *ids, struct err *e);
-/* Deletes the pool and its revisions. Refused (EXIT_REFUSED) while it has
- * instances that are not stopped, unless force (the caller stops them). */
+/* Deletes the pool and its revisions (renamed away in one step, then
+ * deleted). Refused (EXIT_REFUSED, with the count) while instances/ holds
+ * any instance: the caller removes them first. Missing: EXIT_NOTFOUND as
+ * pool_load. Holds the tenant's lock and build.lock (a build in progress:
+ * EXIT_FAILED naming its pid). */
 int pool_remove(const char *tenant, const char *id, struct err *e);
 
 /* The revision `current` names: 1 with *hash, 0 when the pool was never built. */
 int pool_current(const struct pool *p, char **hash, struct err *e);
+/* rstore_revision_complete with the artifacts every pool revision holds
+ * (those of a slot revision: rootfs.ext4, vmlinux, initrd.img). */
+int pool_revision_complete(const struct pool *p, const char *hash, char **why);
 
 struct pool_build_result {
 	char *revision;
-	bool built;	   /* false: the revision existed and was complete (cache hit) */
-	bool snapshot;	   /* a snapshot of the revision is in place */
-	char *snapshot_reason; /* why not, or NULL */
+	bool built;		 /* false: the revision existed and was complete (cache hit) */
+	bool snapshot;		 /* a snapshot of the revision is in place */
+	bool snapshot_reused;	 /* it was there already for this sizing and host */
+	uint64_t snapshot_bytes; /* its state + RAM on disk */
+	char *snapshot_reason;	 /* why not, or NULL */
 	double seconds;
 };
 
@@ -82,11 +106,22 @@ struct pool_build_result {
  * build_realise (the code `mvmctl build` uses), commits it into the pool's
  * store, takes a snapshot of it for restores (the pool's sizing, a secrets
  * disk and, with data_disk_mib, a data disk: the device layout of every
- * instance), appends to "builds" and points current at it. Holds build.lock. */
+ * instance), appends to "builds" and points current at it. Holds build.lock
+ * (another build or rollback of the pool in progress: EXIT_FAILED naming its
+ * pid). A snapshot that cannot be taken is no error: snapshot stays false
+ * and snapshot_reason says why. */
 int pool_build(struct pool *p, const struct nix_opts *nix, struct pool_build_result *out,
 	       struct err *e);
+/* pool_build reporting each phase to pg as it ends ("evaluate", "build",
+ * "pack", "register", "snapshot"); pg may be NULL. */
+int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
+			     const struct build_progress *pg, struct pool_build_result *out,
+			     struct err *e);
 void pool_build_result_release(struct pool_build_result *r);
 /* Repoints current at an existing, complete revision without building:
  * else EXIT_NOTFOUND "Revision <hash> not found" (a unique prefix of at
- * least 8 hex digits is accepted). Holds build.lock. */
+ * least 8 hex digits is accepted; an ambiguous prefix or an incomplete
+ * revision is not found too, the hint says which). *full is the whole hash.
+ * Returns 0 when current moved (recorded in "builds"), 1 when current
+ * already was that revision (nothing written). Holds build.lock. */
 int pool_rollback(struct pool *p, const char *revision, char **full, struct err *e);

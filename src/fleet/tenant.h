@@ -62,10 +62,9 @@ int tenant_load(const char *id, struct tenant *t, struct err *e);
 void tenant_release(struct tenant *t);
 /* Every tenant id, sorted. */
 int tenant_list(struct strvec *ids, struct err *e);
-/* Deletes the tenant. Refused (EXIT_REFUSED, naming them) while it has
- * pools, unless force (then its pools' instances are stopped and everything
- * of the tenant goes). */
-int tenant_remove(const char *id, bool force, struct err *e);
+/* Deletes the tenant (tenants/<id>/ and the empty pools/<id>/). Refused
+ * (EXIT_REFUSED, naming them) while it has pools. */
+int tenant_remove(const char *id, struct err *e);
 
 /* Takes tenants/<id>/tenant.lock (blocking). */
 int tenant_lock(const char *id, struct fs_lock *lk, struct err *e);

@@ -639,6 +639,28 @@ static void on_identity(const struct proto_frame *f)
 	explicit_bzero((void *)id.seed, id.seed_len);
 }
 
+/* WAKE: this VM slept and was restored; accepted any number of times once the
+ * guest is somebody (cold-booted, or identified). Sessions are not touched. */
+static void on_wake(const struct proto_frame *f)
+{
+	if (f->stream != 0) {
+		send_error(f->stream, PROTO_ESTREAM, "wake belongs on stream 0");
+		return;
+	}
+	if (ag.parked) {
+		send_error(0, PROTO_ETYPE,
+			   "unexpected wake frame: parked, waiting for an identity");
+		return;
+	}
+	struct proto_identity id;
+	proto_wake_decode(f->payload, f->len, &id); /* validated by dispatch */
+	wake_apply(&id);
+	explicit_bzero((void *)id.seed, id.seed_len);
+	/* services that had started still run: READY now (else when they have) */
+	if (services_ready())
+		send_frame(PROTO_READY, 0, NULL, 0);
+}
+
 static void dispatch(const struct proto_frame *f)
 {
 	int v = proto_validate(f);
@@ -675,6 +697,10 @@ static void dispatch(const struct proto_frame *f)
 	}
 	if (f->type == PROTO_IDENTITY) {
 		on_identity(f);
+		return;
+	}
+	if (f->type == PROTO_WAKE) {
+		on_wake(f);
 		return;
 	}
 	if (f->type == PROTO_PING) {

@@ -2,8 +2,13 @@
  * after the generic setup, the host saves it, and every VM restored from that
  * snapshot is told who it is by an IDENTITY frame (docs/agent-protocol.md).
  * Only then does it do what a cold boot does from the command line: hostname,
- * network, data disk, services; first the clock and the random pool, which a
- * restored VM would otherwise share with every other copy of the snapshot.
+ * network, data and secrets disks, services; first the clock and the random
+ * pool, which a restored VM would otherwise share with every other copy of
+ * the snapshot.
+ *
+ * A VM put to sleep and restored gets a WAKE instead: it is already somebody,
+ * but its clock is behind, its random state was saved in a file, and its
+ * secrets disk is a new file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,5 +75,21 @@ void identity_apply(const struct proto_identity *id)
 	log_msg("identity applied: hostname %s, clock %s, random pool %s (%u bytes)", id->hostname,
 		rc < 0 ? "NOT set" : "set", rr < 0 ? "NOT reseeded" : "reseeded", id->seed_len);
 	mounts_data();
+	mounts_secrets();
 	services_start(UNIT_DIR);
+}
+
+void wake_apply(const struct proto_identity *id)
+{
+	int rc = set_clock(id->realtime_ns);
+	if (rc < 0)
+		log_msg("wake: setting the clock: %s", strerror(-rc));
+	int rr = reseed(id->seed, id->seed_len);
+	if (rr < 0)
+		log_msg("wake: reseeding the random pool: %s", strerror(-rr));
+	if (*id->hostname)
+		hostname_setup(id->hostname);
+	log_msg("woken up: clock %s, random pool %s (%u bytes)", rc < 0 ? "NOT set" : "set",
+		rr < 0 ? "NOT reseeded" : "reseeded", id->seed_len);
+	mounts_secrets();
 }

@@ -63,6 +63,11 @@ void mounts_late(void);
  * they may be the snapshot's placeholder's), then mounts the disk labelled
  * mvm-data on /data when there is one. */
 void mounts_data(void);
+/* Mounts the disk labelled mvm-secrets read-only (nosuid, nodev, noexec) on
+ * /run/secrets (0700) when there is one, first unmounting (MNT_DETACH) what
+ * it mounted before and dropping the cached blocks of every candidate: on a
+ * cold boot, after IDENTITY and after every WAKE. */
+void mounts_secrets(void);
 /* At shutdown: sync and unmount what can be unmounted. */
 void mounts_shutdown(void);
 
@@ -77,11 +82,15 @@ void network_setup(const char *ip, const char *gw, const char *dns);
 /* sethostname, /etc/hostname and (when absent) /etc/hosts; NULL or "" = "mvm". */
 void hostname_setup(const char *name);
 
-/* --- identity.c: snapshot mode (mvm.snapshot=1) --- */
+/* --- identity.c: snapshot mode (mvm.snapshot=1), and waking from sleep --- */
 struct proto_identity;
 /* Makes a parked guest the VM the host names: clock, random pool, hostname,
  * network, data disk, services. */
 void identity_apply(const struct proto_identity *id);
+/* A slept VM was restored (WAKE): clock, random pool, the hostname when
+ * given, the secrets disk (a fresh file behind the same device). Running
+ * services and exec sessions are left alone. */
+void wake_apply(const struct proto_identity *id);
 
 /* --- services.c --- */
 #define UNIT_DIR "/etc/systemd/system"

@@ -112,6 +112,7 @@ int main(void)
 	free(snap);
 	if (!snapshot) {
 		mounts_data();
+		mounts_secrets();
 		char *name = cmdline_get("mvm.hostname");
 		hostname_setup(name);
 		free(name);

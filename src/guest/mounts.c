@@ -17,6 +17,9 @@
 /* The data disk is found by its ext4 label (the host makes it so), not by its
  * place among the drives. */
 #define DATA_LABEL	   "mvm-data"
+/* The secrets disk, read-only, is found the same way. */
+#define SECRETS_LABEL	   "mvm-secrets"
+#define SECRETS_DIR	   "/run/secrets"
 #define EXT4_SB_OFFSET	   1024
 #define EXT4_SB_MAGIC_OFF  56
 #define EXT4_SB_MAGIC	   0xEF53
@@ -26,6 +29,11 @@
 #ifndef BLKFLSBUF
 #define BLKFLSBUF _IO(0x12, 97)
 #endif
+
+/* "/dev/" and a name from /sys/block */
+#define DEV_PATH_SIZE (sizeof(((struct dirent *)0)->d_name) + 8)
+/* The disks mounted on /data and /run/secrets ("" when none). */
+static char data_dev[DEV_PATH_SIZE], secrets_dev[DEV_PATH_SIZE];
 
 static void mkdirs(const char *path, mode_t mode)
 {
@@ -170,7 +178,7 @@ void mounts_data(void)
 	int n = scandir("/sys/block", &names, virtio_disk, alphasort);
 	bool mounted = false;
 	for (int i = 0; i < n; i++) {
-		char dev[sizeof(names[i]->d_name) + 8];
+		char dev[DEV_PATH_SIZE];
 		snprintf(dev, sizeof(dev), "/dev/%s", names[i]->d_name);
 		free(names[i]);
 		if (!strcmp(dev, ROOT_DEV))
@@ -191,6 +199,72 @@ void mounts_data(void)
 		}
 		log_msg("data disk %s (%s) mounted on /data", dev, DATA_LABEL);
 		mounted = true;
+		snprintf(data_dev, sizeof(data_dev), "%s", dev);
+	}
+	free(names);
+}
+
+/* True when nothing holds dev exclusively: no file system lives on it. A
+ * file system unmounted with MNT_DETACH lives on while files in it are open,
+ * and mounting dev again would then share its superblock and caches instead of
+ * reading the disk. */
+static bool blockdev_free(const char *dev)
+{
+	int fd = open(dev, O_RDONLY | O_EXCL | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno != EBUSY;
+	close(fd);
+	return true;
+}
+
+/* Mounts the disk labelled SECRETS_LABEL read-only on /run/secrets (0700),
+ * after unmounting what was there. Every candidate's cache is dropped before
+ * its label is read: after a wake the device is backed by a fresh file, and
+ * nothing the guest cached of the old one may survive. */
+void mounts_secrets(void)
+{
+	if (secrets_dev[0]) {
+		if (umount2(SECRETS_DIR, MNT_DETACH) < 0 && errno != EINVAL)
+			log_msg("unmounting %s: %s", SECRETS_DIR, strerror(errno));
+		secrets_dev[0] = '\0';
+	}
+	struct dirent **names = NULL;
+	int n = scandir("/sys/block", &names, virtio_disk, alphasort);
+	for (int i = 0; i < n; i++) {
+		char dev[DEV_PATH_SIZE];
+		snprintf(dev, sizeof(dev), "/dev/%s", names[i]->d_name);
+		free(names[i]);
+		if (!strcmp(dev, ROOT_DEV) || !strcmp(dev, data_dev))
+			continue;
+		flush_blockdev(dev);
+		if (!ext4_labelled(dev, SECRETS_LABEL))
+			continue;
+		if (secrets_dev[0]) {
+			log_msg("ignoring %s: another disk labelled %s is mounted on %s", dev,
+				SECRETS_LABEL, SECRETS_DIR);
+			continue;
+		}
+		if (!blockdev_free(dev)) {
+			log_msg("secrets disk %s (%s) not mounted: its previous mount is still in "
+				"use (files under %s left open)",
+				dev, SECRETS_LABEL, SECRETS_DIR);
+			continue;
+		}
+		if ((mkdir(SECRETS_DIR, 0700) < 0 && errno != EEXIST) ||
+		    chown(SECRETS_DIR, 0, 0) < 0 || chmod(SECRETS_DIR, 0700) < 0) {
+			log_msg("creating %s: %s", SECRETS_DIR, strerror(errno));
+			continue;
+		}
+		int r = do_mount(dev, SECRETS_DIR, "ext4",
+				 MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+		if (r < 0) {
+			log_msg("mounting secrets disk %s (%s) on %s: %s", dev, SECRETS_LABEL,
+				SECRETS_DIR, strerror(-r));
+			continue;
+		}
+		log_msg("secrets disk %s (%s) mounted read-only at %s", dev, SECRETS_LABEL,
+			SECRETS_DIR);
+		snprintf(secrets_dev, sizeof(secrets_dev), "%s", dev);
 	}
 	free(names);
 }
@@ -219,6 +293,7 @@ void mounts_late(void)
 void mounts_shutdown(void)
 {
 	sync();
+	umount2(SECRETS_DIR, 0);
 	umount2("/data", 0);
 	sync();
 }

@@ -374,11 +374,18 @@ bool proto_ipv4_valid(const char *s, bool with_prefix)
 	return *s == '\0';
 }
 
-int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t cap)
+/* IDENTITY and WAKE share a payload; a WAKE's hostname may be "" (unchanged). */
+static bool identity_hostname_ok(const char *s, bool wake)
 {
-	const char *str[4] = {id->hostname, id->ip ? id->ip : "", id->gateway ? id->gateway : "",
+	return proto_hostname_valid(s) || (wake && !*s);
+}
+
+static int identity_encode(const struct proto_identity *id, uint8_t *buf, size_t cap, bool wake)
+{
+	const char *host = id->hostname ? id->hostname : wake ? "" : NULL;
+	const char *str[4] = {host, id->ip ? id->ip : "", id->gateway ? id->gateway : "",
 			      id->dns ? id->dns : ""};
-	if (!id->hostname || !proto_hostname_valid(id->hostname) || id->seed_len < PROTO_SEED_MIN ||
+	if (!host || !identity_hostname_ok(host, wake) || id->seed_len < PROTO_SEED_MIN ||
 	    id->seed_len > PROTO_SEED_MAX || !id->seed ||
 	    (*str[1] && !proto_ipv4_valid(str[1], true)) ||
 	    (*str[2] && !proto_ipv4_valid(str[2], false)) ||
@@ -398,7 +405,7 @@ int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t 
 	return (int)off;
 }
 
-int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *id)
+static int identity_decode(const uint8_t *p, size_t len, struct proto_identity *id, bool wake)
 {
 	memset(id, 0, sizeof(*id));
 	if (len < 12 || len > PROTO_MAX_PAYLOAD)
@@ -414,7 +421,7 @@ int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *i
 	for (int i = 0; i < 4; i++)
 		if (!(str[i] = take_str(p, len, &off)))
 			return -PROTO_EPAYLOAD;
-	if (off != len || !proto_hostname_valid(str[0]) ||
+	if (off != len || !identity_hostname_ok(str[0], wake) ||
 	    (*str[1] && !proto_ipv4_valid(str[1], true)) ||
 	    (*str[2] && !proto_ipv4_valid(str[2], false)) ||
 	    (*str[3] && !proto_ipv4_valid(str[3], false)))
@@ -424,6 +431,26 @@ int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *i
 	id->gateway = str[2];
 	id->dns = str[3];
 	return 0;
+}
+
+int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t cap)
+{
+	return identity_encode(id, buf, cap, false);
+}
+
+int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *id)
+{
+	return identity_decode(p, len, id, false);
+}
+
+int proto_wake_encode(const struct proto_identity *id, uint8_t *buf, size_t cap)
+{
+	return identity_encode(id, buf, cap, true);
+}
+
+int proto_wake_decode(const uint8_t *p, size_t len, struct proto_identity *id)
+{
+	return identity_decode(p, len, id, true);
 }
 
 int proto_window_encode(const struct proto_window *w, uint8_t *buf, size_t cap)
@@ -544,6 +571,8 @@ int proto_validate(const struct proto_frame *f)
 		return proto_error_decode(p, n, &u.e);
 	case PROTO_IDENTITY:
 		return proto_identity_decode(p, n, &u.id);
+	case PROTO_WAKE:
+		return proto_wake_decode(p, n, &u.id);
 	case PROTO_EXEC:
 		return proto_exec_decode(p, n, &u.x);
 	case PROTO_STARTED:
@@ -586,6 +615,8 @@ const char *proto_type_name(uint8_t type)
 		return "identity";
 	case PROTO_PARKED:
 		return "parked";
+	case PROTO_WAKE:
+		return "wake";
 	case PROTO_EXEC:
 		return "exec";
 	case PROTO_STARTED:

@@ -44,6 +44,7 @@ enum proto_type {
 	PROTO_SHUTDOWN = 6, /* host -> guest, stream 0: stop services and power off */
 	PROTO_IDENTITY = 7, /* host -> guest, stream 0: who a parked (snapshot) guest becomes */
 	PROTO_PARKED = 8,   /* guest -> host, stream 0: snapshot mode, waiting for IDENTITY */
+	PROTO_WAKE = 9,	    /* host -> guest, stream 0: a slept VM was restored (IDENTITY payload) */
 	PROTO_EXEC = 16,    /* host -> guest: start a process on a new stream */
 	PROTO_STARTED = 17, /* guest -> host: u32 pid */
 	PROTO_STDIN = 18,   /* host -> guest: bytes; empty = end of input */
@@ -182,6 +183,15 @@ struct proto_identity {
 };
 int proto_identity_encode(const struct proto_identity *id, uint8_t *buf, size_t cap);
 int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *id);
+/* WAKE: a VM the host put to sleep (vCPUs stopped, RAM in a file, VMM gone)
+ * was restored and continues where it stopped: time has jumped, its random
+ * state must not be reused and its secrets disk is a fresh file. Sent by the
+ * host after the HELLO of the new connection. The payload is IDENTITY's, with
+ * one difference: the hostname may also be "" (NULL encodes as ""), meaning
+ * "unchanged"; ip, gateway and dns are checked the same and not applied (a
+ * woken VM keeps its network). Every IDENTITY payload is a valid WAKE one. */
+int proto_wake_encode(const struct proto_identity *id, uint8_t *buf, size_t cap);
+int proto_wake_decode(const uint8_t *p, size_t len, struct proto_identity *id);
 /* The checks IDENTITY applies to its strings (also for the host's own use). */
 bool proto_hostname_valid(const char *s);
 /* "a.b.c.d" (with_prefix false) or "a.b.c.d/len", len 0..32 (with_prefix true;

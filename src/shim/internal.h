@@ -26,6 +26,10 @@ unsigned long long proc_starttime(pid_t pid);
 /* Writes the record atomically (0600). */
 int vm_record_write(const char *name, json_t *rec, struct err *e);
 
+/* Waits (at most ms) until the VM's supervisor has released its lock, that
+ * is, has written its last record. */
+void vm_wait_gone(const char *name, int ms);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long mono_ms(void);
 

@@ -57,6 +57,7 @@ struct shim {
 	 * the read end of notify_fd, and leaves nothing behind */
 	bool ephemeral;
 	bool restored, identity_sent; /* started from a snapshot; its identity went out */
+	bool wake; /* the snapshot was this VM's own sleep: WAKE instead of IDENTITY */
 	struct strbuf line; /* the console line being assembled, until ready */
 	struct client clients[SHIM_MAX_CLIENTS];
 	const char *ready_line;
@@ -189,6 +190,72 @@ static void start_exec(struct shim *s, struct client *c, const char *rest, size_
 	c->kind = CLIENT_EXEC;
 }
 
+static void finish(struct shim *s, const char *reason);
+
+/* {"op":"sleep"}: device state into <vm dir>/sleep/, RAM synced in its file,
+ * the VMM gone without the guest shutting down (vm.h, vm_sleep). */
+static void put_to_sleep(struct shim *s, struct client *c)
+{
+	const char *mem = json_get_str(s->spec, "mem_file");
+	if (!s->ready || s->stop_requested || s->vm.exited) {
+		reply_error(c, "the VM is not running");
+		return;
+	}
+	if (!mem || !s->b->snapshot) {
+		reply_error(c, "this VM cannot sleep: its RAM is not in a file");
+		return;
+	}
+	_cleanup_free_ char *dir = vm_file(s->name, VM_SLEEP_DIR);
+	_cleanup_free_ char *tmp = vm_file(s->name, VM_SLEEP_DIR ".new");
+	_cleanup_free_ char *vmdir = vm_dir(s->name);
+	struct err e = ERR_INIT;
+	fs_rm_rf(tmp, &e);
+	err_release(&e);
+	if (mkdir(tmp, 0700) < 0) {
+		reply_error(c, "cannot create the sleep directory");
+		return;
+	}
+	long long t0 = mono_ms();
+	if (s->b->snapshot(&s->vm, tmp, &e) < 0) {
+		struct err re = ERR_INIT;
+		fs_rm_rf(tmp, &re);
+		if (!json_is_true(json_object_get(s->rec, "paused")))
+			s->b->resume(&s->vm, &re); /* it runs on as it was */
+		err_release(&re);
+		reply_error(c, e.msg ? e.msg : "saving the VM failed");
+		err_release(&e);
+		return;
+	}
+	long long saved = mono_ms() - t0;
+	/* the state is safe: the VMM goes without telling the guest */
+	s->stop_requested = true;
+	s->b->stop(&s->vm, 0, &e);
+	err_release(&e);
+	int fd = open(mem, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	int r = fd < 0 || fsync(fd) < 0 ? -errno : 0;
+	if (fd >= 0) { /* memory freed: nothing of the guest stays resident */
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	long long total = mono_ms() - t0;
+	if (r == 0) {
+		fs_rm_rf(dir, &e);
+		err_release(&e);
+		r = rename(tmp, dir) < 0 ? -errno : 0;
+		fs_fsync_dir(vmdir);
+	}
+	if (r < 0) {
+		reply_error(c, "the VM's memory could not be saved; it stopped");
+		finish(s, "stopped: its memory could not be saved for sleep");
+		return;
+	}
+	json_object_set_new(s->rec, "save_ms", json_integer(saved));
+	json_object_set_new(s->rec, "sleep_ms", json_integer(total));
+	client_reply(c, json_pack("{s:b, s:I, s:I}", "ok", true, "save_ms", (json_int_t)saved,
+				  "sleep_ms", (json_int_t)total));
+	finish(s, VM_ASLEEP_REASON);
+}
+
 static void handle_request(struct shim *s, struct client *c, const char *line, size_t len,
 			   const char *rest, size_t rest_len)
 {
@@ -218,6 +285,8 @@ static void handle_request(struct shim *s, struct client *c, const char *line, s
 	} else if (!strcmp(op, "stop")) {
 		c->kind = CLIENT_STOP_WAIT; /* answered once the VM is down */
 		begin_stop(s, "stopped on request (mvmctl down, or Ctrl-C of mvmctl up)");
+	} else if (!strcmp(op, "sleep")) {
+		put_to_sleep(s, c);
 	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
 		bool pause = !strcmp(op, "pause");
 		int r = pause ? s->b->pause(&s->vm, &e) : s->b->resume(&s->vm, &e);
@@ -531,12 +600,12 @@ static void send_identity(struct shim *s)
 	    .realtime_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec,
 	    .seed = seed,
 	    .seed_len = sizeof(seed),
-	    .hostname = s->name,
+	    .hostname = vm_hostname(s->name),
 	};
 	uint8_t p[512];
 	int n = proto_identity_encode(&id, p, sizeof(p));
 	explicit_bzero(seed, sizeof(seed));
-	if (n > 0 && agent_send(s, PROTO_IDENTITY, p, (size_t)n) == 0)
+	if (n > 0 && agent_send(s, s->wake ? PROTO_WAKE : PROTO_IDENTITY, p, (size_t)n) == 0)
 		s->identity_sent = true;
 	explicit_bzero(p, sizeof(p));
 }
@@ -616,6 +685,7 @@ static int load_config(struct shim *s, struct vmm_config *cfg, struct vmm_port *
 	cfg->vcpus = (unsigned)json_get_int(sp, "vcpus", VM_DEFAULT_VCPUS);
 	cfg->mem_mib = (uint64_t)json_get_int(sp, "mem_mib", VM_DEFAULT_MEM_MIB);
 	cfg->agent = json_is_true(json_object_get(sp, "agent"));
+	cfg->mem_file = json_get_str(sp, "mem_file"); /* shared: the VM can sleep */
 	cfg->die_with_parent = true;
 	const char *accel = json_get_str(sp, "accel");
 	if (!accel || vmm_accel_parse(accel, &cfg->accel) < 0 || cfg->accel == VMM_ACCEL_AUTO)
@@ -657,7 +727,8 @@ static int start_vmm(struct shim *s, struct vmm_config *cfg, struct err *e)
 	if (dir && s->b->restore) {
 		struct vmm_config rc = *cfg;
 		rc.mem_file = json_get_str(rs, "mem_file");
-		rc.mem_private = true;
+		rc.mem_private = !json_is_true(json_object_get(rs, "shared"));
+		s->wake = json_is_true(json_object_get(rs, "wake"));
 		struct err re = ERR_INIT;
 		int r = s->b->restore(&s->vm, &rc, dir, &re);
 		if (r == 0 && (r = s->b->resume(&s->vm, &re)) < 0)
@@ -692,6 +763,12 @@ static void shim_release(struct shim *s)
 	closep(&s->ctl_fd);
 	closep(&s->sig_fd);
 	closep(&s->log_fd);
+	json_t *rm = s->spec ? json_object_get(s->spec, "remove_on_exit") : NULL;
+	for (size_t i = 0; s->done && i < json_array_size(rm); i++) {
+		const char *f = json_string_value(json_array_get(rm, i));
+		if (f)
+			unlink(f);
+	}
 	if (s->ephemeral && s->done) {
 		/* nothing of it stays: the directory goes while the lock is held */
 		struct err e = ERR_INIT;

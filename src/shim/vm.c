@@ -35,14 +35,33 @@ long long mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* "<tenant>/<pool>/<id>": a fleet instance, whose VM lives in the
+ * instance's own directory (fleet/fleet.h). */
+static bool is_instance_ref(const char *name)
+{
+	return strchr(name, '/') != NULL;
+}
+
 char *vm_dir(const char *name)
 {
+	if (is_instance_ref(name)) {
+		const char *id = strrchr(name, '/');
+		return xasprintf("%s/pools/%.*s/instances/%s", paths_home(), (int)(id - name), name,
+				 id + 1);
+	}
 	return xasprintf("%s/vms/%s", paths_home(), name);
 }
 
 char *vm_file(const char *name, const char *file)
 {
-	return xasprintf("%s/vms/%s/%s", paths_home(), name, file);
+	_cleanup_free_ char *d = vm_dir(name);
+	return xasprintf("%s/%s", d, file);
+}
+
+const char *vm_hostname(const char *name)
+{
+	const char *id = strrchr(name, '/');
+	return id ? id + 1 : name;
 }
 
 unsigned long long proc_starttime(pid_t pid)
@@ -73,9 +92,29 @@ int vm_record_write(const char *name, json_t *rec, struct err *e)
 	return json_write_file(path, rec, e);
 }
 
+static bool plain_name_valid(const char *name, size_t n);
+
 bool vm_name_valid(const char *name)
 {
-	size_t n = strlen(name);
+	return plain_name_valid(name, strlen(name));
+}
+
+bool vm_ref_valid(const char *ref)
+{
+	size_t parts = 0;
+	for (const char *p = ref;; parts++) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (!plain_name_valid(p, n) || parts == 3)
+			return false;
+		if (!slash)
+			return parts == 0 || parts == 2;
+		p = slash + 1;
+	}
+}
+
+static bool plain_name_valid(const char *name, size_t n)
+{
 	if (!n || n > 63)
 		return false;
 	for (size_t i = 0; i < n; i++) {
@@ -245,7 +284,7 @@ static int reconcile(const char *name, json_t **recp, struct err *e)
 
 int vm_get(const char *name, json_t **out, struct err *e)
 {
-	if (!vm_name_valid(name))
+	if (!vm_ref_valid(name))
 		return err_set(e, -EINVAL, EXIT_NOTFOUND, "no VM named '%s'", name);
 	_cleanup_free_ char *path = vm_file(name, "vm.json");
 	json_t *rec = NULL;
@@ -312,20 +351,6 @@ static char *self_exe(void)
 		return NULL;
 	buf[n] = '\0';
 	return xstrdup(buf);
-}
-
-static void random_hex(char *out, size_t nhex)
-{
-	unsigned char b[32];
-	size_t nb = (nhex + 1) / 2;
-	if (getrandom(b, nb, 0) != (ssize_t)nb) {
-		unsigned long long x =
-		    (unsigned long long)mono_ms() ^ ((unsigned long long)getpid() << 20);
-		memcpy(b, &x, nb < sizeof(x) ? nb : sizeof(x));
-	}
-	for (size_t i = 0; i < nhex; i++)
-		out[i] = "0123456789abcdef"[(b[i / 2] >> (i % 2 ? 0 : 4)) & 15];
-	out[nhex] = '\0';
 }
 
 /* A private directory (0700, ours, not a symlink). */
@@ -407,7 +432,7 @@ static json_t *ports_json(const struct vmm_port *ports, size_t n)
 static int pick_name(const struct vm_spec *spec, char **out, struct err *e)
 {
 	if (spec->name) {
-		if (!vm_name_valid(spec->name))
+		if (!vm_ref_valid(spec->name))
 			return err_set(e, -EINVAL, EXIT_USAGE,
 				       "'%s' is not a valid VM name (letters, digits, '-' and '.', "
 				       "at most 63, starting with a letter or digit)",
@@ -508,7 +533,7 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 		out->accel.reason = xasprintf("accel '%s' asked for", vmm_accel_name(spec->accel));
 	}
 	bool tcg = out->accel.accel == VMM_ACCEL_TCG;
-	if ((r = kernel_cmdline(&cmdline, tcg, name, spec->cmdline_extra)) < 0) {
+	if ((r = kernel_cmdline(&cmdline, tcg, vm_hostname(name), spec->cmdline_extra)) < 0) {
 		r = err_set(e, r, EXIT_FAILED, "cannot build the kernel command line for '%s'",
 			    name);
 		goto out;
@@ -551,10 +576,24 @@ int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *o
 			     "snapshot taken with a %lluM data disk; VM '%s' has %lluM: cold boot",
 			     (unsigned long long)spec->snapshot_data_disk_mib, name,
 			     (unsigned long long)data_disk_mib);
+	} else if (spec->snapshot_dir && spec->mem_file) {
+		/* the caller put the snapshot's RAM into the VM's own file */
+		json_object_set_new(spec_json, "restore",
+				    json_pack("{s:s, s:s, s:b, s:b}", "dir", spec->snapshot_dir,
+					      "mem_file", spec->mem_file, "shared", 1, "wake",
+					      spec->wake));
 	} else if (spec->snapshot_dir) {
 		json_object_set_new(spec_json, "restore",
 				    json_pack("{s:s, s:s+}", "dir", spec->snapshot_dir, "mem_file",
 					      spec->snapshot_dir, "/" SNAPSHOT_MEM));
+	}
+	if (spec->mem_file)
+		json_object_set_new(spec_json, "mem_file", json_string(spec->mem_file));
+	if (spec->remove_on_exit) {
+		json_t *rm = json_array();
+		for (const char *const *f = spec->remove_on_exit; *f; f++)
+			json_array_append_new(rm, json_string(*f));
+		json_object_set_new(spec_json, "remove_on_exit", rm);
 	}
 	spec_path = vm_file(name, "spec.json");
 	if ((r = json_write_file(spec_path, spec_json, e)) < 0)
@@ -703,7 +742,7 @@ out:
 /* --- stop / attach / logs ---------------------------------------------------- */
 
 /* Waits until the shim has released its lock (it has written its last record). */
-static void wait_shim_gone(const char *name, int ms)
+void vm_wait_gone(const char *name, int ms)
 {
 	_cleanup_free_ char *lockp = vm_file(name, "shim.lock");
 	long long deadline = mono_ms() + ms;
@@ -743,7 +782,7 @@ int vm_stop(const char *name, bool *was_running, struct err *e)
 	}
 	json_decref(rec);
 	/* whatever the socket said, the record must end `exited` */
-	wait_shim_gone(name, VM_LOCK_WAIT_MS);
+	vm_wait_gone(name, VM_LOCK_WAIT_MS);
 	rec = NULL;
 	int g = vm_get(name, &rec, e);
 	if (g == 0 && vm_record_alive(rec))
@@ -806,7 +845,7 @@ int vm_attach(const char *name, int fd, volatile int *interrupt, struct err *e)
 		}
 	}
 	close(s);
-	wait_shim_gone(name, VM_LOCK_WAIT_MS);
+	vm_wait_gone(name, VM_LOCK_WAIT_MS);
 	return stopped ? 1 : 0;
 }
 

@@ -64,6 +64,18 @@ struct vm_spec {
 	 * fails, it cold-boots instead (with a warning). NULL: cold boot. */
 	const char *snapshot_dir;
 	uint64_t snapshot_data_disk_mib;
+	/* Guest RAM in this file, mapped shared, so that the VM can be put to
+	 * sleep (vm_sleep) by saving its device state only. With snapshot_dir,
+	 * the caller has filled it with the snapshot's RAM and the restore maps
+	 * it shared instead of the snapshot's own RAM file. NULL: anonymous RAM. */
+	const char *mem_file;
+	/* snapshot_dir is this VM's own sleep (vm_sleep): the guest is told to
+	 * wake (clock, random pool, fresh secrets disk) instead of being given
+	 * an identity. */
+	bool wake;
+	/* Files the supervisor deletes when the VM stops or sleeps (the fresh
+	 * secrets disk of a fleet instance); NULL-terminated, may be NULL. */
+	const char *const *remove_on_exit;
 };
 
 enum vm_wait {
@@ -96,6 +108,12 @@ void vm_started_release(struct vm_started *s);
 
 /* A name is [A-Za-z0-9][A-Za-z0-9.-]{0,62} (it is also the guest's hostname). */
 bool vm_name_valid(const char *name);
+/* A name, or a fleet instance's "<tenant>/<pool>/<id>" (three names): its
+ * VM lives in $MVM_HOME/pools/<tenant>/<pool>/instances/<id>/, is not listed
+ * by vm_list, and its hostname is <id>. */
+bool vm_ref_valid(const char *ref);
+/* The guest's hostname for a VM name or reference. */
+const char *vm_hostname(const char *name);
 
 /* The record of one VM, with its liveness checked: a record whose shim is
  * gone is turned into `exited` ("the supervisor died") on disk first, and an
@@ -113,6 +131,21 @@ int vm_stop(const char *name, bool *was_running, struct err *e);
 
 /* True when name is a VM: vms/<name>/ holds a record. */
 bool vm_exists(const char *name);
+
+/* Pauses (vCPUs stopped, memory kept) or resumes a running VM. */
+int vm_pause(const char *name, struct err *e);
+int vm_resume(const char *name, struct err *e);
+
+/* Puts a VM started with a mem_file to sleep: vCPUs stopped, device state
+ * saved into <its directory>/sleep/ (VMM_SNAPSHOT_STATE, written under a
+ * temporary name and renamed into place), the RAM file synced to disk and
+ * dropped from the page cache, the VMM process ended without shutting the
+ * guest down. On success the VM's record is `exited` (exit_reason "asleep")
+ * and *save_ms is how long the save took. Restore it with vm_start and
+ * snapshot_dir = that directory, mem_file = the same file, wake = true. */
+#define VM_SLEEP_DIR	 "sleep"
+#define VM_ASLEEP_REASON "asleep"
+int vm_sleep(const char *name, long long *save_ms, struct err *e);
 
 /* Deletes a VM: its directory with record, logs and data disk. A VM that is
  * alive is refused (EXIT_REFUSED) unless force, which stops it first

@@ -11,6 +11,7 @@
 
 #include "core/fs.h"
 #include "core/paths.h"
+#include "core/rstore.h"
 #include "core/util.h"
 #include "shim/internal.h"
 #include "shim/vm.h"
@@ -89,6 +90,8 @@ int vm_remove(const char *name, bool force, bool *was_running, struct err *e)
 int vm_dir_discard(const char *name, struct err *e)
 {
 	_cleanup_free_ char *dir = vm_dir(name);
+	if (strchr(name, '/')) /* a fleet instance: out of its pool in one rename */
+		return rstore_remove_tree(dir, "instance", e);
 	_cleanup_free_ char *vms = xasprintf("%s/vms", paths_home());
 	unsigned char rnd[6] = {0};
 	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))

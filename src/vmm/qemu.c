@@ -588,9 +588,8 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *dir, struct err *e)
 static int qemu_restore(struct vmm_vm *vm, const struct vmm_config *cfg, const char *dir,
 			struct err *e)
 {
-	if (!cfg->mem_file || !cfg->mem_private)
-		return err_set(e, -EINVAL, EXIT_FAILED,
-			       "restore: the guest RAM file is needed, mapped privately");
+	if (!cfg->mem_file)
+		return err_set(e, -EINVAL, EXIT_FAILED, "restore: the guest RAM file is needed");
 	_cleanup_free_ char *path = xasprintf("%s/" VMM_SNAPSHOT_STATE, dir);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)

@@ -171,8 +171,9 @@ struct vmm_backend {
 	/* Snapshots. NULL when the backend cannot. snapshot saves a paused VM's
 	 * device state into dir/VMM_SNAPSHOT_STATE (RAM stays in cfg->mem_file,
 	 * which the VM must have been started with); restore starts a VM from
-	 * cfg (mem_file mapped copy-on-write, same devices and sizing as the
-	 * saved one) and the state in dir, and returns it paused; resume runs it. */
+	 * cfg (mem_file mapped copy-on-write with mem_private, else shared so
+	 * that it can be saved again; same devices and sizing as the saved
+	 * one) and the state in dir, and returns it paused; resume runs it. */
 	int (*snapshot)(struct vmm_vm *vm, const char *dir, struct err *e);
 	int (*restore)(struct vmm_vm *vm, const struct vmm_config *cfg, const char *dir,
 		       struct err *e);

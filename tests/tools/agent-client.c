@@ -16,6 +16,13 @@
  *                                           answer is printed and exits 1
  *   agent-client SOCK bad-identity          malformed IDENTITY frames, then a ping: prints
  *                                           the ERROR frames and "pong"
+ *   agent-client SOCK wake [AHEAD_S [SEED_HEX]]
+ *                                           sends WAKE (the host's clock plus AHEAD_S
+ *                                           seconds, the seed or 32 random bytes, no
+ *                                           hostname), waits for READY: prints "ready"; an
+ *                                           ERROR in answer is printed and exits 1
+ *   agent-client SOCK bad-wake              the malformed payloads of bad-identity as WAKE
+ *                                           frames, then a ping
  *   agent-client SOCK exec [-i] [-t] [-e K=V]… [-w DIR] -- ARGV…
  *                                           runs ARGV; stdout/stderr stream to ours; exits
  *                                           with the guest's status (128+N for a signal);
@@ -27,6 +34,9 @@
  *                                           ERROR frames and ARGV's output
  *   --timeout S (before the verb, default 30): give up with status 124.
  *   --signal-after MS SIG (exec): forward SIG after MS milliseconds.
+ *   --wake-after MS AHEAD_S (exec): send a WAKE (as `wake AHEAD_S`) on the same
+ *                                   connection after MS milliseconds, while the
+ *                                   session runs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -187,6 +197,9 @@ static void ping(void)
 	}
 }
 
+static int identity_payload(uint8_t type, const char *name, long long ahead_s,
+			    const char *seed_hex, uint8_t *p, size_t cap);
+
 static void grant(uint32_t stream, uint8_t ch, uint32_t n)
 {
 	struct proto_window w = {.channel = ch, .bytes = n};
@@ -201,7 +214,7 @@ static int do_exec(int argc, char **argv)
 	size_t nenv = 0;
 	const char *cwd = NULL;
 	bool in = false, tty = false;
-	long long sig_after = -1;
+	long long sig_after = -1, wake_after = -1, wake_ahead = 0;
 	int sig = 0;
 	int i = 0;
 	for (; i < argc && strcmp(argv[i], "--"); i++) {
@@ -216,6 +229,9 @@ static int do_exec(int argc, char **argv)
 		else if (!strcmp(argv[i], "--signal-after") && i + 2 < argc) {
 			sig_after = atoll(argv[++i]);
 			sig = atoi(argv[++i]);
+		} else if (!strcmp(argv[i], "--wake-after") && i + 2 < argc) {
+			wake_after = atoll(argv[++i]);
+			wake_ahead = atoll(argv[++i]);
 		} else
 			die("exec: unknown option");
 	}
@@ -238,6 +254,7 @@ static int do_exec(int argc, char **argv)
 	uint32_t in_credit = in ? PROTO_INITIAL_WINDOW : 0;
 	bool in_open = in;
 	long long sig_at = sig_after >= 0 ? now_ms() + sig_after : -1;
+	long long wake_at = wake_after >= 0 ? now_ms() + wake_after : -1;
 	static uint8_t buf[PROTO_MAX_PAYLOAD];
 	struct proto_frame f;
 	for (;;) {
@@ -247,7 +264,18 @@ static int do_exec(int argc, char **argv)
 			send_frame(PROTO_SIGNAL, id, sp, 4);
 			sig_at = -1;
 		}
-		int r = next_frame_until(&f, in_open && in_credit ? 0 : -1, sig_at);
+		if (wake_at >= 0 && now_ms() >= wake_at) {
+			static uint8_t wp[PROTO_MAX_PAYLOAD];
+			int wn = identity_payload(PROTO_WAKE, "", wake_ahead, NULL, wp, sizeof(wp));
+			if (wn < 0)
+				die("wake: cannot encode");
+			send_frame(PROTO_WAKE, 0, wp, (size_t)wn);
+			wake_at = -1;
+		}
+		long long at = sig_at < 0		       ? wake_at
+			       : wake_at < 0 || sig_at < wake_at ? sig_at
+								 : wake_at;
+		int r = next_frame_until(&f, in_open && in_credit ? 0 : -1, at);
 		if (r == 0)
 			continue;
 		if (r == 2) {
@@ -265,6 +293,12 @@ static int do_exec(int argc, char **argv)
 		if (f.stream != id && f.type != PROTO_READY && f.type != PROTO_ERROR)
 			continue;
 		switch (f.type) {
+		case PROTO_READY:
+			if (wake_after >= 0 && wake_at < 0) {
+				fprintf(stderr, "agent-client: ready after wake\n");
+				wake_after = -1;
+			}
+			break;
 		case PROTO_STDOUT:
 		case PROTO_STDERR:
 			if (f.len) {
@@ -314,9 +348,10 @@ static int hexval(char c)
 	return -1;
 }
 
-/* Encodes an IDENTITY for name with the host's clock and seed (32 random
- * bytes when seed_hex is NULL). */
-static int identity_payload(const char *name, const char *seed_hex, uint8_t *p, size_t cap)
+/* Encodes an IDENTITY or WAKE (type) for name with the host's clock plus
+ * ahead_s seconds and seed (32 random bytes when seed_hex is NULL). */
+static int identity_payload(uint8_t type, const char *name, long long ahead_s,
+			    const char *seed_hex, uint8_t *p, size_t cap)
 {
 	static uint8_t seed[PROTO_SEED_MAX];
 	size_t seed_len = 32;
@@ -337,32 +372,41 @@ static int identity_payload(const char *name, const char *seed_hex, uint8_t *p, 
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	struct proto_identity id = {
-	    .realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+	    .realtime_ns = (uint64_t)(ts.tv_sec + ahead_s) * 1000000000u + (uint64_t)ts.tv_nsec,
 	    .seed = seed,
 	    .seed_len = (uint32_t)seed_len,
 	    .hostname = name};
-	return proto_identity_encode(&id, p, cap);
+	return type == PROTO_WAKE ? proto_wake_encode(&id, p, cap)
+				  : proto_identity_encode(&id, p, cap);
 }
 
-static int do_identity(const char *name, const char *seed_hex)
+/* Sends an IDENTITY or a WAKE and waits for the READY that follows. */
+static int do_identity(uint8_t type, const char *name, long long ahead_s, const char *seed_hex)
 {
 	static uint8_t p[PROTO_MAX_PAYLOAD];
-	int n = identity_payload(name, seed_hex, p, sizeof(p));
+	int n = identity_payload(type, name, ahead_s, seed_hex, p, sizeof(p));
 	if (n < 0)
 		die("identity: bad hostname or seed (16 … 512 bytes)");
-	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
-	/* a ping behind it: an ERROR about the IDENTITY comes before the PONG */
+	struct proto_frame f;
+	/* A running guest answers the HELLO with READY: drain it (it comes
+	 * before the PONG of a first ping), so that the READY counted below is
+	 * the answer to this frame. */
+	send_frame(PROTO_PING, 0, "drn", 3);
+	do
+		next_frame(&f, -1);
+	while (f.type != PROTO_PONG || f.len != 3 || memcmp(f.payload, "drn", 3));
+	send_frame(type, 0, p, (size_t)n);
+	/* a ping behind it: an ERROR about the frame comes before the PONG */
 	send_frame(PROTO_PING, 0, "idn", 3);
 	bool refused = false, ponged = false;
 	ready_seen = false;
-	struct proto_frame f;
 	while (!ponged) {
 		next_frame(&f, -1);
 		if (f.type == PROTO_ERROR) {
 			print_error(&f);
 			refused = true;
 		} else if (f.type == PROTO_READY) {
-			ready_seen = true; /* ours, unless refused (then the HELLO's) */
+			ready_seen = true;
 		} else if (f.type == PROTO_PONG && f.len == 3 && !memcmp(f.payload, "idn", 3)) {
 			ponged = true;
 		}
@@ -380,29 +424,29 @@ static int do_identity(const char *name, const char *seed_hex)
 	return 0;
 }
 
-/* IDENTITY payloads that must each be refused with ERROR code 4. */
-static void send_bad_identities(void)
+/* IDENTITY (or WAKE) payloads that must each be refused with ERROR code 4. */
+static void send_bad_identities(uint8_t type)
 {
 	static uint8_t p[PROTO_MAX_PAYLOAD];
-	send_frame(PROTO_IDENTITY, 0, "\x00\x01\x02", 3); /* short */
+	send_frame(type, 0, "\x00\x01\x02", 3); /* short */
 	static const char seed_hex[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-	int n = identity_payload("good", seed_hex, p, sizeof(p));
+	int n = identity_payload(type, "good", 0, seed_hex, p, sizeof(p));
 	if (n < 0)
 		die("identity: cannot encode");
 	/* trailing bytes */
 	p[n] = 0;
-	send_frame(PROTO_IDENTITY, 0, p, (size_t)n + 1);
+	send_frame(type, 0, p, (size_t)n + 1);
 	/* the hostname "good" starts at 12 + 32 + 4: make it "-ood" */
 	p[48] = '-';
-	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+	send_frame(type, 0, p, (size_t)n);
 	p[48] = 'g';
 	/* a seed of 8 bytes */
 	p[11] = 8;
-	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+	send_frame(type, 0, p, (size_t)n);
 	p[11] = 32;
 	/* a NUL inside the hostname */
 	p[50] = '\0';
-	send_frame(PROTO_IDENTITY, 0, p, (size_t)n);
+	send_frame(type, 0, p, (size_t)n);
 }
 
 /* Through the shim: {"op":"exec"}, its one-line answer, then frames. */
@@ -459,7 +503,7 @@ int main(int argc, char **argv)
 	}
 	if (argc - a < 2) {
 		fprintf(stderr, "usage: agent-client [--timeout S] SOCK hello|wait-ready|ping|garbage|"
-				"shutdown|wait-parked|identity|bad-identity|exec …\n");
+				"shutdown|wait-parked|identity|bad-identity|wake|bad-wake|exec …\n");
 		return 2;
 	}
 	deadline_ms = now_ms() + timeout * 1000LL;
@@ -536,12 +580,19 @@ int main(int argc, char **argv)
 	if (!strcmp(verb, "identity")) {
 		if (argc - a < 3 || argc - a > 4)
 			die("usage: identity HOSTNAME [SEED_HEX]");
-		return do_identity(argv[a + 2], argc - a == 4 ? argv[a + 3] : NULL);
+		return do_identity(PROTO_IDENTITY, argv[a + 2], 0,
+				   argc - a == 4 ? argv[a + 3] : NULL);
 	}
-	if (!strcmp(verb, "bad-identity")) {
-		send_bad_identities();
+	if (!strcmp(verb, "bad-identity") || !strcmp(verb, "bad-wake")) {
+		send_bad_identities(!strcmp(verb, "bad-wake") ? PROTO_WAKE : PROTO_IDENTITY);
 		ping();
 		return 0;
+	}
+	if (!strcmp(verb, "wake")) {
+		if (argc - a > 4)
+			die("usage: wake [AHEAD_S [SEED_HEX]]");
+		return do_identity(PROTO_WAKE, "", argc - a >= 3 ? atoll(argv[a + 2]) : 0,
+				   argc - a == 4 ? argv[a + 3] : NULL);
 	}
 	if (!strcmp(verb, "shutdown")) {
 		send_frame(PROTO_SHUTDOWN, 0, NULL, 0);

@@ -312,6 +312,110 @@ static void test_identity_rejects(void **state)
 	assert_string_equal(proto_type_name(PROTO_PARKED), "parked");
 }
 
+/* WAKE carries IDENTITY's payload; only its hostname may also be empty. */
+static void test_wake(void **state)
+{
+	(void)state;
+	static uint8_t p[PROTO_MAX_PAYLOAD];
+	struct proto_identity id = {.realtime_ns = 0x0102030405060708ull,
+				    .seed = seed32,
+				    .seed_len = 32,
+				    .hostname = NULL},
+			      got;
+	/* no hostname: "" on the wire; IDENTITY refuses what WAKE accepts */
+	int n = proto_wake_encode(&id, p, sizeof(p));
+	assert_int_equal(n, 8 + 4 + 32 + 4 * 5);
+	assert_memory_equal(p, "\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x20", 12);
+	assert_memory_equal(p + 44, "\0\0\0\x01\0", 5);
+	assert_int_equal(proto_identity_encode(&id, p + n, sizeof(p) - (size_t)n), -1);
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), 0);
+	assert_true(got.realtime_ns == 0x0102030405060708ull);
+	assert_int_equal(got.seed_len, 32);
+	assert_memory_equal(got.seed, seed32, 32);
+	assert_string_equal(got.hostname, "");
+	assert_string_equal(got.ip, "");
+	assert_int_equal(proto_identity_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	struct proto_frame f = {PROTO_VERSION, PROTO_WAKE, 0, (uint32_t)n, p};
+	assert_int_equal(proto_validate(&f), 0);
+	f.type = PROTO_IDENTITY;
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	/* every truncation, and trailing bytes, are rejected */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(proto_wake_decode(p, (size_t)i, &got), -PROTO_EPAYLOAD);
+	assert_int_equal(proto_wake_decode(p, (size_t)n + 1, &got), -PROTO_EPAYLOAD);
+
+	/* a whole IDENTITY is a valid WAKE, and encodes to the same bytes */
+	id = (struct proto_identity){.realtime_ns = 42,
+				     .seed = seed32,
+				     .seed_len = 16,
+				     .hostname = "web-1",
+				     .ip = "10.0.2.15/24",
+				     .gateway = "10.0.2.2",
+				     .dns = "10.0.2.3"};
+	static uint8_t q[PROTO_MAX_PAYLOAD];
+	n = proto_identity_encode(&id, p, sizeof(p));
+	assert_true(n > 0);
+	assert_int_equal(proto_wake_encode(&id, q, sizeof(q)), n);
+	assert_memory_equal(p, q, (size_t)n);
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), 0);
+	assert_string_equal(got.hostname, "web-1");
+	assert_string_equal(got.dns, "10.0.2.3");
+	assert_int_equal(proto_wake_encode(&id, p, 40), -1); /* too small */
+
+	/* everything else is checked as for IDENTITY */
+	struct proto_identity bad = id;
+	bad.seed_len = PROTO_SEED_MIN - 1;
+	assert_int_equal(proto_wake_encode(&bad, p, sizeof(p)), -1);
+	bad.seed_len = PROTO_SEED_MAX + 1;
+	assert_int_equal(proto_wake_encode(&bad, p, sizeof(p)), -1);
+	bad = id;
+	bad.seed = NULL;
+	assert_int_equal(proto_wake_encode(&bad, p, sizeof(p)), -1);
+	bad = id;
+	bad.hostname = "-web";
+	assert_int_equal(proto_wake_encode(&bad, p, sizeof(p)), -1);
+	bad = id;
+	bad.ip = "10.0.2.15/33";
+	assert_int_equal(proto_wake_encode(&bad, p, sizeof(p)), -1);
+	bad = id;
+	bad.gateway = "10.0.2.2/24";
+	assert_int_equal(proto_wake_encode(&bad, p, sizeof(p)), -1);
+
+	/* hand-made payloads: seed 16 bytes, hostname record at 28 */
+	n = proto_wake_encode(&id, p, sizeof(p));
+	assert_memory_equal(p + 28, "\0\0\0\x06web-1\0", 10);
+	p[32] = '-';
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[32] = 'w';
+	p[37] = 'x'; /* not NUL-terminated */
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[37] = '\0';
+	p[34] = '\0'; /* a NUL inside */
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[34] = 'b';
+	p[11] = 15;
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[10] = 2, p[11] = 1; /* 513 */
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[8] = 0xff, p[10] = 0, p[11] = 16; /* absurd seed length */
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), -PROTO_EPAYLOAD);
+	p[8] = 0;
+	assert_int_equal(proto_wake_decode(p, (size_t)n, &got), 0);
+	/* an empty string record (length 0) is still not a string */
+	uint8_t r[128];
+	memcpy(r, p, 28);
+	memcpy(r + 28, "\0\0\0\0", 4);
+	memcpy(r + 32, p + 38, (size_t)n - 38);
+	assert_int_equal(proto_wake_decode(r, (size_t)n - 6, &got), -PROTO_EPAYLOAD);
+	assert_int_equal(proto_wake_decode(p, 12, &got), -PROTO_EPAYLOAD);
+	f = (struct proto_frame){PROTO_VERSION, PROTO_WAKE, 0, 3, p};
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	f.len = 0;
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	assert_int_equal(PROTO_WAKE, 9);
+	assert_string_equal(proto_type_name(PROTO_WAKE), "wake");
+}
+
 static void test_validate(void **state)
 {
 	(void)state;
@@ -340,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_exec_roundtrip),
 		cmocka_unit_test(test_identity_roundtrip),
 		cmocka_unit_test(test_identity_rejects),
+		cmocka_unit_test(test_wake),
 		cmocka_unit_test(test_validate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

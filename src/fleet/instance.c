@@ -1,0 +1,493 @@
+/* Instances: records, the state diagram (instance.h) and the moves that
+ * carry it out on the instance's VM (shim/vm.h). */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fs.h"
+#include "core/jsonio.h"
+#include "core/rstore.h"
+#include "core/util.h"
+#include "fleet/fleet.h"
+#include "fleet/instance.h"
+#include "fleet/quota.h"
+#include "fleet/tenant.h"
+#include "shim/vm.h"
+#include "vmm/snapshot.h"
+
+#define INSTANCE_RECORD	 "instance.json"
+#define INSTANCE_MEM	 "mem"
+#define INSTANCE_SECRETS "secrets.img"
+#define INSTANCE_DATA	 "data.ext4"
+
+static const char *const state_names[] = {
+    [INST_STOPPED] = "stopped", [INST_RUNNING] = "running", [INST_WARM] = "warm",
+    [INST_SLEEPING] = "sleeping", [INST_REMOVED] = "removed",
+};
+
+const char *inst_state_name(enum inst_state s)
+{
+	return s <= INST_REMOVED ? state_names[s] : "?";
+}
+
+static enum inst_state state_parse(const char *s)
+{
+	for (size_t i = 0; s && i < ARRAY_SIZE(state_names); i++)
+		if (!strcmp(s, state_names[i]))
+			return (enum inst_state)i;
+	return INST_STOPPED;
+}
+
+static long long now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+void instance_release(struct instance *in)
+{
+	free(in->ref);
+	free(in->dir);
+	free(in->problem);
+	json_decref(in->record);
+	*in = (struct instance)INSTANCE_INIT;
+}
+
+void inst_move_release(struct inst_move *m)
+{
+	strvec_clear(&m->warnings);
+	*m = (struct inst_move)INST_MOVE_INIT;
+}
+
+static char *inst_file(const struct instance *in, const char *name)
+{
+	return fs_join(in->dir, name);
+}
+
+static int save(struct instance *in, struct err *e)
+{
+	_cleanup_free_ char *now = json_now_rfc3339();
+	json_object_set_new(in->record, "state", json_string(inst_state_name(in->state)));
+	json_object_set_new(in->record, "updated_at", json_string(now));
+	_cleanup_free_ char *path = inst_file(in, INSTANCE_RECORD);
+	return json_write_file(path, in->record, e);
+}
+
+static void fill_names(struct instance *in, const char *t, const char *p, const char *id)
+{
+	snprintf(in->tenant, sizeof(in->tenant), "%s", t);
+	snprintf(in->pool, sizeof(in->pool), "%s", p);
+	snprintf(in->id, sizeof(in->id), "%s", id);
+	in->ref = xasprintf("%s/%s/%s", t, p, id);
+	in->dir = fleet_instance_dir(t, p, id);
+}
+
+/* The files a VM that is not running leaves behind and no longer needs. */
+static void drop_runtime_files(struct instance *in, bool mem)
+{
+	_cleanup_free_ char *sec = inst_file(in, INSTANCE_SECRETS);
+	unlink(sec);
+	if (mem) {
+		_cleanup_free_ char *m = inst_file(in, INSTANCE_MEM);
+		_cleanup_free_ char *sl = inst_file(in, VM_SLEEP_DIR);
+		struct err ig = ERR_INIT;
+		unlink(m);
+		fs_rm_rf(sl, &ig);
+		err_release(&ig);
+	}
+}
+
+int instance_load(const char *t, const char *p, const char *id, struct instance *in,
+		  struct err *e)
+{
+	*in = (struct instance)INSTANCE_INIT;
+	fill_names(in, t, p, id);
+	_cleanup_free_ char *path = inst_file(in, INSTANCE_RECORD);
+	if (!fs_exists(path)) {
+		int r = err_set(e, -ENOENT, EXIT_NOTFOUND, "Instance '%s' does not exist", in->ref);
+		err_hint(e, "instance ls %s/%s", t, p);
+		return r;
+	}
+	int r = json_read_file(path, &in->record, e);
+	if (r < 0)
+		return r;
+	in->state = state_parse(json_get_str(in->record, "state"));
+	if (in->state != INST_RUNNING && in->state != INST_WARM)
+		return 0;
+	/* running or warm is only true while its VM lives */
+	json_t *vm = NULL;
+	struct err ve = ERR_INIT;
+	bool alive = vm_get(in->ref, &vm, &ve) == 0 && vm_record_alive(vm);
+	if (!alive) {
+		const char *why = vm ? json_get_str(vm, "exit_reason") : NULL;
+		in->problem = xasprintf("its VM stopped on its own: %s",
+					why ? why : ve.msg ? ve.msg : "no record");
+		in->state = INST_STOPPED;
+		json_object_set_new(in->record, "problem", json_string(in->problem));
+		drop_runtime_files(in, true);
+		struct err se = ERR_INIT;
+		save(in, &se); /* best effort: the next reader repeats it */
+		err_release(&se);
+	} else if (json_is_true(json_object_get(vm, "paused")) != (in->state == INST_WARM)) {
+		in->state = json_is_true(json_object_get(vm, "paused")) ? INST_WARM : INST_RUNNING;
+	}
+	json_decref(vm);
+	err_release(&ve);
+	return 0;
+}
+
+static int cmp_inst(const void *a, const void *b)
+{
+	return strcmp(((const struct instance *)a)->id, ((const struct instance *)b)->id);
+}
+
+int instance_list(const char *t, const char *p, struct instance **out, size_t *n, struct err *e)
+{
+	*out = NULL;
+	*n = 0;
+	_cleanup_free_ char *dir = fleet_instances_dir(t, p);
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(e, -errno, EXIT_FAILED, "reading '%s'", dir);
+	struct dirent *de;
+	int r = 0;
+	while (r == 0 && (de = readdir(d))) {
+		if (!fleet_id_valid(de->d_name))
+			continue;
+		struct instance in;
+		struct err le = ERR_INIT;
+		int lr = instance_load(t, p, de->d_name, &in, &le);
+		err_release(&le);
+		if (lr < 0) {
+			instance_release(&in); /* half-created (no record): not an instance */
+			continue;
+		}
+		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+		(*out)[(*n)++] = in;
+	}
+	closedir(d);
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_inst);
+	return r;
+}
+
+void instance_list_release(struct instance *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		instance_release(&v[i]);
+	free(v);
+}
+
+int instance_create(const struct pool *p, struct instance *in, struct err *e)
+{
+	*in = (struct instance)INSTANCE_INIT;
+	struct tenant t = TENANT_INIT;
+	int r = tenant_load(p->tenant, &t, e);
+	if (r < 0)
+		return r;
+	struct instance *all = NULL;
+	size_t n = 0;
+	r = instance_list(p->tenant, p->id, &all, &n, e);
+	instance_list_release(all, n);
+	if (r == 0 && (long long)n >= t.q.max_instances_per_pool)
+		r = err_set(e, -EDQUOT, EXIT_REFUSED,
+			    "Quota exceeded for tenant '%s': max_instances_per_pool is %lld, pool "
+			    "'%s/%s' has %zu",
+			    p->tenant, t.q.max_instances_per_pool, p->tenant, p->id, n);
+	tenant_release(&t);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *idir = fleet_instances_dir(p->tenant, p->id);
+	if ((r = fs_mkdir_p(idir, 0700, e)) < 0)
+		return r;
+	for (int tries = 0; tries < 64; tries++) {
+		char hex[9];
+		random_hex(hex, 8);
+		_cleanup_free_ char *id = xasprintf("i-%s", hex);
+		_cleanup_free_ char *dir = fleet_instance_dir(p->tenant, p->id, id);
+		if (mkdir(dir, 0700) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", dir);
+		}
+		fill_names(in, p->tenant, p->id, id);
+		_cleanup_free_ char *now = json_now_rfc3339();
+		in->state = INST_STOPPED;
+		in->record = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s}",
+				       "schema_version", 1, "id", id, "tenant", p->tenant, "pool",
+				       p->id, "state", "stopped", "vcpus", (int)p->vcpus, "mem_mib",
+				       (json_int_t)p->mem_mib, "data_disk_mib",
+				       (json_int_t)p->data_disk_mib, "created_at", now);
+		if ((r = save(in, e)) < 0)
+			rmdir(dir);
+		return r;
+	}
+	return err_set(e, -EEXIST, EXIT_FAILED, "cannot find a free instance id in '%s/%s'",
+		       p->tenant, p->id);
+}
+
+/* --- booting ------------------------------------------------------------------ */
+
+/* The files of one revision of the pool. */
+struct rev_files {
+	char *dir, *kernel, *initrd, *rootfs;
+};
+
+static void rev_files_release(struct rev_files *f)
+{
+	free(f->dir);
+	free(f->kernel);
+	free(f->initrd);
+	free(f->rootfs);
+}
+
+static int rev_files(const struct pool *p, const char *rev, struct rev_files *f, struct err *e)
+{
+	*f = (struct rev_files){0};
+	if (!rev || !rstore_has_revision(&p->store, rev)) {
+		int r = err_set(e, -ENOENT, EXIT_NOTFOUND, "Revision %s not found in pool '%s/%s'",
+				rev ? rev : "(none)", p->tenant, p->id);
+		err_hint(e, "pool build %s/%s", p->tenant, p->id);
+		return r;
+	}
+	f->dir = rstore_revision_dir(&p->store, rev);
+	f->kernel = fs_join(f->dir, "vmlinux");
+	f->initrd = fs_join(f->dir, "initrd.img");
+	f->rootfs = fs_join(f->dir, "rootfs.ext4");
+	if (!fs_is_file(f->initrd)) {
+		free(f->initrd);
+		f->initrd = NULL;
+	}
+	return 0;
+}
+
+/* Whether the revision's snapshot can start this instance (its sizing, the
+ * backend and accelerator here); the reason when it cannot. */
+static bool snapshot_fits(const struct rev_files *f, const struct instance *in,
+			  struct strbuf *why)
+{
+	const struct vmm_backend *b = vmm_backend_find(vmm_backend_default());
+	if (!b || !b->restore)
+		return false;
+	struct vmm_accel_choice ac = VMM_ACCEL_CHOICE_INIT;
+	struct err e = ERR_INIT;
+	if (vmm_accel_resolve(b, f->kernel, &ac, &e) < 0) {
+		err_release(&e);
+		return false;
+	}
+	_cleanup_free_ char *version = b->version ? b->version() : NULL;
+	_cleanup_free_ char *ksha = snapshot_kernel_sha256(f->dir);
+	struct snapshot_deps want = {
+	    .backend = b->name,
+	    .vmm_version = version,
+	    .accel = ac.accel,
+	    .vcpus = (unsigned)json_get_int(in->record, "vcpus", 1),
+	    .mem_mib = (uint64_t)json_get_int(in->record, "mem_mib", 256),
+	    .data_disk_mib = (uint64_t)json_get_int(in->record, "data_disk_mib", 0),
+	    .secrets_disk = true,
+	    .kernel_sha256 = ksha,
+	};
+	vmm_accel_choice_release(&ac);
+	return snapshot_usable(f->dir, &want, why) == 1;
+}
+
+enum boot_kind { BOOT_FRESH, BOOT_WAKE };
+
+/* Starts the instance's VM: a fresh start of revision rev (restored from its
+ * snapshot when that fits, else cold), or a wake from its own sleep. */
+static int boot(const struct pool *p, struct instance *in, const char *rev, enum boot_kind kind,
+		struct inst_move *m, struct err *e)
+{
+	struct rev_files f;
+	int r = rev_files(p, rev, &f, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *secrets = inst_file(in, INSTANCE_SECRETS);
+	_cleanup_free_ char *mem = inst_file(in, INSTANCE_MEM);
+	_cleanup_free_ char *sleep_dir = inst_file(in, VM_SLEEP_DIR);
+	_cleanup_free_ char *snap = fs_join(f.dir, SNAPSHOT_DIR);
+	const char *restore = NULL;
+	struct strbuf why = STRBUF_INIT;
+	if ((r = tenant_secrets_disk(in->tenant, secrets, e)) < 0)
+		goto out;
+	if (kind == BOOT_WAKE) {
+		restore = sleep_dir;
+		m->how = "woke from its sleep";
+	} else if (snapshot_fits(&f, in, &why)) {
+		/* its own RAM file, a copy of the snapshot's: it can sleep later */
+		_cleanup_free_ char *snap_mem = fs_join(snap, SNAPSHOT_MEM);
+		if ((r = fs_copy_sparse(snap_mem, mem, 0600, false, e)) < 0)
+			goto out;
+		restore = snap;
+		m->how = "restored from the pool snapshot";
+	} else {
+		if (why.len)
+			strvec_pushf(&m->warnings, "%s: cold boot", why.buf);
+		unlink(mem); /* a cold boot starts from zeroed memory */
+		m->how = "cold boot";
+	}
+	const struct vmm_drive drives[] = {{.path = secrets, .read_only = true}};
+	const char *const rm_on_exit[] = {secrets, NULL};
+	uint64_t data_mib = (uint64_t)json_get_int(in->record, "data_disk_mib", 0);
+	struct vm_spec spec = {
+	    .name = in->ref,
+	    .kernel = f.kernel,
+	    .initrd = f.initrd,
+	    .rootfs = f.rootfs,
+	    .drives = drives,
+	    .n_drives = ARRAY_SIZE(drives),
+	    .vcpus = (unsigned)json_get_int(in->record, "vcpus", 1),
+	    .mem_mib = (uint64_t)json_get_int(in->record, "mem_mib", 256),
+	    .data_disk_mib = data_mib,
+	    .revision = rev,
+	    .mem_file = mem,
+	    .snapshot_dir = restore,
+	    .snapshot_data_disk_mib = data_mib,
+	    .wake = kind == BOOT_WAKE,
+	    .remove_on_exit = rm_on_exit,
+	};
+	struct vm_started st = VM_STARTED_INIT;
+	r = vm_start(&spec, VM_WAIT_READY, &st, e);
+	for (size_t i = 0; i < st.warnings.n; i++)
+		strvec_push(&m->warnings, st.warnings.v[i]);
+	if (r == 0 && restore && !st.restored)
+		m->how = "cold boot";
+	if (r == 0) {
+		json_object_set_new(in->record, "revision", json_string(rev));
+		json_object_set_new(in->record, "started_from",
+				    json_string(!st.restored ? "cold"
+						: kind == BOOT_WAKE ? "sleep"
+								    : "snapshot"));
+		json_t *w = json_array();
+		for (size_t i = 0; i < m->warnings.n; i++)
+			json_array_append_new(w, json_string(m->warnings.v[i]));
+		json_object_set_new(in->record, "warnings", w);
+		json_object_del(in->record, "problem");
+	}
+	vm_started_release(&st);
+	if (kind == BOOT_WAKE) {
+		struct err ig = ERR_INIT; /* awake, its saved state is stale: never restore it twice */
+		fs_rm_rf(sleep_dir, &ig);
+		err_release(&ig);
+	}
+out:
+	if (r < 0)
+		unlink(secrets);
+	strbuf_release(&why);
+	rev_files_release(&f);
+	return r;
+}
+
+/* --- the state diagram -------------------------------------------------------- */
+
+static bool allowed(enum inst_state from, enum inst_state to)
+{
+	switch (to) {
+	case INST_RUNNING:
+		return from == INST_STOPPED || from == INST_WARM || from == INST_SLEEPING;
+	case INST_WARM:
+		return from == INST_RUNNING;
+	case INST_SLEEPING:
+		return from == INST_RUNNING || from == INST_WARM;
+	case INST_STOPPED:
+		return from == INST_RUNNING || from == INST_WARM || from == INST_SLEEPING;
+	case INST_REMOVED:
+		return from == INST_STOPPED;
+	}
+	return false;
+}
+
+static int do_move(struct pool *p, struct instance *in, enum inst_state to, bool wipe,
+		   struct inst_move *m, struct err *e)
+{
+	enum inst_state from = in->state;
+	int r = 0;
+	long long save_ms = 0;
+	_cleanup_free_ char *cur = NULL;
+	if (to == INST_RUNNING && from == INST_STOPPED) {
+		/* a (re)start boots what the pool has now */
+		if ((r = pool_current(p, &cur, e)) < 0)
+			return r;
+		if (r == 0) {
+			r = err_set(e, -ENOENT, EXIT_NOTFOUND, "Pool '%s/%s' has not been built",
+				    p->tenant, p->id);
+			err_hint(e, "pool build %s/%s", p->tenant, p->id);
+			return r;
+		}
+		r = boot(p, in, cur, BOOT_FRESH, m, e);
+	} else if (to == INST_RUNNING && from == INST_SLEEPING) {
+		r = boot(p, in, json_get_str(in->record, "revision"), BOOT_WAKE, m, e);
+	} else if (to == INST_RUNNING && from == INST_WARM) {
+		r = vm_resume(in->ref, e);
+		m->how = "resumed";
+	} else if (to == INST_WARM) {
+		r = vm_pause(in->ref, e);
+		m->how = "paused";
+	} else if (to == INST_SLEEPING) {
+		r = vm_sleep(in->ref, &save_ms, e);
+		m->how = "saved to disk";
+	} else if (to == INST_STOPPED) {
+		bool was = false;
+		if (from != INST_SLEEPING)
+			r = vm_stop(in->ref, &was, e);
+		if (r == 0)
+			drop_runtime_files(in, true);
+		m->how = from == INST_SLEEPING ? "sleep discarded" : "shut down";
+	} else if (to == INST_REMOVED) {
+		_cleanup_free_ char *data = inst_file(in, INSTANCE_DATA);
+		if (fs_exists(data) && !wipe) {
+			r = err_set(e, -EBUSY, EXIT_REFUSED,
+				    "Instance '%s' has a data volume; it is only removed with "
+				    "--wipe-volumes",
+				    in->ref);
+			err_hint(e, "instance rm %s --wipe-volumes", in->ref);
+			return r;
+		}
+		m->how = "removed";
+		return rstore_remove_tree(in->dir, "instance", e);
+	}
+	if (r < 0)
+		return r;
+	in->state = to;
+	return save(in, e);
+}
+
+int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool wipe_volumes,
+		  bool locked, struct inst_move *m, struct err *e)
+{
+	m->from = in->state;
+	m->to = to;
+	struct fs_lock lk = FS_LOCK_INIT;
+	int r = locked ? 0 : tenant_lock(in->tenant, &lk, e);
+	if (r < 0)
+		return r;
+	/* the state may have changed while we waited */
+	if (!locked) {
+		struct instance fresh;
+		if ((r = instance_load(in->tenant, in->pool, in->id, &fresh, e)) < 0)
+			goto out;
+		instance_release(in);
+		*in = fresh;
+		m->from = in->state;
+	}
+	if (!allowed(in->state, to)) {
+		r = err_set(e, -EINVAL, EXIT_REFUSED, "Invalid state transition: %s -> %s",
+			    inst_state_name(in->state), inst_state_name(to));
+		goto out;
+	}
+	if ((r = quota_check_move(in, to, e)) < 0)
+		goto out;
+	long long t0 = now_ms();
+	r = do_move(p, in, to, wipe_volumes, m, e);
+	m->ms = now_ms() - t0;
+	if (r < 0)
+		err_prefix(e, r, "%s: %s -> %s", in->ref, inst_state_name(m->from),
+			   inst_state_name(to));
+out:
+	fs_lock_release(&lk);
+	return r;
+}
