@@ -38,7 +38,7 @@ static int converge_and_report(struct cli *cli, struct pool *p)
 		for (size_t i = 0; i < did.n; i++)
 			json_array_append_new(moves, json_string(did.v[i]));
 		if (r == 0)
-			cli_json(cli, json_pack("{s:s+, s:o, s:o}", "pool", p->tenant, "/", p->id,
+			cli_json(cli, json_pack("{s:s++, s:o, s:o}", "pool", p->tenant, "/", p->id,
 						"desired", counts_json(&p->desired), "moves", moves));
 		else
 			json_decref(moves);

@@ -2,6 +2,7 @@
  * one function behind `pool scale` and `pool reconcile`. */
 #include <string.h>
 
+#include "core/jsonio.h"
 #include "core/util.h"
 #include "fleet/instance.h"
 #include "fleet/tenant.h"
@@ -120,6 +121,18 @@ static int converge(struct pool *p, struct fleet_view *f, const struct pool_coun
 	return r;
 }
 
+/* An instance whose VM died (found now, or by an earlier look, which
+ * recorded it stopped with its problem) is reported once as repaired. */
+static int repair(struct instance *in, struct strvec *did, struct err *e)
+{
+	const char *problem = json_get_str(in->record, "problem");
+	if (in->state != INST_STOPPED || !problem)
+		return 0;
+	strvec_pushf(did, "%s: repaired: %s; recorded stopped", in->ref, problem);
+	json_object_del(in->record, "problem");
+	return instance_save(in, e);
+}
+
 int pool_converge(struct pool *p, const struct pool_counts *want, struct strvec *did,
 		  struct err *e)
 {
@@ -127,15 +140,16 @@ int pool_converge(struct pool *p, const struct pool_counts *want, struct strvec 
 	int r = tenant_lock(p->tenant, &lk, e);
 	if (r < 0)
 		return r;
+	instance_hold_tenant(p->tenant);
 	struct fleet_view f = {0};
 	if ((r = instance_list(p->tenant, p->id, &f.v, &f.n, e)) == 0) {
-		for (size_t i = 0; i < f.n; i++)
-			if (f.v[i].problem)
-				strvec_pushf(did, "%s: repaired: %s; recorded stopped", f.v[i].ref,
-					     f.v[i].problem);
-		r = converge(p, &f, want, did, e);
+		for (size_t i = 0; r == 0 && i < f.n; i++)
+			r = repair(&f.v[i], did, e);
+		if (r == 0)
+			r = converge(p, &f, want, did, e);
 	}
 	instance_list_release(f.v, f.n);
+	instance_hold_tenant(NULL);
 	fs_lock_release(&lk);
 	return r;
 }

@@ -68,7 +68,7 @@ static char *inst_file(const struct instance *in, const char *name)
 	return fs_join(in->dir, name);
 }
 
-static int save(struct instance *in, struct err *e)
+int instance_save(struct instance *in, struct err *e)
 {
 	_cleanup_free_ char *now = json_now_rfc3339();
 	json_object_set_new(in->record, "state", json_string(inst_state_name(in->state)));
@@ -101,6 +101,31 @@ static void drop_runtime_files(struct instance *in, bool mem)
 	}
 }
 
+/* The tenant whose lock this process holds (instance_move, pool_converge):
+ * only under it may a reader turn a dead VM's record into `stopped` and
+ * delete its files, or it could race a sleep that is ending the VMM. */
+static char held_tenant[FLEET_ID_MAX + 1];
+
+static bool holding(const char *t)
+{
+	return held_tenant[0] && !strcmp(held_tenant, t);
+}
+
+void instance_hold_tenant(const char *t)
+{
+	snprintf(held_tenant, sizeof(held_tenant), "%s", t ? t : "");
+}
+
+static int try_tenant_lock(const char *t, struct fs_lock *lk)
+{
+	_cleanup_free_ char *dir = fleet_tenant_dir(t);
+	_cleanup_free_ char *path = fs_join(dir, "tenant.lock");
+	struct err e = ERR_INIT;
+	int r = fs_lock_take(lk, path, false, &e);
+	err_release(&e);
+	return r;
+}
+
 int instance_load(const char *t, const char *p, const char *id, struct instance *in,
 		  struct err *e)
 {
@@ -122,6 +147,9 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 	json_t *vm = NULL;
 	struct err ve = ERR_INIT;
 	bool alive = vm_get(in->ref, &vm, &ve) == 0 && vm_record_alive(vm);
+	struct fs_lock lk = FS_LOCK_INIT;
+	if (!alive && !holding(t) && try_tenant_lock(t, &lk) < 0)
+		alive = true; /* a move of it is under way elsewhere: its record stands */
 	if (!alive) {
 		const char *why = vm ? json_get_str(vm, "exit_reason") : NULL;
 		in->problem = xasprintf("its VM stopped on its own: %s",
@@ -130,11 +158,12 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 		json_object_set_new(in->record, "problem", json_string(in->problem));
 		drop_runtime_files(in, true);
 		struct err se = ERR_INIT;
-		save(in, &se); /* best effort: the next reader repeats it */
+		instance_save(in, &se); /* best effort: the next reader repeats it */
 		err_release(&se);
 	} else if (json_is_true(json_object_get(vm, "paused")) != (in->state == INST_WARM)) {
 		in->state = json_is_true(json_object_get(vm, "paused")) ? INST_WARM : INST_RUNNING;
 	}
+	fs_lock_release(&lk);
 	json_decref(vm);
 	err_release(&ve);
 	return 0;
@@ -222,7 +251,7 @@ int instance_create(const struct pool *p, struct instance *in, struct err *e)
 				       p->id, "state", "stopped", "vcpus", (int)p->vcpus, "mem_mib",
 				       (json_int_t)p->mem_mib, "data_disk_mib",
 				       (json_int_t)p->data_disk_mib, "created_at", now);
-		if ((r = save(in, e)) < 0)
+		if ((r = instance_save(in, e)) < 0)
 			rmdir(dir);
 		return r;
 	}
@@ -453,7 +482,7 @@ static int do_move(struct pool *p, struct instance *in, enum inst_state to, bool
 	if (r < 0)
 		return r;
 	in->state = to;
-	return save(in, e);
+	return instance_save(in, e);
 }
 
 int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool wipe_volumes,
@@ -465,6 +494,8 @@ int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool 
 	int r = locked ? 0 : tenant_lock(in->tenant, &lk, e);
 	if (r < 0)
 		return r;
+	if (!locked)
+		instance_hold_tenant(in->tenant);
 	/* the state may have changed while we waited */
 	if (!locked) {
 		struct instance fresh;
@@ -488,6 +519,8 @@ int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool 
 		err_prefix(e, r, "%s: %s -> %s", in->ref, inst_state_name(m->from),
 			   inst_state_name(to));
 out:
+	if (!locked)
+		instance_hold_tenant(NULL);
 	fs_lock_release(&lk);
 	return r;
 }

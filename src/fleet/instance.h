@@ -58,6 +58,14 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 		  struct err *e);
 void instance_release(struct instance *in);
 
+/* Says that this process holds tenant t's lock (NULL: none): loads may then
+ * repair records of dead VMs, which they otherwise do only when they can
+ * take the lock themselves. instance_move and pool_converge call it. */
+void instance_hold_tenant(const char *t);
+
+/* Writes instance.json atomically (state and updated_at from in). */
+int instance_save(struct instance *in, struct err *e);
+
 /* Every instance of pool t/p, sorted by id (each loaded as above). */
 int instance_list(const char *t, const char *p, struct instance **out, size_t *n, struct err *e);
 void instance_list_release(struct instance *v, size_t n);

@@ -482,6 +482,13 @@ static void begin_stop(struct shim *s, const char *why)
 	/* graceful: the agent's orderly power-off (services stopped, disks synced),
 	 * else the power button; then the VMM's quit; then SIGKILL */
 	int grace = SHIM_STOP_GRACE_MS;
+	if (json_is_true(json_object_get(s->rec, "paused"))) {
+		/* a paused guest cannot shut down: let it run for its power-off */
+		struct err re = ERR_INIT;
+		if (s->b->resume(&s->vm, &re) == 0)
+			json_object_set_new(s->rec, "paused", json_false());
+		err_release(&re);
+	}
 	if (s->agent_hello && agent_send(s, PROTO_SHUTDOWN, NULL, 0) == 0) {
 		long long deadline = mono_ms() + SHIM_AGENT_STOP_MS;
 		while (!vmm_reap(&s->vm, false) && mono_ms() < deadline) {

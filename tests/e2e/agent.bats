@@ -2,8 +2,11 @@
 # mvm-init's guest agent over virtio-serial, driven by the reference client
 # (tests/tools/agent-client.c) through QEMU's Unix-socket chardev. One cold-booted
 # VM serves most tests of this file; a second one, booted at the same time in
-# snapshot mode (mvm.snapshot=1, with a data disk and its clock in 2001), serves
-# the PARKED / IDENTITY tests, in order.
+# snapshot mode (mvm.snapshot=1, with a secrets disk, a data disk and its clock
+# in 2001), serves the PARKED / IDENTITY tests, in order; a third one, cold-booted
+# with a secrets disk and a HMP monitor on a pair of FIFOs, is put to sleep for
+# real (stopped, its state and RAM saved to a file, QEMU gone) and restored with
+# a new secrets file for the WAKE tests, in order.
 bats_require_minimum_version 1.5.0
 load helpers
 load boot_helpers
@@ -18,12 +21,28 @@ setup_file() {
 	mkdir -p "$BATS_FILE_TMPDIR/data"
 	echo "kept on the data disk" >"$BATS_FILE_TMPDIR/data/hello.txt"
 	mkfs.ext4 -q -F -L mvm-data -d "$BATS_FILE_TMPDIR/data" "$BATS_FILE_TMPDIR/data.ext4" 16M
+	secrets_image "$BATS_FILE_TMPDIR/snap-secrets.ext4" '{"token":"snap-secret"}'
+	# drives as a fleet instance gets them: root, secrets (read-only), data
 	export SNAP_SOCK="$BATS_FILE_TMPDIR/snap.sock"
 	export SNAP_CONSOLE="$BATS_FILE_TMPDIR/snap-console.log"
-	BOOT_AGENT_SOCK=$SNAP_SOCK BOOT_DATA_DISK="$BATS_FILE_TMPDIR/data.ext4" \
-		BOOT_QEMU_ARGS="-rtc base=2001-01-01T00:00:00" \
+	BOOT_AGENT_SOCK=$SNAP_SOCK BOOT_QEMU_ARGS="-rtc base=2001-01-01T00:00:00
+		$(secrets_drive "$BATS_FILE_TMPDIR/snap-secrets.ext4")
+		-drive id=data,file=$BATS_FILE_TMPDIR/data.ext4,format=raw,if=none
+		-device virtio-blk-device,drive=data" \
 		boot_start "$BATS_FILE_TMPDIR/rootfs.ext4" "$SNAP_CONSOLE" mvm.snapshot=1
 	echo "$QEMU_PID" >"$BATS_FILE_TMPDIR/snap.pid"
+	# the VM that sleeps and wakes
+	export WAKE_SOCK="$BATS_FILE_TMPDIR/wake.sock"
+	export WAKE_CONSOLE="$BATS_FILE_TMPDIR/wake-console.log"
+	export WAKE_CONSOLE2="$BATS_FILE_TMPDIR/wake-console2.log" # after the restore
+	export WAKE_SECRETS="$BATS_FILE_TMPDIR/wake-secrets.ext4"
+	export WAKE_MON="$BATS_FILE_TMPDIR/wake-mon"
+	secrets_image "$WAKE_SECRETS" '{"token":"AAAA-first"}'
+	monitor_fifos "$WAKE_MON"
+	BOOT_AGENT_SOCK=$WAKE_SOCK BOOT_QEMU_ARGS="$(secrets_drive "$WAKE_SECRETS")
+		-monitor pipe:$WAKE_MON" \
+		boot_start "$BATS_FILE_TMPDIR/rootfs.ext4" "$WAKE_CONSOLE" 3>&-
+	echo "$QEMU_PID" >"$BATS_FILE_TMPDIR/wake.pid"
 	export BOOT_AGENT_SOCK="$BATS_FILE_TMPDIR/agent.sock"
 	export CONSOLE="$BATS_FILE_TMPDIR/console.log"
 	boot_start "$BATS_FILE_TMPDIR/rootfs.ext4" "$CONSOLE"
@@ -33,10 +52,54 @@ setup_file() {
 
 teardown_file() {
 	local f pid
-	for f in qemu.pid snap.pid; do
+	for f in qemu.pid snap.pid wake.pid; do
 		pid=$(cat "$BATS_FILE_TMPDIR/$f" 2>/dev/null) || continue
 		kill -9 "$pid" 2>/dev/null || true
 	done
+}
+
+# secrets_image IMAGE JSON: a 1 MiB ext4 image labelled mvm-secrets holding
+# secrets.json, made as a host makes one.
+secrets_image() {
+	local dir
+	dir=$(mktemp -d "$BATS_FILE_TMPDIR/secrets.XXXXXX")
+	printf '%s\n' "$2" >"$dir/secrets.json"
+	rm -f "$1"
+	mkfs.ext4 -q -L mvm-secrets -d "$dir" "$1" 1M >/dev/null 2>&1
+}
+
+# secrets_drive IMAGE: the QEMU arguments attaching IMAGE read-only.
+secrets_drive() {
+	echo "-drive id=secrets,file=$1,format=raw,if=none,read-only=on" \
+		"-device virtio-blk-device,drive=secrets"
+}
+
+# monitor_fifos MON: MON.in and MON.out for QEMU's `-monitor pipe:MON`, and a
+# reader copying what the monitor says to MON.log (it ends with QEMU).
+monitor_fifos() {
+	rm -f "$1.in" "$1.out"
+	mkfifo "$1.in" "$1.out"
+	: >"$1.log"
+	cat "$1.out" >>"$1.log" 2>/dev/null 3>&- &
+}
+
+# hmp MON CMD...: sends human monitor commands, one a line.
+hmp() {
+	local mon=$1
+	shift
+	printf '%s\n' "$@" >"$mon.in"
+}
+
+# hmp_wait MON LINE [SECONDS]: waits for a whole line of the monitor's output.
+hmp_wait() {
+	local i
+	for ((i = 0; i < ${3:-30} * 10; i++)); do
+		tr -d '\r' <"$1.log" | grep -aqxF -- "$2" && return 0
+		sleep 0.1
+	done
+	echo "monitor never said '$2':" >&2
+	tr -d '\r' <"$1.log" | grep -a "status" >&2
+	return 1
 }
 
 agent() {
@@ -46,6 +109,17 @@ agent() {
 # the guest booted in snapshot mode
 snap() {
 	"$MVM_BUILD/tests/agent-client" --timeout 30 "$SNAP_SOCK" "$@"
+}
+
+# the guest that sleeps and wakes
+wakevm() {
+	"$MVM_BUILD/tests/agent-client" --timeout 30 "$WAKE_SOCK" "$@"
+}
+
+# near EXPECTED ACTUAL SLACK: |EXPECTED - ACTUAL| <= SLACK
+near() {
+	local d=$(($2 - $1))
+	[ "${d#-}" -le "$3" ] || { echo "expected $1 (± $3), got $2" >&2; return 1; }
 }
 
 # A seed whose bytes are printable, so that a leak would show on the console.
@@ -133,6 +207,35 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	! grep -q "identity applied" "$CONSOLE"
 }
 
+@test "a VM without a secrets disk has no /run/secrets, and says nothing about it" {
+	run agent exec -- /bin/cat /proc/mounts
+	[ "$status" -eq 0 ]
+	[[ $output != *" /run/secrets "* ]]
+	! grep -q "secrets" "$CONSOLE"
+}
+
+@test "malformed WAKE frames get ERROR 4 and change nothing" {
+	run agent bad-wake
+	[ "$status" -eq 0 ]
+	[ "$(grep -c 'code=4: malformed wake frame' <<<"$output")" -eq 5 ]
+	assert_contains "$output" "pong"
+	! grep -q "woken up" "$CONSOLE"
+}
+
+@test "a WAKE to a cold-booted VM without a secrets disk: READY, and it keeps serving" {
+	run agent wake
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "ready"
+	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/qemu.pid")
+	boot_wait "$CONSOLE" "mvm-init: woken up: clock set, random pool reseeded (32 bytes)" 10
+	run agent exec -- /bin/cat /proc/mounts
+	[ "$status" -eq 0 ]
+	[[ $output != *" /run/secrets "* ]]
+	! grep -q "secrets" "$CONSOLE"
+	run agent exec -- /bin/hostname
+	assert_eq "mvm" "$output"
+}
+
 @test "snapshot mode: parked after the generic setup; nothing VM-specific until IDENTITY" {
 	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/snap.pid")
 	boot_wait "$SNAP_CONSOLE" "snapshot mode: waiting for the host's identity" 60
@@ -148,6 +251,7 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	[[ $output != *10.0.2.15* ]]
 	run snap exec -- /bin/cat /proc/mounts
 	[[ $output != *" /data "* ]]
+	[[ $output != *" /run/secrets "* ]]
 	sleep 1
 	! grep -q "mvm: ready" "$SNAP_CONSOLE"
 	! grep -q "service up" "$SNAP_CONSOLE"
@@ -167,7 +271,20 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	! grep -q "mvm: ready" "$SNAP_CONSOLE"
 }
 
-@test "snapshot mode: IDENTITY sets clock, seed, hostname, network, data disk; then services and READY" {
+@test "snapshot mode: a WAKE while parked is refused and changes nothing" {
+	run snap wake
+	[ "$status" -eq 1 ]
+	assert_contains "$output" "error stream=0 code=5"
+	assert_contains "$output" "parked, waiting for an identity"
+	run snap wait-parked
+	assert_contains "$output" "parked"
+	run snap exec -- /bin/date +%Y
+	assert_eq "2001" "$output"
+	! grep -q "woken up" "$SNAP_CONSOLE"
+	! grep -q "secrets disk" "$SNAP_CONSOLE"
+}
+
+@test "snapshot mode: IDENTITY sets clock, seed, hostname, network, data and secrets disks; then services and READY" {
 	# the guest's clock started in 2001
 	run snap exec -- /bin/date +%Y
 	assert_eq "2001" "$output"
@@ -180,7 +297,9 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	console=$(cat "$SNAP_CONSOLE")
 	assert_contains "$console" "mvm-init: identity applied: hostname myhost, clock set, random pool reseeded (32 bytes)"
 	assert_contains "$console" "mvm: ready"
-	assert_contains "$console" "data disk /dev/vdb (mvm-data) mounted on /data"
+	assert_contains "$console" "data disk /dev/vdc (mvm-data) mounted on /data"
+	assert_contains "$console" "secrets disk /dev/vdb (mvm-secrets) mounted read-only at /run/secrets"
+	[[ $console != *snap-secret* ]]
 	# the seed never shows, in any form
 	[[ $console != *"$SEED_TEXT"* ]]
 	[[ $console != *"$seed_hex"* ]]
@@ -195,6 +314,10 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	assert_contains "$output" "10.0.2.15/24"
 	run snap exec -- /bin/cat /data/hello.txt
 	assert_eq "kept on the data disk" "$output"
+	run snap exec -- /bin/cat /run/secrets/secrets.json
+	assert_eq '{"token":"snap-secret"}' "$output"
+	run snap exec -- /bin/grep " /run/secrets " /proc/mounts
+	assert_contains "$output" "/dev/vdb /run/secrets ext4 ro,nosuid,nodev,noexec"
 	# READY on every later connection, and no PARKED any more
 	run snap hello
 	assert_contains "$output" "ready"
@@ -208,6 +331,112 @@ SEED_TEXT="never-print-this-seed-0123456789"
 	run snap exec -- /bin/hostname
 	assert_eq "myhost" "$output"
 	[ "$(grep -c "identity applied" "$SNAP_CONSOLE")" -eq 1 ]
+}
+
+@test "snapshot mode: once identified, a WAKE is accepted (READY) and remounts the secrets" {
+	run snap wake
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "ready"
+	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/snap.pid")
+	boot_wait "$SNAP_CONSOLE" "mvm-init: woken up" 10
+	[ "$(grep -c "secrets disk /dev/vdb (mvm-secrets) mounted read-only" "$SNAP_CONSOLE")" -eq 2 ]
+	run snap exec -- /bin/cat /run/secrets/secrets.json
+	assert_eq '{"token":"snap-secret"}' "$output"
+	run snap exec -- /bin/hostname
+	assert_eq "myhost" "$output"
+}
+
+@test "a cold boot mounts the secrets disk read-only (nosuid, nodev, noexec) at /run/secrets" {
+	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/wake.pid")
+	boot_wait "$WAKE_CONSOLE" "mvm: ready" 60
+	run wakevm exec -- /bin/cat /run/secrets/secrets.json
+	[ "$status" -eq 0 ]
+	assert_eq '{"token":"AAAA-first"}' "$output"
+	run wakevm exec -- /bin/touch /run/secrets/x
+	[ "$status" -ne 0 ]
+	assert_contains "$output" "Read-only file system"
+	run wakevm exec -- /bin/grep " /run/secrets " /proc/mounts
+	assert_contains "$output" "/dev/vdb /run/secrets ext4 ro,nosuid,nodev,noexec"
+	console=$(cat "$WAKE_CONSOLE")
+	assert_contains "$console" "mvm-init: secrets disk /dev/vdb (mvm-secrets) mounted read-only at /run/secrets"
+	[[ $console != *AAAA* ]]
+}
+
+@test "sleep and wake: after a restore with a new secrets file, WAKE sets the clock and remounts the secrets; READY" {
+	# read before the sleep: the guest caches the old file's blocks
+	run wakevm exec -- /bin/cat /run/secrets/secrets.json
+	assert_eq '{"token":"AAAA-first"}' "$output"
+	# sleep: vCPUs stopped, the state (RAM included) saved to a file, QEMU gone
+	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/wake.pid")
+	hmp "$WAKE_MON" stop "migrate exec:cat>$BATS_FILE_TMPDIR/wake.state" "info migrate" quit
+	for ((i = 0; i < 600; i++)); do
+		kill -0 "$QEMU_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$QEMU_PID" 2>/dev/null
+	hmp_wait "$WAKE_MON" "Migration status: completed" 1
+	# the host puts a fresh secrets file (same size, other bytes) at the same place
+	secrets_image "$BATS_FILE_TMPDIR/new-secrets.ext4" '{"token":"BBBB-fresh"}'
+	mv "$BATS_FILE_TMPDIR/new-secrets.ext4" "$WAKE_SECRETS"
+	# restore: the same devices, the saved state, a new agent connection
+	rm -f "$WAKE_SOCK"
+	monitor_fifos "$WAKE_MON"
+	BOOT_AGENT_SOCK=$WAKE_SOCK BOOT_QEMU_ARGS="$(secrets_drive "$WAKE_SECRETS")
+		-monitor pipe:$WAKE_MON -incoming exec:cat<$BATS_FILE_TMPDIR/wake.state" \
+		boot_start "$BATS_FILE_TMPDIR/rootfs.ext4" "$WAKE_CONSOLE2" 3>&-
+	echo "$QEMU_PID" >"$BATS_FILE_TMPDIR/wake.pid"
+	# it was saved stopped, so it is restored stopped: wait for the state, resume
+	for ((i = 0; i < 300; i++)); do
+		hmp "$WAKE_MON" "info status"
+		tr -d '\r' <"$WAKE_MON.log" | grep -aqx "VM status: paused" && break
+		sleep 0.1
+	done
+	hmp "$WAKE_MON" cont "info status"
+	hmp_wait "$WAKE_MON" "VM status: running" 10
+	# before the WAKE it still sees the old file's blocks it had cached
+	run wakevm exec -- /bin/cat /run/secrets/secrets.json
+	assert_eq '{"token":"AAAA-first"}' "$output"
+	# WAKE: the host's clock plus a day
+	run wakevm wake 86400
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "ready"
+	guest=$(wakevm exec -- /bin/date +%s)
+	near $(($(date +%s) + 86400)) "$guest" 30
+	run wakevm exec -- /bin/cat /run/secrets/secrets.json
+	[ "$status" -eq 0 ]
+	assert_eq '{"token":"BBBB-fresh"}' "$output"
+	run wakevm exec -- /bin/touch /run/secrets/x
+	[ "$status" -ne 0 ]
+	run wakevm exec -- /bin/grep " /run/secrets " /proc/mounts
+	assert_contains "$output" "/dev/vdb /run/secrets ext4 ro,nosuid,nodev,noexec"
+	boot_wait "$WAKE_CONSOLE2" "mvm-init: woken up: clock set, random pool reseeded (32 bytes)" 10
+	boot_wait "$WAKE_CONSOLE2" "mvm-init: secrets disk /dev/vdb (mvm-secrets) mounted read-only at /run/secrets" 10
+	console=$(cat "$WAKE_CONSOLE" "$WAKE_CONSOLE2")
+	[[ $console != *BBBB* && $console != *AAAA* ]]
+	run wakevm exec -- /bin/echo still serving
+	assert_eq "still serving" "$output"
+}
+
+@test "a WAKE during an exec session leaves it running; it sees the new clock" {
+	run --separate-stderr wakevm exec --wake-after 500 172800 -- \
+		/bin/sh -c 'sleep 2; date +%s; cat /run/secrets/secrets.json'
+	[ "$status" -eq 0 ]
+	near $(($(date +%s) + 172800)) "${lines[0]}" 30
+	assert_eq '{"token":"BBBB-fresh"}' "${lines[1]}"
+	assert_contains "$stderr" "ready after wake"
+}
+
+@test "a WAKE while a file of the old secrets is open does not mount stale secrets; the next one mounts" {
+	run wakevm exec --wake-after 500 0 -- /bin/sh -c \
+		'exec 3</run/secrets/secrets.json; sleep 2; ls -A /run/secrets; /bin/busybox stat -c "%a %u" /run/secrets'
+	[ "$status" -eq 0 ]
+	assert_eq "700 0" "$output" # an empty mount point, root's alone
+	QEMU_PID=$(cat "$BATS_FILE_TMPDIR/wake.pid")
+	boot_wait "$WAKE_CONSOLE2" "mvm-init: secrets disk /dev/vdb (mvm-secrets) not mounted: its previous mount is still in use" 10
+	run wakevm wake
+	[ "$status" -eq 0 ]
+	run wakevm exec -- /bin/cat /run/secrets/secrets.json
+	assert_eq '{"token":"BBBB-fresh"}' "$output"
 }
 
 @test "a client that disconnects mid-exec leaves the agent serving; its process is killed" {

@@ -29,15 +29,16 @@ setup_file() {
 }
 
 teardown_file() {
-	local d
+	local d p
 	for d in "$MVM_HOME"/pools/*/*/instances/*/; do
 		[ -d "$d" ] || continue
-		d=${d%/}
-		"$MVM" instance stop "${d#"$MVM_HOME"/pools/}" >/dev/null 2>&1 || true
+		p=${d#"$MVM_HOME"/pools/}
+		"$MVM" instance stop "${p%%/instances/*}/$(basename "$d")" >/dev/null 2>&1 || true
 	done
-	# anything left: kill the supervisors (their VMMs die with them)
-	pkill -f "mvmctl shim acme/" 2>/dev/null || true
 }
+
+# idir ADDRESS: the directory of instance <t>/<p>/<id>
+idir() { printf '%s/pools/%s/instances/%s' "$MVM_HOME" "${1%/*}" "${1##*/}"; }
 
 setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
@@ -67,9 +68,10 @@ count() { ids "$1" | grep -c . || true; }
 	# a sleeping instance holds no VMM
 	local s
 	s=$(ids sleeping)
-	[ -d "$MVM_HOME/pools/$s/sleep" ]
+	[ -d "$(idir "$s")/sleep" ]
 	! pgrep -f "mvmctl shim $s" >/dev/null
-	[ ! -e "$MVM_HOME/pools/$s/secrets.img" ]
+	[ ! -e "$(idir "$s")/secrets.img" ]
+	[ -f "$(idir "$s")/mem" ]
 }
 
 @test "a second scale with the same counts changes nothing" {
@@ -79,17 +81,17 @@ count() { ids "$1" | grep -c . || true; }
 }
 
 @test "secrets are readable in the guest and appear in no host output" {
-	local i
-	i=$(ids running | head -n1)
-	run "$MVM" instance exec "$i" -- cat /run/secrets/secrets.json
+	local inst
+	inst=$(ids running | head -n1)
+	run "$MVM" instance exec "$inst" -- cat /run/secrets/secrets.json
 	[ "$status" -eq 0 ]
 	assert_contains "$output" "$SECRET"
-	run "$MVM" instance exec "$i" -- touch /run/secrets/x
+	run "$MVM" instance exec "$inst" -- touch /run/secrets/x
 	[ "$status" -ne 0 ]
 	local out
 	out=$("$MVM" instance ls 2>&1; "$MVM" instance ls --json 2>&1; "$MVM" tenant info acme 2>&1
 	      "$MVM" tenant info acme --json 2>&1; "$MVM" pool info acme/workers --json 2>&1
-	      "$MVM" instance logs "$i" 2>&1)
+	      "$MVM" instance logs "$inst" 2>&1)
 	[[ $out != *"$SECRET"* ]]
 	! grep -rqs --exclude=secrets.json --exclude='*.img' --exclude=mem --exclude='*.ext4' \
 		--exclude=vmstate "$SECRET" "$MVM_HOME"
@@ -114,40 +116,42 @@ count() { ids "$1" | grep -c . || true; }
 	"$MVM" instance exec "$a" -- sh -c 'mkdir -p /tmp/www && echo hello-from-a >/tmp/www/index.html
 		busybox httpd -p 8080 -h /tmp/www'
 	# it serves inside its own VM ...
-	run "$MVM" instance exec "$a" -- busybox wget -q -T 3 -O- http://127.0.0.1:8080/
-	assert_eq hello-from-a "$output"
+	local get='printf "GET / HTTP/1.0\r\n\r\n" | busybox nc -w 3'
+	run "$MVM" instance exec "$a" -- sh -c "$get 127.0.0.1 8080"
+	[ "$status" -eq 0 ]
+	assert_contains "$output" hello-from-a
 	# ... and nothing of it is reachable from the other instance: not at the
 	# address both guests have, not through the host side of the NAT
-	run "$MVM" instance exec "$b" -- busybox wget -q -T 3 -O- http://10.0.2.15:8080/
+	run "$MVM" instance exec "$b" -- sh -c "$get 10.0.2.15 8080"
 	[ "$status" -ne 0 ]
-	run "$MVM" instance exec "$b" -- busybox wget -q -T 3 -O- http://10.0.2.2:8080/
+	run "$MVM" instance exec "$b" -- sh -c "$get 10.0.2.2 8080"
 	[ "$status" -ne 0 ]
 	[[ $output != *hello-from-a* ]]
 }
 
 @test "data in /data survives sleep/wake and stop/start; wake gets fresh secrets" {
-	local i
-	i=$(ids running | head -n1)
-	"$MVM" instance exec "$i" -- sh -c 'echo kept-1 >/data/mark && sync'
-	run "$MVM" instance sleep "$i"
+	local inst
+	inst=$(ids running | head -n1)
+	"$MVM" instance exec "$inst" -- sh -c 'echo kept-1 >/data/mark && sync'
+	run "$MVM" instance sleep "$inst"
 	[ "$status" -eq 0 ]
 	assert_contains "$output" "running -> sleeping"
 	# new secrets while it sleeps: the wake mounts a fresh secrets disk
 	printf '{"api_key": "rotated-2"}\n' >"$BATS_TEST_TMPDIR/s2.json"
 	"$MVM" tenant secrets set acme --from-file "$BATS_TEST_TMPDIR/s2.json"
-	run "$MVM" instance wake "$i"
+	run "$MVM" instance wake "$inst"
 	[ "$status" -eq 0 ]
 	assert_contains "$output" "sleeping -> running (woke from its sleep"
-	assert_eq kept-1 "$("$MVM" instance exec "$i" -- cat /data/mark)"
-	assert_contains "$("$MVM" instance exec "$i" -- cat /run/secrets/secrets.json)" rotated-2
+	assert_eq kept-1 "$("$MVM" instance exec "$inst" -- cat /data/mark)"
+	assert_contains "$("$MVM" instance exec "$inst" -- cat /run/secrets/secrets.json)" rotated-2
 	# the guest's clock was set on wake: within a minute of the host's
 	local g h
-	g=$("$MVM" instance exec "$i" -- date +%s)
+	g=$("$MVM" instance exec "$inst" -- date +%s)
 	h=$(date +%s)
 	[ $((h - g)) -lt 60 ] && [ $((g - h)) -lt 60 ]
-	"$MVM" instance stop "$i"
-	"$MVM" instance start "$i"
-	assert_eq kept-1 "$("$MVM" instance exec "$i" -- cat /data/mark)"
+	"$MVM" instance stop "$inst"
+	"$MVM" instance start "$inst"
+	assert_eq kept-1 "$("$MVM" instance exec "$inst" -- cat /data/mark)"
 	printf '{"api_key": "%s"}\n' "$SECRET" >"$BATS_TEST_TMPDIR/s3.json"
 	"$MVM" tenant secrets set acme --from-file "$BATS_TEST_TMPDIR/s3.json"
 }
@@ -196,9 +200,9 @@ count() { ids "$1" | grep -c . || true; }
 }
 
 @test "kill -9 of an instance's VMM is repaired by pool reconcile" {
-	local i pid
-	i=$(ids running | head -n1)
-	pid=$(jq -r .vmm_pid "$MVM_HOME/pools/$i/vm.json")
+	local inst pid
+	inst=$(ids running | head -n1)
+	pid=$(jq -r .vmm_pid "$(idir "$inst")/vm.json")
 	[ "$pid" -gt 0 ]
 	kill -9 "$pid"
 	gone "$pid"
@@ -206,10 +210,10 @@ count() { ids "$1" | grep -c . || true; }
 	assert_contains "$output" "stopped"
 	run "$MVM" pool reconcile acme/workers
 	[ "$status" -eq 0 ]
-	assert_contains "$output" "$i: repaired"
-	assert_contains "$output" "$i: stopped -> running"
+	assert_contains "$output" "$inst: repaired"
+	assert_contains "$output" "$inst: stopped -> running"
 	assert_eq 2 "$(count running)"
-	ids running | grep -qxF "$i"
+	ids running | grep -qxF "$inst"
 }
 
 @test "rollback: new instances boot the older revision, running ones keep theirs" {
@@ -250,14 +254,17 @@ count() { ids "$1" | grep -c . || true; }
 	assert_eq 0 "$(count running)"
 	assert_eq 0 "$(count warm)"
 	assert_eq 0 "$(count sleeping)"
-	! pgrep -f "mvmctl shim acme/" >/dev/null
-	local i
-	i=$(ids stopped | head -n1)
-	run --separate-stderr "$MVM" instance rm "$i"
+	local inst
+	for inst in $(ids stopped); do
+		[ ! -e "$(idir "$inst")/mem" ] && [ ! -e "$(idir "$inst")/secrets.img" ]
+	done
+	for inst in $(ids stopped); do [ -f "$(idir "$inst")/data.ext4" ] && break; done
+	[ -f "$(idir "$inst")/data.ext4" ]
+	run --separate-stderr "$MVM" instance rm "$inst"
 	[ "$status" -eq 5 ]
 	assert_contains "$stderr" "has a data volume"
-	[ -f "$MVM_HOME/pools/$i/data.ext4" ]
-	run "$MVM" instance rm "$i" --wipe-volumes
+	[ -f "$(idir "$inst")/data.ext4" ]
+	run "$MVM" instance rm "$inst" --wipe-volumes
 	[ "$status" -eq 0 ]
-	[ ! -e "$MVM_HOME/pools/$i" ]
+	[ ! -e "$(idir "$inst")" ]
 }
