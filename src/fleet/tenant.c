@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 
 #include "core/fs.h"
@@ -526,41 +525,6 @@ int tenant_secrets_set(const char *id, const char *file, struct err *e)
 	return r < 0 ? err_prefix(e, r, "tenant '%s': setting secrets", id) : 0;
 }
 
-/* Copies [off, end) of in to out at the same offsets. */
-static int copy_range(int in, int out, off_t off, off_t end)
-{
-	bool plain = false;
-	while (off < end) {
-		size_t want = (size_t)(end - off);
-		if (want > (1u << 30))
-			want = 1u << 30;
-		ssize_t n;
-		if (!plain) {
-			off_t ioff = off, ooff = off;
-			n = copy_file_range(in, &ioff, out, &ooff, want, 0);
-			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
-				      errno == EINVAL)) {
-				plain = true;
-				continue;
-			}
-		} else {
-			if (lseek(out, off, SEEK_SET) < 0)
-				return -errno;
-			off_t ioff = off;
-			n = sendfile(out, in, &ioff, want);
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO; /* the source shrank under us */
-		off += n;
-	}
-	return 0;
-}
-
 int tenant_secrets_disk(const char *id, const char *dst, struct err *e)
 {
 	int r = check_id(id, e);
@@ -568,55 +532,14 @@ int tenant_secrets_disk(const char *id, const char *dst, struct err *e)
 		return r;
 	_cleanup_free_ char *dir = fleet_tenant_dir(id);
 	_cleanup_free_ char *src = fs_join(dir, SECRETS_IMG);
-	/* secrets set renames a new image into place: this open sees a whole
-	 * old one or a whole new one, without the tenant's lock */
-	_cleanup_close_ int in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (in < 0) {
-		r = -errno;
-		if (r == -ENOENT && !fs_is_dir(dir))
-			return not_found(id, e);
-		r = err_sys(e, r, EXIT_FAILED, "tenant '%s': opening the secrets image '%s'", id,
-			    src);
+	if (!fs_is_dir(dir))
+		return not_found(id, e);
+	/* secrets set renames a new image into place: the copy reads a whole old
+	 * one or a whole new one, without the tenant's lock. Not fsync'd: the
+	 * copy lives only as long as the VM that reads it. */
+	if ((r = fs_copy_sparse(src, dst, 0600, false, e)) < 0) {
+		err_prefix(e, r, "tenant '%s': the secrets disk", id);
 		err_hint(e, "rebuild it with 'mvmctl tenant secrets set %s --from-file FILE'", id);
-		return r;
 	}
-	struct stat st;
-	if (fstat(in, &st) < 0)
-		return err_sys(e, -errno, EXIT_FAILED, "reading '%s'", src);
-	_cleanup_free_ char *tmp = fs_temp_beside(dst);
-	_cleanup_close_ int out =
-	    open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (out < 0)
-		return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", tmp);
-	/* only the data extents are copied: the image is mostly holes */
-	r = ftruncate(out, st.st_size) < 0 ? -errno : 0;
-	for (off_t off = 0; r == 0 && off < st.st_size;) {
-		off_t data = lseek(in, off, SEEK_DATA);
-		if (data < 0) {
-			if (errno == ENXIO)
-				break; /* only a hole is left */
-			if (errno != EINVAL) {
-				r = -errno;
-				break;
-			}
-			data = off; /* no SEEK_DATA here: copy everything */
-		}
-		off_t hole = lseek(in, data, SEEK_HOLE);
-		if (hole < 0)
-			hole = st.st_size;
-		r = copy_range(in, out, data, hole);
-		off = hole;
-	}
-	if (r == 0 && fsync(out) < 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, dst) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		return err_sys(e, r, EXIT_FAILED, "tenant '%s': copying the secrets image to '%s'",
-			       id, dst);
-	}
-	_cleanup_free_ char *dst_dir = fs_dirname(dst);
-	fs_fsync_dir(dst_dir);
-	return 0;
+	return r;
 }
