@@ -14,10 +14,9 @@
 
 #define ROOT_DEV     "/dev/vda"
 #define ROOT_WAIT_MS 5000
-/* The data disk is found by its ext4 label (the host makes it so), not by its
- * place among the drives. */
+/* The data and secrets disks are found by their ext4 labels (the host makes
+ * them so), not by their places among the drives. */
 #define DATA_LABEL	   "mvm-data"
-/* The secrets disk, read-only, is found the same way. */
 #define SECRETS_LABEL	   "mvm-secrets"
 #define SECRETS_DIR	   "/run/secrets"
 #define EXT4_SB_OFFSET	   1024

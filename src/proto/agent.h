@@ -44,7 +44,7 @@ enum proto_type {
 	PROTO_SHUTDOWN = 6, /* host -> guest, stream 0: stop services and power off */
 	PROTO_IDENTITY = 7, /* host -> guest, stream 0: who a parked (snapshot) guest becomes */
 	PROTO_PARKED = 8,   /* guest -> host, stream 0: snapshot mode, waiting for IDENTITY */
-	PROTO_WAKE = 9,	    /* host -> guest, stream 0: a slept VM was restored (IDENTITY payload) */
+	PROTO_WAKE = 9,	    /* host -> guest, stream 0: a slept VM was restored */
 	PROTO_EXEC = 16,    /* host -> guest: start a process on a new stream */
 	PROTO_STARTED = 17, /* guest -> host: u32 pid */
 	PROTO_STDIN = 18,   /* host -> guest: bytes; empty = end of input */

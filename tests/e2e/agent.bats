@@ -427,7 +427,7 @@ SEED_TEXT="never-print-this-seed-0123456789"
 }
 
 @test "a WAKE while a file of the old secrets is open does not mount stale secrets; the next one mounts" {
-	run wakevm exec --wake-after 500 0 -- /bin/sh -c \
+	run --separate-stderr wakevm exec --wake-after 500 0 -- /bin/sh -c \
 		'exec 3</run/secrets/secrets.json; sleep 2; ls -A /run/secrets; /bin/busybox stat -c "%a %u" /run/secrets'
 	[ "$status" -eq 0 ]
 	assert_eq "700 0" "$output" # an empty mount point, root's alone

@@ -272,9 +272,9 @@ static int do_exec(int argc, char **argv)
 			send_frame(PROTO_WAKE, 0, wp, (size_t)wn);
 			wake_at = -1;
 		}
-		long long at = sig_at < 0		       ? wake_at
-			       : wake_at < 0 || sig_at < wake_at ? sig_at
-								 : wake_at;
+		long long at = sig_at;
+		if (wake_at >= 0 && (at < 0 || wake_at < at))
+			at = wake_at;
 		int r = next_frame_until(&f, in_open && in_credit ? 0 : -1, at);
 		if (r == 0)
 			continue;
