@@ -152,14 +152,17 @@ static int secrets_image_make(const char *img, const char *content_dir, size_t p
 	if (r < 0)
 		return err_prefix(e, r, "making the secrets image '%s'", img);
 
-	/* mkfs -d copies the owner of the staged files: make them root's, as
-	 * root_owner does for the root directory, so no guest user but root
-	 * can read them */
-	if (content_dir && (geteuid() != 0 || getegid() != 0)) {
+	/* mkfs leaves the root directory 0755 and -d copies the owner of the
+	 * staged files: make /run/secrets 0700 in the guest and the files
+	 * root's, so no guest user but root can read them */
+	{
 		_cleanup_free_ char *cmds = fs_join(work_dir, "debugfs.cmds");
-		static const char script[] = "sif /" SECRETS_JSON " uid 0\n"
+		bool owner = content_dir && (geteuid() != 0 || getegid() != 0);
+		static const char script[] = "sif / mode 040700\n"
+					     "sif /" SECRETS_JSON " uid 0\n"
 					     "sif /" SECRETS_JSON " gid 0\n";
-		r = fs_write_atomic(cmds, script, sizeof(script) - 1, 0600, e);
+		size_t len = owner ? sizeof(script) - 1 : strlen("sif / mode 040700\n");
+		r = fs_write_atomic(cmds, script, len, 0600, e);
 		if (r < 0)
 			return r;
 		const char *dargv[] = {"debugfs", "-w", "-f", cmds, img, NULL};

@@ -88,6 +88,7 @@ count() { ids "$1" | grep -c . || true; }
 	assert_contains "$output" "$SECRET"
 	run "$MVM" instance exec "$inst" -- touch /run/secrets/x
 	[ "$status" -ne 0 ]
+	assert_eq "700 0" "$("$MVM" instance exec "$inst" -- stat -c '%a %u' /run/secrets)"
 	local out
 	out=$("$MVM" instance ls 2>&1; "$MVM" instance ls --json 2>&1; "$MVM" tenant info acme 2>&1
 	      "$MVM" tenant info acme --json 2>&1; "$MVM" pool info acme/workers --json 2>&1
