@@ -70,14 +70,23 @@ static void die(const char *msg)
 	exit(125);
 }
 
+/* Writes all of p. A peer that has closed its end (EPIPE, ECONNRESET) ends the
+ * sending only: what it sent before closing (an EXIT after a WINDOW we were
+ * still granting) is in our receive buffer and is still read. */
+static bool peer_closed;
+
 static void send_all(const void *p, size_t n)
 {
 	const uint8_t *b = p;
-	while (n) {
-		ssize_t w = write(sock, b, n);
+	while (n && !peer_closed) {
+		ssize_t w = send(sock, b, n, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EPIPE || errno == ECONNRESET) {
+				peer_closed = true;
+				return;
+			}
 			die("write to agent socket failed");
 		}
 		b += w;
