@@ -62,8 +62,9 @@ static int reseed(const uint8_t *seed, uint32_t len)
 	return r;
 }
 
+static long tms(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec*1000000+t.tv_nsec/1000;}
 void identity_apply(const struct proto_identity *id)
-{
+{ long t0=tms();
 	int rc = set_clock(id->realtime_ns);
 	if (rc < 0)
 		log_msg("identity: setting the clock: %s", strerror(-rc));
@@ -74,9 +75,14 @@ void identity_apply(const struct proto_identity *id)
 	network_setup(id->ip, id->gateway, id->dns);
 	log_msg("identity applied: hostname %s, clock %s, random pool %s (%u bytes)", id->hostname,
 		rc < 0 ? "NOT set" : "set", rr < 0 ? "NOT reseeded" : "reseeded", id->seed_len);
+	long t4=tms();
 	mounts_data();
+	long t5=tms();
 	mounts_secrets();
-	services_start(UNIT_DIR);
+	long t6=tms();
+	services_start();
+	long t7=tms();
+	log_msg("T all %ld data %ld secrets %ld services %ld", t7-t0,t5-t4,t6-t5,t7-t6);
 }
 
 void wake_apply(const struct proto_identity *id)

@@ -62,6 +62,9 @@ void mounts_late(void);
 /* Drops the cached blocks of every virtio disk but the root (after a restore
  * they may be the snapshot's placeholder's), then mounts the disk labelled
  * mvm-data on /data when there is one. */
+/* Lists the virtio disks other than root, once (a snapshot-mode guest does it
+ * before it is saved; mounts_data and mounts_secrets do it when nobody has). */
+void mounts_scan_disks(void);
 void mounts_data(void);
 /* Mounts the disk labelled mvm-secrets read-only (nosuid, nodev, noexec) on
  * /run/secrets (0700) when there is one, first unmounting (MNT_DETACH) what
@@ -79,6 +82,11 @@ int modules_load(const char *dir);
 /* lo, and eth0 when present: NULL or "" take the defaults (10.0.2.15/24 via
  * 10.0.2.2, nameserver 10.0.2.3). */
 void network_setup(const char *ip, const char *gw, const char *dns);
+/* What is not who the VM is, done by a guest in snapshot mode before it is
+ * saved: lo and eth0 up without addresses; /etc/hostname and /etc/resolv.conf
+ * empty, and /etc/hosts with localhost only when the image has none, for the
+ * identity to overwrite. */
+void network_prepare(void);
 /* sethostname, /etc/hostname and (when absent) /etc/hosts; NULL or "" = "mvm". */
 void hostname_setup(const char *name);
 
@@ -94,7 +102,11 @@ void wake_apply(const struct proto_identity *id);
 
 /* --- services.c --- */
 #define UNIT_DIR "/etc/systemd/system"
-void services_start(const char *unitdir);
+/* Reads the units in unitdir (what the image holds: a snapshot-mode guest
+ * does it before it is saved). */
+void services_load(const char *unitdir);
+/* Starts the loaded units in dependency order; READY once all have started. */
+void services_start(void);
 /* A child exited: returns true when it was a service's process. */
 bool services_reap(pid_t pid, int status);
 /* Timer tick: starts services whose back-off passed; enforces stop deadline. */
@@ -103,6 +115,8 @@ void services_timer(void);
 bool services_stop(void);
 bool services_all_stopped(void);
 bool services_ready(void);
+/* True once services_start ran: files may be read by services from then on. */
+bool services_started(void);
 
 /* --- agent.c: the agent protocol on the virtio-serial port --- */
 /* parked: snapshot mode, answer HELLO with PARKED and wait for IDENTITY. */

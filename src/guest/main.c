@@ -132,11 +132,17 @@ int main(void)
 	sig_watch.fn = on_signal;
 	loop_add(&sig_watch, EPOLLIN);
 
-	if (snapshot)
+	/* What is the same for every VM restored from a snapshot is done before
+	 * the snapshot is taken; identity.c does the rest after. */
+	services_load(UNIT_DIR);
+	if (snapshot) {
+		mounts_scan_disks();
+		network_prepare();
 		log_msg("snapshot mode: waiting for the host's identity");
+	}
 	agent_start(snapshot);
 	if (!snapshot)
-		services_start(UNIT_DIR);
+		services_start();
 	reap();
 
 	for (;;) {

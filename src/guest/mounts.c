@@ -155,6 +155,29 @@ static int virtio_disk(const struct dirent *de)
 	return strncmp(de->d_name, "vd", 2) == 0;
 }
 
+/* The virtio disks other than root, in name order. The set is part of a
+ * snapshot's recorded device layout, so it is read once, before a snapshot is
+ * taken: a restored guest does not walk sysfs again. What is on each disk is
+ * read anew every time (a restored VM's disks are not the snapshot's). */
+#define MAX_DISKS 16
+static char disks[MAX_DISKS][DEV_PATH_SIZE];
+static int ndisks = -1;
+
+void mounts_scan_disks(void)
+{
+	struct dirent **names = NULL;
+	int n = scandir("/sys/block", &names, virtio_disk, alphasort);
+	ndisks = 0;
+	for (int i = 0; i < n; i++) {
+		char dev[DEV_PATH_SIZE];
+		snprintf(dev, sizeof(dev), "/dev/%s", names[i]->d_name);
+		free(names[i]);
+		if (strcmp(dev, ROOT_DEV) && ndisks < MAX_DISKS)
+			memcpy(disks[ndisks++], dev, sizeof(dev));
+	}
+	free(names);
+}
+
 /* Writes back and drops what the kernel caches of dev. A VM restored from a
  * snapshot may have a different disk behind a device than the one the
  * snapshot saw (a placeholder stood where the data disk is now): nothing read
@@ -173,15 +196,11 @@ static void flush_blockdev(const char *dev)
  * there are several). */
 void mounts_data(void)
 {
-	struct dirent **names = NULL;
-	int n = scandir("/sys/block", &names, virtio_disk, alphasort);
+	if (ndisks < 0)
+		mounts_scan_disks();
 	bool mounted = false;
-	for (int i = 0; i < n; i++) {
-		char dev[DEV_PATH_SIZE];
-		snprintf(dev, sizeof(dev), "/dev/%s", names[i]->d_name);
-		free(names[i]);
-		if (!strcmp(dev, ROOT_DEV))
-			continue;
+	for (int i = 0; i < ndisks; i++) {
+		const char *dev = disks[i];
 		flush_blockdev(dev);
 		if (!ext4_labelled(dev, DATA_LABEL))
 			continue;
@@ -198,9 +217,8 @@ void mounts_data(void)
 		}
 		log_msg("data disk %s (%s) mounted on /data", dev, DATA_LABEL);
 		mounted = true;
-		snprintf(data_dev, sizeof(data_dev), "%s", dev);
+		memcpy(data_dev, dev, sizeof(data_dev));
 	}
-	free(names);
 }
 
 /* True when nothing holds dev exclusively: no file system lives on it. A
@@ -227,13 +245,11 @@ void mounts_secrets(void)
 			log_msg("unmounting %s: %s", SECRETS_DIR, strerror(errno));
 		secrets_dev[0] = '\0';
 	}
-	struct dirent **names = NULL;
-	int n = scandir("/sys/block", &names, virtio_disk, alphasort);
-	for (int i = 0; i < n; i++) {
-		char dev[DEV_PATH_SIZE];
-		snprintf(dev, sizeof(dev), "/dev/%s", names[i]->d_name);
-		free(names[i]);
-		if (!strcmp(dev, ROOT_DEV) || !strcmp(dev, data_dev))
+	if (ndisks < 0)
+		mounts_scan_disks();
+	for (int i = 0; i < ndisks; i++) {
+		const char *dev = disks[i];
+		if (!strcmp(dev, data_dev))
 			continue;
 		flush_blockdev(dev);
 		if (!ext4_labelled(dev, SECRETS_LABEL))
@@ -263,9 +279,8 @@ void mounts_secrets(void)
 		}
 		log_msg("secrets disk %s (%s) mounted read-only at %s", dev, SECRETS_LABEL,
 			SECRETS_DIR);
-		snprintf(secrets_dev, sizeof(secrets_dev), "%s", dev);
+		memcpy(secrets_dev, dev, sizeof(secrets_dev));
 	}
-	free(names);
 }
 
 void mounts_late(void)

@@ -92,8 +92,25 @@ static int parse_cidr(const char *s, in_addr_t *addr, in_addr_t *mask)
 	return 0;
 }
 
+/* Before any service has started nobody can read a half-written file, so a
+ * file that exists is rewritten in place: no new inode, which on the overlay
+ * root skips the create and the rename, the costliest part of applying an
+ * identity to a restored guest (the first run of a kernel path is slow under
+ * TCG). Later (a WAKE that renames the VM) the file is replaced whole. */
 static void write_file(const char *path, const char *text)
 {
+	size_t n = strlen(text);
+	if (!services_started()) {
+		/* O_NOFOLLOW: resolv.conf may be a (dangling) symlink in the image,
+		 * which is replaced below, never written through */
+		int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			if (write(fd, text, n) != (ssize_t)n)
+				log_msg("writing %s: %s", path, strerror(errno));
+			close(fd);
+			return;
+		}
+	}
 	char tmp[128];
 	snprintf(tmp, sizeof(tmp), "%s.mvm-tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -101,11 +118,9 @@ static void write_file(const char *path, const char *text)
 		log_msg("writing %s: %s", path, strerror(errno));
 		return;
 	}
-	size_t n = strlen(text);
 	if (write(fd, text, n) != (ssize_t)n)
 		log_msg("writing %s: %s", path, strerror(errno));
 	close(fd);
-	/* resolv.conf may be a (dangling) symlink in the image: replace the link itself. */
 	if (rename(tmp, path) < 0) {
 		log_msg("writing %s: %s", path, strerror(errno));
 		unlink(tmp);
@@ -119,6 +134,10 @@ static void ensure_etc(void)
 		mkdir("/etc", 0755);
 }
 
+/* /etc/hosts is the image's when it has one; otherwise ours, and rewritten with
+ * every name. */
+static bool hosts_ours;
+
 void hostname_setup(const char *name)
 {
 	const char *h = name && *name ? name : "mvm";
@@ -128,11 +147,38 @@ void hostname_setup(const char *name)
 	char buf[512];
 	snprintf(buf, sizeof(buf), "%s\n", h);
 	write_file("/etc/hostname", buf);
-	if (access("/etc/hosts", F_OK) < 0) {
+	if (hosts_ours || access("/etc/hosts", F_OK) < 0) {
 		snprintf(buf, sizeof(buf), "127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t%s\n",
 			 h);
 		write_file("/etc/hosts", buf);
+		hosts_ours = true;
 	}
+}
+
+static void write_resolv_conf(const char *dns)
+{
+	char buf[128];
+	snprintf(buf, sizeof(buf), "nameserver %s\n", dns);
+	ensure_etc();
+	write_file("/etc/resolv.conf", buf);
+}
+
+
+/* lo and eth0 (when there is one) up, no address yet: opening virtio-net
+ * (filling its receive ring) is a good part of the network's setup time. */
+static void network_links_up(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_msg("network: socket: %s", strerror(errno));
+		return;
+	}
+	int r = if_up(fd, "lo");
+	if (r < 0)
+		log_msg("network: bringing up lo: %s", strerror(-r));
+	if (if_nametoindex("eth0") != 0 && (r = if_up(fd, "eth0")) < 0)
+		log_msg("network: bringing up eth0: %s", strerror(-r));
+	close(fd);
 }
 
 void network_setup(const char *ip, const char *gw, const char *dns)
@@ -169,10 +215,21 @@ void network_setup(const char *ip, const char *gw, const char *dns)
 		log_msg("network: bad gateway %s", gw);
 	else if ((r = route_default(fd, "eth0", gwa.s_addr)) < 0)
 		log_msg("network: default route via %s: %s", gw, strerror(-r));
-	char buf[128];
-	snprintf(buf, sizeof(buf), "nameserver %s\n", dns);
-	ensure_etc();
-	write_file("/etc/resolv.conf", buf);
+	write_resolv_conf(dns);
 out:
 	close(fd);
+}
+
+void network_prepare(void)
+{
+	network_links_up();
+	/* the files exist, empty (no name, no name server yet) and /etc/hosts
+	 * names only localhost: the identity's values overwrite them in place */
+	ensure_etc();
+	write_file("/etc/hostname", "");
+	write_file("/etc/resolv.conf", "");
+	if (access("/etc/hosts", F_OK) < 0) {
+		write_file("/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n");
+		hosts_ours = true;
+	}
 }

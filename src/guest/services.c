@@ -53,6 +53,11 @@ bool services_ready(void)
 	return ready_done;
 }
 
+bool services_started(void)
+{
+	return started;
+}
+
 /* --- output ---------------------------------------------------------- */
 
 static void emit(struct service *s, const char *data, size_t len)
@@ -487,7 +492,7 @@ static void schedule(void)
 	agent_services_ready();
 }
 
-void services_start(const char *unitdir)
+void services_load(const char *unitdir)
 {
 	DIR *d = opendir(unitdir);
 	if (d) {
@@ -508,6 +513,10 @@ void services_start(const char *unitdir)
 		closedir(d);
 	}
 	qsort(svcs, nsvc, sizeof(svcs[0]), by_name);
+}
+
+void services_start(void)
+{
 	started = true;
 	schedule();
 }
