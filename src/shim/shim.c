@@ -58,6 +58,11 @@ struct shim {
 	bool ephemeral;
 	bool restored, identity_sent; /* started from a snapshot; its identity went out */
 	bool wake; /* the snapshot was this VM's own sleep: WAKE instead of IDENTITY */
+	/* A woken guest's services ran before it slept, so it answers HELLO with
+	 * READY before it has seen the WAKE. The WAKE is followed by a PING: its
+	 * PONG says the WAKE has been applied (frames are handled in order), and
+	 * only then is the VM ready. */
+	bool wake_applied, agent_ready;
 	struct strbuf line; /* the console line being assembled, until ready */
 	struct client clients[SHIM_MAX_CLIENTS];
 	const char *ready_line;
@@ -596,6 +601,8 @@ static void agent_hello(struct shim *s)
 /* After a restore the guest is parked (snapshot mode): it becomes this VM
  * when it gets its identity. A fresh seed each time: no two VMs restored
  * from one snapshot share their randomness. */
+#define WAKE_PING "wake"
+
 static void send_identity(struct shim *s)
 {
 	uint8_t seed[64];
@@ -612,9 +619,18 @@ static void send_identity(struct shim *s)
 	uint8_t p[512];
 	int n = proto_identity_encode(&id, p, sizeof(p));
 	explicit_bzero(seed, sizeof(seed));
-	if (n > 0 && agent_send(s, s->wake ? PROTO_WAKE : PROTO_IDENTITY, p, (size_t)n) == 0)
+	if (n > 0 && agent_send(s, s->wake ? PROTO_WAKE : PROTO_IDENTITY, p, (size_t)n) == 0 &&
+	    (!s->wake || agent_send(s, PROTO_PING, WAKE_PING, strlen(WAKE_PING)) == 0))
 		s->identity_sent = true;
 	explicit_bzero(p, sizeof(p));
+}
+
+static void agent_became_ready(struct shim *s)
+{
+	if (s->ready)
+		return;
+	json_object_set_new(s->rec, "ready_source", json_string("agent"));
+	became_ready(s);
 }
 
 /* A connection-level frame from the guest (sessions are the relay's). */
@@ -635,9 +651,15 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 			if (s->restored && !s->identity_sent)
 				send_identity(s);
 		}
-	} else if (f->type == PROTO_READY && !s->ready) {
-		json_object_set_new(s->rec, "ready_source", json_string("agent"));
-		became_ready(s);
+	} else if (f->type == PROTO_READY) {
+		s->agent_ready = true;
+		if (!s->wake || s->wake_applied)
+			agent_became_ready(s);
+	} else if (f->type == PROTO_PONG && s->wake && f->len == strlen(WAKE_PING) &&
+		   !memcmp(f->payload, WAKE_PING, f->len)) {
+		s->wake_applied = true;
+		if (s->agent_ready)
+			agent_became_ready(s);
 	}
 }
 

@@ -140,9 +140,14 @@ count() { ids "$1" | grep -c . || true; }
 	# new secrets while it sleeps: the wake mounts a fresh secrets disk
 	printf '{"api_key": "rotated-2"}\n' >"$BATS_TEST_TMPDIR/s2.json"
 	"$MVM" tenant secrets set acme --from-file "$BATS_TEST_TMPDIR/s2.json"
+	local woken
+	woken=$("$MVM" instance logs "$inst" | grep -c "woken up" || true)
 	run "$MVM" instance wake "$inst"
 	[ "$status" -eq 0 ]
 	assert_contains "$output" "sleeping -> running (woke from its sleep"
+	# wake returns once the guest has applied the WAKE, not on the READY a
+	# woken guest sends with its HELLO
+	assert_eq $((woken + 1)) "$("$MVM" instance logs "$inst" | grep -c "woken up")"
 	assert_eq kept-1 "$("$MVM" instance exec "$inst" -- cat /data/mark)"
 	assert_contains "$("$MVM" instance exec "$inst" -- cat /run/secrets/secrets.json)" rotated-2
 	# the guest's clock was set on wake: within a minute of the host's
