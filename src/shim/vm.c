@@ -746,6 +746,7 @@ void vm_wait_gone(const char *name, int ms)
 {
 	_cleanup_free_ char *lockp = vm_file(name, "shim.lock");
 	long long deadline = mono_ms() + ms;
+	long nap_ms = 1; /* a supervisor mostly goes within milliseconds */
 	while (mono_ms() < deadline) {
 		struct fs_lock lk = FS_LOCK_INIT;
 		struct err ig = ERR_INIT;
@@ -755,8 +756,9 @@ void vm_wait_gone(const char *name, int ms)
 			fs_lock_release(&lk);
 			return;
 		}
-		struct timespec ts = {0, 10 * 1000000};
+		struct timespec ts = {0, nap_ms * 1000000};
 		nanosleep(&ts, NULL);
+		nap_ms = nap_ms < 10 ? nap_ms * 2 : 10;
 	}
 }
 

@@ -1,6 +1,9 @@
 /* Client side of the requests that change a running VM without stopping
  * it: pause, resume, and sleep (vm.h). */
+#include <errno.h>
+#include <poll.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/jsonio.h"
 #include "core/util.h"
@@ -8,10 +11,30 @@
 #include "shim/vm.h"
 
 #define VM_SLEEP_TIMEOUT_MS 120000
+#define VM_GONE_TIMEOUT_MS  5000
 
-/* Sends op to the supervisor of a running VM; *reply (may be NULL) gets its answer. */
+/* Waits (at most ms) until the supervisor closes the connection: it does
+ * when it exits, after its last record (its descriptors are close-on-exec,
+ * and nothing it spawned outlives it). */
+static void wait_closed(int fd, int ms)
+{
+	long long deadline = mono_ms() + ms;
+	for (;;) {
+		long long left = deadline - mono_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return;
+		char buf[256];
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			return;
+	}
+}
+
+/* Sends op to the supervisor of a running VM; *reply (may be NULL) gets its
+ * answer. With until_gone, also waits for the supervisor to exit. */
 static int request(const char *name, const char *op, int timeout_ms, json_t **reply,
-		   struct err *e)
+		   bool until_gone, struct err *e)
 {
 	json_t *rec = NULL;
 	int r = vm_get(name, &rec, e);
@@ -23,6 +46,10 @@ static int request(const char *name, const char *op, int timeout_ms, json_t **re
 		r = err_set(e, -ESRCH, EXIT_REFUSED, "VM '%s' is not running", name);
 	else if ((r = ctl_connect(run, &fd, e)) == 0)
 		r = ctl_request(fd, op, timeout_ms, reply, e);
+	if (r == 0 && until_gone) {
+		wait_closed(fd, VM_GONE_TIMEOUT_MS);
+		vm_wait_gone(name, VM_GONE_TIMEOUT_MS); /* its lock, at once by now */
+	}
 	closep(&fd);
 	json_decref(rec);
 	if (r < 0)
@@ -32,24 +59,23 @@ static int request(const char *name, const char *op, int timeout_ms, json_t **re
 
 int vm_pause(const char *name, struct err *e)
 {
-	return request(name, "pause", 10000, NULL, e);
+	return request(name, "pause", 10000, NULL, false, e);
 }
 
 int vm_resume(const char *name, struct err *e)
 {
-	return request(name, "resume", 10000, NULL, e);
+	return request(name, "resume", 10000, NULL, false, e);
 }
 
 int vm_sleep(const char *name, long long *save_ms, struct err *e)
 {
 	json_t *reply = NULL;
-	int r = request(name, "sleep", VM_SLEEP_TIMEOUT_MS, &reply, e);
+	/* the supervisor writes its last record and goes */
+	int r = request(name, "sleep", VM_SLEEP_TIMEOUT_MS, &reply, true, e);
 	if (r < 0)
 		return r;
 	if (save_ms)
 		*save_ms = json_get_int(reply, "save_ms", 0);
 	json_decref(reply);
-	/* the supervisor writes its last record and goes */
-	vm_wait_gone(name, 5000);
 	return 0;
 }
