@@ -19,9 +19,9 @@
  *       waits for the agent's PARKED, then times what mvm's save does: stop,
  *       migrate-set-capabilities (x-ignore-shared, events), open STATE,
  *       getfd, migrate fd:…, the MIGRATION "completed" event, fsync.
- *       With "poll", the end of the migration is found as mvm finds it
- *       (query-migrate, napping 1, 2, 4, 8, 16 ms between queries) instead
- *       of by its event. Prints: boot=T save=T (seconds)
+ *       With "poll", the end of the migration is found as mvm found it
+ *       before it waited for the event (query-migrate, napping 1, 2, 4, 8,
+ *       16 ms between queries) instead of by its event. Prints: boot=T save=T (seconds)
  *   Both kill QEMU at the end. Exit 0 ok, 1 failure (message on stderr). */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -387,8 +387,9 @@ static void nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* How src/vmm/qemu.c waits for the end of a save: query-migrate, with naps
- * of 1, 2, 4, 8, then 16 ms between the queries. */
+/* How src/vmm/qemu.c used to wait for the end of a save (it now waits for
+ * the MIGRATION event): query-migrate, with naps of 1, 2, 4, 8, then 16 ms
+ * between the queries. */
 static void poll_migration(void)
 {
 	long nap = 1;

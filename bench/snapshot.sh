@@ -12,7 +12,7 @@
 #      1.2x: a restore must not scale with memory);
 #   3. a cold `mvmctl up -d` of the same fixture, same sizing, built without
 #      --snapshot, against the restore (target: at least 10x);
-#   4. saving: the save_ms `mvmctl build --snapshot --force` records vs a bare
+#   4. saving: the save_us `mvmctl build --snapshot --force` records vs a bare
 #      QEMU booted in snapshot mode with the same argv (RAM file share=on),
 #      stop + x-ignore-shared migrate to a file + fsync, the end found by the
 #      MIGRATION event (target: at most 1.2x); the same floor polling
@@ -191,12 +191,12 @@ m_save=() f_save=() p_save=()
 for i in $(seq "$N"); do
 	"$MVMCTL" build --snapshot --force --json "$tmp/snap" 2>/dev/null >"$tmp/build.json"
 	[ "$(jq -r .snapshot.reused "$tmp/build.json")" = false ] || { echo "build --snapshot --force reused the snapshot" >&2; exit 1; }
-	m_save+=("$(jq -r '.snapshot.save_ms / 1000' "$tmp/build.json")")
+	m_save+=("$(jq -r '.snapshot.save_us / 1000000' "$tmp/build.json")")
 	rm -f "$tmp/save-mem" "$tmp/save-data.img"
 	[ "$data_mib" = 0 ] || truncate -s "${data_mib}M" "$tmp/save-data.img"
 	floor save "$tmp/argv-save" "$tmp/save-state" "$tmp/floor-console.log"
 	f_save+=("$(fl save)")
-	say "run $i: mvm save_ms ${m_save[-1]} s, floor: $FLOOR"
+	say "run $i: mvm save_us ${m_save[-1]} s, floor: $FLOOR"
 	rm -f "$tmp/save-mem" "$tmp/save-data.img"
 	[ "$data_mib" = 0 ] || truncate -s "${data_mib}M" "$tmp/save-data.img"
 	floor save "$tmp/argv-save" "$tmp/save-state" "$tmp/floor-console.log" poll
@@ -206,11 +206,11 @@ done
 REV=$(rev_of "$tmp/snap")
 msave=$(med "${m_save[@]}") fsave=$(med "${f_save[@]}") psave=$(med "${p_save[@]}")
 r=$(ratio "$msave" "$fsave")
-printf '4. save: mvm save_ms %.3f s (whole ms)   bare QEMU stop + x-ignore-shared migrate to a file + fsync %.4f s\n' \
+printf '4. save: mvm save_us %.4f s   bare QEMU stop + x-ignore-shared migrate to a file + fsync %.4f s\n' \
 	"$msave" "$fsave"
 printf '   save: ratio %s (target <= 1.2): %s\n' "$r" "$(verdict "$r" "<=" 1.2)"
-printf '   the same floor finding the end as mvm does (query-migrate, naps of 1, 2, 4, 8, 16 ms) instead of\n'
-printf '   by the MIGRATION event: %.4f s; mvm / that = %s (no target)\n' "$psave" "$(ratio "$msave" "$psave")"
+printf '   the same floor finding the end by polling query-migrate (naps of 1, 2, 4, 8, 16 ms, as mvm did\n'
+printf '   before it waited for the MIGRATION event): %.4f s; mvm / that = %s (no target)\n' "$psave" "$(ratio "$msave" "$psave")"
 printf '   snapshot size: size_bytes %s (state file %s B + guest RAM file %s B allocated of %s B); the floor'"'"'s state file %s B\n' \
 	"$(jq -r .size_bytes "$REV/snapshot/meta.json")" "$(stat -c %s "$REV/snapshot/vmstate")" \
 	"$(($(stat -c %b "$REV/snapshot/mem") * 512))" "$(stat -c %s "$REV/snapshot/mem")" \

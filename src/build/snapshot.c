@@ -26,6 +26,13 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static long long now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void snapshot_result_release(struct snapshot_result *r)
 {
 	free(r->reason);
@@ -173,6 +180,8 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 			out->size_bytes = (uint64_t)json_get_int(m, "size_bytes", 0);
 			out->boot_ms = json_get_int(m, "boot_ms", 0);
 			out->save_ms = json_get_int(m, "save_ms", 0);
+			/* a record from before save_us: its whole milliseconds */
+			out->save_us = json_get_int(m, "save_us", out->save_ms * 1000);
 			json_decref(m);
 		}
 		strbuf_release(&why);
@@ -253,10 +262,11 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	if ((r = wait_parked(&vm, console, e)) < 0)
 		goto out;
 	out->boot_ms = now_ms() - t0;
-	long long t1 = now_ms();
+	long long t1 = now_us();
 	if ((r = b->snapshot(&vm, tmp, e)) < 0)
 		goto out;
-	out->save_ms = now_ms() - t1;
+	out->save_us = now_us() - t1;
+	out->save_ms = (out->save_us + 500) / 1000;
 	b->stop(&vm, 0, &ig);
 	err_release(&ig);
 	vmm_release(&vm);
@@ -271,6 +281,7 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	json_object_set_new(meta, "size_bytes", json_integer((json_int_t)out->size_bytes));
 	json_object_set_new(meta, "boot_ms", json_integer(out->boot_ms));
 	json_object_set_new(meta, "save_ms", json_integer(out->save_ms));
+	json_object_set_new(meta, "save_us", json_integer(out->save_us));
 	mp = fs_join(tmp, SNAPSHOT_META);
 	if ((r = json_write_file(mp, meta, e)) < 0 || (r = install(rev_dir, tmp, e)) < 0 ||
 	    (r = record_in_revision(rev_dir, meta, e)) < 0)

@@ -16,6 +16,7 @@ struct snapshot_result {
 	char *reason;	  /* why none was created (malloc'd), or NULL */
 	uint64_t size_bytes; /* state + RAM actually allocated on disk */
 	long long boot_ms, save_ms;
+	long long save_us; /* the save in microseconds (monotonic clock): it takes a few ms */
 };
 
 /* Creates (or keeps, when one with the same dependencies exists and force is

@@ -179,9 +179,9 @@ static int take_snapshot(struct run *r, const char *revdir, const struct slot_re
 	if (!r->snap.created)
 		cli_warn(cli, "no snapshot: %s", r->snap.reason);
 	else if (!cli->json)
-		cli_note(cli, "snapshot %s: %.1f MiB, saved in %lld ms",
+		cli_note(cli, "snapshot %s: %.1f MiB, saved in %.1f ms",
 			 r->snap.reused ? "up to date" : "created",
-			 (double)r->snap.size_bytes / (1 << 20), r->snap.save_ms);
+			 (double)r->snap.size_bytes / (1 << 20), (double)r->snap.save_us / 1000.0);
 	return 0;
 }
 
@@ -290,10 +290,11 @@ static int do_build(struct run *r)
 					 r->snap.created, "reason", r->snap.reason);
 		if (r->snap.created)
 			json_object_update_new(
-			    snap, json_pack("{s:b, s:I, s:I, s:I}", "reused", r->snap.reused,
+			    snap, json_pack("{s:b, s:I, s:I, s:I, s:I}", "reused", r->snap.reused,
 					    "size_bytes", (json_int_t)r->snap.size_bytes, "boot_ms",
 					    (json_int_t)r->snap.boot_ms, "save_ms",
-					    (json_int_t)r->snap.save_ms));
+					    (json_int_t)r->snap.save_ms, "save_us",
+					    (json_int_t)r->snap.save_us));
 		json_t *j = json_pack("{s:s, s:s, s:s, s:b, s:f, s:o}", "manifest_path", r->m.path,
 				      "slot", r->slot.id.s, "revision", r->revision, "built",
 				      r->built, "seconds", total, "snapshot", snap);

@@ -11,7 +11,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "core/fs.h"
 #include "core/jsonio.h"
+#include "core/paths.h"
 #include "core/spawn.h"
 #include "core/strvec.h"
 #include "core/util.h"
@@ -66,11 +68,60 @@ static bool qemu_supports_accel(enum vmm_accel accel)
 	return true;
 }
 
-static char *qemu_version(void)
+/* --- the version, kept across processes -------------------------------------
+ * `qemu-system-x86_64 --version` forks and execs QEMU (15-20 ms), and every
+ * `up` of a revision with a snapshot compares it with the snapshot's. The
+ * answer is kept in $MVM_HOME/qemu-version.json with the identity of the
+ * binary that gave it: its absolute path and its device, inode, size and
+ * mtime (to the nanosecond), which a package upgrade changes. A missing,
+ * unreadable or mismatching file means asking QEMU again and rewriting it. */
+
+#define QEMU_VERSION_CACHE "qemu-version.json"
+#define QEMU_VERSION_MAX   256
+
+/* What the cached version depends on; NULL when the binary is not found. */
+static json_t *binary_identity(void)
 {
-	static char *cached;
-	if (cached)
-		return xstrdup(cached);
+	_cleanup_free_ char *found = which(qemu_binary());
+	_cleanup_free_ char *abs = found ? realpath(found, NULL) : NULL;
+	struct stat st;
+	if (!abs || stat(abs, &st) < 0)
+		return NULL;
+	return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "path", abs, "dev",
+			 (json_int_t)st.st_dev, "ino", (json_int_t)st.st_ino, "size",
+			 (json_int_t)st.st_size, "mtime_sec", (json_int_t)st.st_mtim.tv_sec,
+			 "mtime_nsec", (json_int_t)st.st_mtim.tv_nsec);
+}
+
+static char *version_cache_read(json_t *binary)
+{
+	_cleanup_free_ char *path = fs_join(paths_home(), QEMU_VERSION_CACHE);
+	json_t *doc = NULL;
+	if (json_read_file(path, &doc, NULL) < 0)
+		return NULL;
+	const char *v = json_get_str(doc, "version");
+	char *ret = NULL;
+	if (json_equal(json_object_get(doc, "binary"), binary) && v && *v &&
+	    strlen(v) < QEMU_VERSION_MAX && !strpbrk(v, "\r\n"))
+		ret = xstrdup(v);
+	json_decref(doc);
+	return ret;
+}
+
+/* A cache: a home not made yet, or one that cannot be written, only costs
+ * the next command a --version run. */
+static void version_cache_write(json_t *binary, const char *version)
+{
+	_cleanup_free_ char *path = fs_join(paths_home(), QEMU_VERSION_CACHE);
+	json_t *doc =
+	    json_pack("{s:i, s:O, s:s}", "schema_version", 1, "binary", binary, "version", version);
+	json_write_file(path, doc, NULL);
+	json_decref(doc);
+}
+
+/* `--version` run now: "QEMU 7.2.22", or NULL when it could not be run. */
+static char *version_ask(void)
+{
 	const char *argv[] = {qemu_binary(), "--version", NULL};
 	struct child c = CHILD_INIT;
 	c.argv = argv;
@@ -89,6 +140,22 @@ static char *qemu_version(void)
 	}
 	child_release(&c);
 	err_release(&e);
+	return v;
+}
+
+static char *qemu_version(void)
+{
+	static char *cached;
+	if (cached)
+		return xstrdup(cached);
+	json_t *binary = binary_identity();
+	char *v = binary ? version_cache_read(binary) : NULL;
+	if (!v) {
+		v = version_ask();
+		if (v && binary && *v && strlen(v) < QEMU_VERSION_MAX)
+			version_cache_write(binary, v);
+	}
+	json_decref(binary);
 	cached = v ? v : xstrdup("QEMU (unknown version)");
 	return xstrdup(cached);
 }
@@ -522,60 +589,77 @@ static int qemu_stop(struct vmm_vm *vm, int graceful_ms, struct err *e)
 
 #define QEMU_MIGRATE_TIMEOUT_MS 60000
 
-static int ignore_shared(struct vmm_vm *vm, struct err *e)
+/* One call for both capabilities: x-ignore-shared (RAM in the shared file is
+ * not copied) and events (the end of the migration comes as a MIGRATION
+ * event, so it is waited for, not polled). */
+static int migrate_caps(struct vmm_vm *vm, struct err *e)
 {
-	json_t *caps = json_pack("{s:[{s:s, s:b}]}", "capabilities", "capability",
-				 "x-ignore-shared", "state", 1);
+	json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
+				 "x-ignore-shared", "state", 1, "capability", "events", "state", 1);
 	return qmp_execute(&priv(vm)->qmp, "migrate-set-capabilities", caps, QEMU_CMD_TIMEOUT_MS,
 			   NULL, e);
 }
 
-static void nap_ms(long ms)
+/* A MIGRATION event that ends a migration. */
+static bool migration_ended(const json_t *data, void *arg)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
+	(void)arg;
+	const char *st = json_get_str(data, "status");
+	return st &&
+	       (!strcmp(st, "completed") || !strcmp(st, "failed") || !strcmp(st, "cancelled"));
+}
+
+/* Blocks until the migration under way ends, its last status into *status:
+ * 0 "completed"; -EIO "failed" or "cancelled" (e not set: the caller says
+ * why); else -ETIMEDOUT, or -EPIPE when QEMU went away, with e set. */
+static int wait_migration(struct vmm_vm *vm, char **status, struct err *e)
+{
+	struct qmp_msg m = QMP_MSG_INIT;
+	int r = qmp_wait_event(&priv(vm)->qmp, "MIGRATION", migration_ended, NULL,
+			       QEMU_MIGRATE_TIMEOUT_MS, &m, e);
+	if (r < 0)
+		return r;
+	const char *st = json_get_str(m.data, "status");
+	r = strcmp(st, "completed") ? -EIO : 0;
+	*status = xstrdup(st);
+	qmp_msg_release(&m);
+	return r;
 }
 
 static int qemu_snapshot(struct vmm_vm *vm, const char *dir, struct err *e)
 {
+	struct qmp *q = &priv(vm)->qmp;
 	int r;
-	if ((r = qemu_cmd(vm, "stop", NULL, e)) < 0 || (r = ignore_shared(vm, e)) < 0)
+	if ((r = qemu_cmd(vm, "stop", NULL, e)) < 0 || (r = migrate_caps(vm, e)) < 0)
 		return err_prefix(e, r, "snapshot");
+	/* a MIGRATION event still queued from an earlier migration of this QEMU
+	 * (a restore) must not be taken for the end of this one */
+	struct err ig = ERR_INIT;
+	while (qmp_wait_event(q, "MIGRATION", NULL, NULL, 0, NULL, &ig) == 0)
+		;
+	err_release(&ig);
 	_cleanup_free_ char *path = xasprintf("%s/" VMM_SNAPSHOT_STATE, dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "snapshot: creating '%s'", path);
-	r = qmp_execute_fd(&priv(vm)->qmp, "getfd", json_pack("{s:s}", "fdname", "mvm-snapshot"),
-			   fd, QEMU_CMD_TIMEOUT_MS, NULL, e);
+	r = qmp_execute_fd(q, "getfd", json_pack("{s:s}", "fdname", "mvm-snapshot"), fd,
+			   QEMU_CMD_TIMEOUT_MS, NULL, e);
 	if (r == 0)
-		r = qmp_execute(&priv(vm)->qmp, "migrate",
-				json_pack("{s:s}", "uri", "fd:mvm-snapshot"), QEMU_CMD_TIMEOUT_MS,
-				NULL, e);
-	long long deadline = mono_ms() + QEMU_MIGRATE_TIMEOUT_MS;
-	long nap = 1;
-	while (r == 0) {
+		r = qmp_execute(q, "migrate", json_pack("{s:s}", "uri", "fd:mvm-snapshot"),
+				QEMU_CMD_TIMEOUT_MS, NULL, e);
+	_cleanup_free_ char *st = NULL;
+	if (r == 0 && (r = wait_migration(vm, &st, e)) == -EIO) {
+		/* the event says only "failed": query-migrate says why */
 		json_t *ret = NULL;
-		if ((r = qemu_cmd(vm, "query-migrate", &ret, e)) < 0)
-			break;
-		const char *st = json_get_str(ret, "status");
-		if (st && !strcmp(st, "completed")) {
-			json_decref(ret);
-			break;
-		}
-		if (st && (!strcmp(st, "failed") || !strcmp(st, "cancelled"))) {
-			const char *why = json_get_str(ret, "error-desc");
-			r = err_set(e, -EIO, EXIT_FAILED, "QEMU could not save the VM: %s",
-				    why ? why : st);
-		} else if (mono_ms() > deadline) {
-			r = err_set(e, -ETIMEDOUT, EXIT_FAILED,
-				    "QEMU did not finish saving the VM within %d s",
-				    QEMU_MIGRATE_TIMEOUT_MS / 1000);
-		}
+		struct err qe = ERR_INIT;
+		qemu_cmd(vm, "query-migrate", &ret, &qe);
+		const char *why = json_get_str(ret, "error-desc");
+		r = err_set(e, -EIO, EXIT_FAILED, "QEMU could not save the VM: %s", why ? why : st);
 		json_decref(ret);
-		if (r == 0) {
-			nap_ms(nap);
-			nap = nap < 16 ? nap * 2 : nap;
-		}
+		err_release(&qe);
+	} else if (r == -ETIMEDOUT) {
+		r = err_set(e, r, EXIT_FAILED, "QEMU did not finish saving the VM within %d s",
+			    QEMU_MIGRATE_TIMEOUT_MS / 1000);
 	}
 	if (r == 0 && fsync(fd) < 0)
 		r = err_sys(e, -errno, EXIT_FAILED, "snapshot: writing '%s'", path);
@@ -594,48 +678,43 @@ static int qemu_restore(struct vmm_vm *vm, const struct vmm_config *cfg, const c
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "restore: opening '%s'", path);
+	_cleanup_free_ char *st = NULL; /* how the migration ended */
 	int r = qemu_launch(vm, cfg, true, e);
 	if (r < 0)
 		return r;
 	/* the state is passed over QMP, as getfd: no path reaches QEMU */
-	if ((r = ignore_shared(vm, e)) < 0 ||
+	if ((r = migrate_caps(vm, e)) < 0 ||
 	    (r = qmp_execute_fd(&priv(vm)->qmp, "getfd",
-				json_pack("{s:s}", "fdname", "mvm-restore"), fd, QEMU_CMD_TIMEOUT_MS,
-				NULL, e)) < 0 ||
+				json_pack("{s:s}", "fdname", "mvm-restore"), fd,
+				QEMU_CMD_TIMEOUT_MS, NULL, e)) < 0 ||
 	    (r = qmp_execute(&priv(vm)->qmp, "migrate-incoming",
 			     json_pack("{s:s}", "uri", "fd:mvm-restore"), QEMU_CMD_TIMEOUT_MS, NULL,
 			     e)) < 0)
 		goto fail;
-	long long deadline = mono_ms() + QEMU_MIGRATE_TIMEOUT_MS;
-	for (;;) {
-		struct err se = ERR_INIT;
-		json_t *ret = NULL;
-		r = qemu_cmd(vm, "query-status", &ret, &se);
-		const char *st = r == 0 ? json_get_str(ret, "status") : NULL;
-		bool loading = st && !strcmp(st, "inmigrate");
-		bool done = st && !strcmp(st, "paused");
-		json_decref(ret);
-		err_release(&se);
-		if (done)
-			return 0;
-		if (!loading) {
-			/* QEMU exits when the state does not load */
-			wait_exit(vm, 1000);
-			struct strbuf why = STRBUF_INIT;
-			log_tail(priv(vm)->log_path, &why);
-			r = err_set(e, -EIO, EXIT_FAILED, "QEMU could not load the snapshot: %s",
-				    why.len ? why.buf : st ? st : "it exited");
-			strbuf_release(&why);
-			goto fail;
-		}
-		if (mono_ms() > deadline) {
-			r = err_set(e, -ETIMEDOUT, EXIT_FAILED,
-				    "QEMU did not load the snapshot within %d s",
-				    QEMU_MIGRATE_TIMEOUT_MS / 1000);
-			goto fail;
-		}
-		nap_ms(1);
+	/* QEMU sends "completed" once the state is loaded and the VM is paused
+	 * (-S: it is not started); a state that does not load makes it send
+	 * "failed" and exit */
+	struct err we = ERR_INIT;
+	r = wait_migration(vm, &st, &we);
+	if (r == 0) {
+		err_release(&we);
+		return 0;
 	}
+	if (r == -ETIMEDOUT) {
+		r = err_set(e, r, EXIT_FAILED, "QEMU did not load the snapshot within %d s",
+			    QEMU_MIGRATE_TIMEOUT_MS / 1000);
+	} else {
+		wait_exit(vm, 1000);
+		struct strbuf why = STRBUF_INIT;
+		log_tail(priv(vm)->log_path, &why);
+		r = err_set(e, -EIO, EXIT_FAILED, "QEMU could not load the snapshot: %s",
+			    why.len	  ? why.buf
+			    : st	  ? st
+			    : r == -EPIPE ? "it exited"
+					  : we.msg);
+		strbuf_release(&why);
+	}
+	err_release(&we);
 fail:
 	qemu_release(vm);
 	return r;

@@ -220,6 +220,66 @@ int qmp_poll_events(struct qmp *q, struct err *e)
 	}
 }
 
+/* Takes the oldest queued event called name that match accepts out of the
+ * queue into *out; the events after it move up, keeping their order. */
+static bool take_event(struct qmp *q, const char *name,
+		       bool (*match)(const json_t *data, void *arg), void *arg, struct qmp_msg *out)
+{
+	for (size_t i = 0; i < q->ev_len; i++) {
+		struct qmp_msg *m = &q->events[(q->ev_head + i) % QMP_MAX_EVENTS];
+		if (strcmp(m->event, name) || (match && !match(m->data, arg)))
+			continue;
+		*out = *m;
+		for (size_t j = i; j + 1 < q->ev_len; j++)
+			q->events[(q->ev_head + j) % QMP_MAX_EVENTS] =
+			    q->events[(q->ev_head + j + 1) % QMP_MAX_EVENTS];
+		q->ev_len--;
+		q->events[(q->ev_head + q->ev_len) % QMP_MAX_EVENTS] = (struct qmp_msg)QMP_MSG_INIT;
+		return true;
+	}
+	return false;
+}
+
+int qmp_wait_event(struct qmp *q, const char *name, bool (*match)(const json_t *data, void *arg),
+		   void *arg, int timeout_ms, struct qmp_msg *out, struct err *e)
+{
+	long long deadline = now_ms() + timeout_ms;
+	struct qmp_msg m = QMP_MSG_INIT;
+	/* a look at the queue after every read: only a burst of more than
+	 * QMP_MAX_EVENTS events in one read could push the awaited one out */
+	while (!take_event(q, name, match, arg, &m)) {
+		if (q->eof)
+			return err_set(e, -EPIPE, EXIT_FAILED,
+				       "QMP: the VMM closed the connection before the %s event",
+				       name);
+		long long left = deadline - now_ms();
+		struct pollfd p = {.fd = q->fd, .events = POLLIN};
+		int r = poll(&p, 1, left > 0 ? (int)left : 0);
+		if (r < 0 && errno != EINTR)
+			return err_sys(e, -errno, EXIT_FAILED, "QMP: poll");
+		if (r == 0)
+			return err_set(e, -ETIMEDOUT, EXIT_FAILED, "QMP: no %s event within %d ms",
+				       name, timeout_ms);
+		if (r < 0)
+			continue;
+		struct err rerr = ERR_INIT;
+		r = read_some(q, NULL, NULL, &rerr); /* replies now are late ones: dropped */
+		/* EOF is reported once the queue has been looked at; a malformed
+		 * message does not hide the events after it */
+		if (r < 0 && r != -EPIPE && r != -EPROTO && r != -EMSGSIZE) {
+			err_set(e, r, EXIT_FAILED, "%s", rerr.msg);
+			err_release(&rerr);
+			return r;
+		}
+		err_release(&rerr);
+	}
+	if (out)
+		*out = m;
+	else
+		qmp_msg_release(&m);
+	return 0;
+}
+
 struct waiter {
 	long long id; /* -1: the greeting */
 	bool got;

@@ -101,6 +101,17 @@ int qmp_poll_events(struct qmp *q, struct err *e);
  * 1 when there was one, 0 when the queue is empty. */
 int qmp_event_pop(struct qmp *q, struct qmp_msg *out);
 
+/* Waits at most timeout_ms for the event called name whose data match
+ * accepts (match NULL: any; data may be NULL), looking first among the events
+ * already queued: an event can arrive before the reply to the command that
+ * caused it. The one found is taken out of the queue into *out (the caller
+ * releases it; out NULL: dropped); every other event stays queued, in order,
+ * for qmp_event_pop. With timeout_ms 0 only what is queued or readable now
+ * counts. No such event in time fails with -ETIMEDOUT; a peer that closed
+ * before sending it with -EPIPE. */
+int qmp_wait_event(struct qmp *q, const char *name, bool (*match)(const json_t *data, void *arg),
+		   void *arg, int timeout_ms, struct qmp_msg *out, struct err *e);
+
 /* Feeds raw bytes as if read from the socket (for tests and the fuzzer):
  * complete messages are decoded, events queued, and replies handed to
  * on_reply (may be NULL: replies are then dropped). */

@@ -7,7 +7,8 @@
  *
  * meta.json: {"schema_version": 1, "backend", "vmm_version", "machine",
  *   "accel", "vcpus", "mem_mib", "data_disk_mib", "kernel_sha256",
- *   "devices": [...], "size_bytes", "boot_ms", "save_ms", "created_at"}
+ *   "devices": [...], "size_bytes", "boot_ms", "save_ms", "save_us", "created_at"}
+ *   (save_us: the save in microseconds; save_ms: the same rounded to whole ms)
  *
  * A restore is only attempted when every dependency matches; otherwise the
  * caller cold-boots with the reason this module words. */

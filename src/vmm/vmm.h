@@ -154,7 +154,9 @@ struct vmm_backend {
 	 * kernel ran to its end (a panic at the missing root), else -errno with
 	 * the failure in why. */
 	int (*probe_kvm)(const char *kernel, int timeout_ms, struct strbuf *why);
-	/* A one-line version of the VMM ("QEMU 7.2.22"), malloc'd, for records. */
+	/* A one-line version of the VMM ("QEMU 7.2.22"), malloc'd, for records.
+	 * Cheap after the first call: QEMU keeps it in $MVM_HOME/qemu-version.json
+	 * across processes, valid while its binary is the same file. */
 	char *(*version)(void);
 	/* Starts the VMM and returns when it accepts control requests. */
 	int (*start)(struct vmm_vm *vm, const struct vmm_config *cfg, struct err *e);

@@ -60,6 +60,10 @@ up_json() {
 	assert_contains "$(jq -r .vmm_version "$m")" "QEMU 7"
 	[ "$(jq -r .kernel_sha256 "$m")" = "$(jq -r '.files.vmlinux.sha256' "$REV/checksums.json")" ]
 	[ "$(jq -r .save_ms "$m")" -ge 0 ]
+	# the save takes a few ms: it is also recorded to the microsecond, an integer
+	jq -e '.save_us | type == "number" and . == floor and . > 0' "$m"
+	[ "$(jq -r .snapshot.save_us <<<"$j")" = "$(jq -r .save_us "$m")" ]
+	[ "$(jq -r .save_ms "$m")" -eq $((($(jq -r .save_us "$m") + 500) / 1000)) ]
 	# the RAM file is sparse: only what the guest touched is allocated
 	[ "$(stat -c %s "$REV/snapshot/mem")" -eq $((256 << 20)) ]
 	[ "$(($(stat -c %b "$REV/snapshot/mem") * 512))" -lt $((256 << 20)) ]
@@ -73,6 +77,10 @@ up_json() {
 	run --separate-stderr "$MVMCTL" build --snapshot --json "$PROJ"
 	[ "$status" -eq 0 ]
 	[ "$(jq -r .snapshot.reused <<<"$output")" = true ]
+	[ "$(jq -r .snapshot.save_us <<<"$output")" = "$(jq -r .save_us "$m")" ]
+	run --separate-stderr "$MVMCTL" build --snapshot "$PROJ"
+	[ "$status" -eq 0 ]
+	[[ $stderr =~ snapshot\ up\ to\ date:\ [0-9.]+\ MiB,\ saved\ in\ [0-9]+\.[0-9]\ ms ]]
 }
 
 @test "up restores the snapshot; each restored VM has its own name, randomness and data disk" {
@@ -167,6 +175,44 @@ up_json() {
 	[ "$(jq -r .restore_error "$OTHER_HOME/vms/fallback/vm.json")" != null ]
 	run env MVM_HOME="$OTHER_HOME" "$MVMCTL" exec fallback -- hostname
 	[ "$output" = fallback ]
+}
+
+@test "QEMU's version is asked once, and again only when its binary changes" {
+	export OTHER_HOME="$BATS_TEST_TMPDIR/home"
+	cp -a "$MVM_HOME" "$OTHER_HOME"
+	rm -f "$OTHER_HOME/qemu-version.json"
+	local bin="$BATS_TEST_TMPDIR/bin" runs="$BATS_TEST_TMPDIR/version-runs" real
+	real=$(command -v qemu-system-x86_64)
+	mkdir -p "$bin"
+	# a QEMU that counts its --version runs
+	printf '#!/bin/sh\n[ "$1" != --version ] || echo >>"%s"\nexec "%s" "$@"\n' "$runs" "$real" \
+		>"$bin/qemu-system-x86_64"
+	chmod +x "$bin/qemu-system-x86_64"
+	export MVM_QEMU="$bin/qemu-system-x86_64" MVM_HOME="$OTHER_HOME"
+	# every up of a snapshot compares QEMU's version with the snapshot's
+	up_json v1
+	[ "$(jq -r .started_from <<<"$output")" = snapshot ]
+	"$MVMCTL" down -q v1
+	up_json v2
+	[ "$(jq -r .started_from <<<"$output")" = snapshot ]
+	"$MVMCTL" down -q v2
+	[ "$(wc -l <"$runs")" -eq 1 ]
+	local cache="$OTHER_HOME/qemu-version.json"
+	assert_mode "$cache" 600
+	[ "$(jq -r .binary.path "$cache")" = "$(realpath "$MVM_QEMU")" ]
+	assert_contains "$(jq -r .version "$cache")" "QEMU 7"
+	# a new mtime (an upgrade, say): asked again
+	touch "$MVM_QEMU"
+	up_json v3
+	"$MVMCTL" down -q v3
+	[ "$(wc -l <"$runs")" -eq 2 ]
+	# a damaged cache file: asked again, and rewritten
+	echo '{"binary": ' >"$cache"
+	up_json v4
+	[ "$(jq -r .started_from <<<"$output")" = snapshot ]
+	"$MVMCTL" down -q v4
+	[ "$(wc -l <"$runs")" -eq 3 ]
+	assert_contains "$(jq -r .version "$cache")" "QEMU 7"
 }
 
 @test "run restores too, and leaves no trace" {

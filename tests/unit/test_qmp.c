@@ -1,5 +1,6 @@
 /* The QMP client: message decoding, framing across reads, reply matching by
- * id with events arriving first, errors, timeouts, EOF, and the caps. The
+ * id with events arriving first, errors, timeouts, EOF, the caps, and
+ * waiting for one event while the others stay queued. The
  * peer is a thread on the other end of a socketpair playing QEMU. */
 #include <jansson.h>
 #include <pthread.h>
@@ -187,7 +188,15 @@ static void test_event_queue_cap(void **state)
 
 /* --- against a fake QEMU on a socketpair --------------------------------------- */
 
-enum script { PEER_NORMAL, PEER_ERROR, PEER_SILENT, PEER_CLOSE };
+enum script {
+	PEER_NORMAL,
+	PEER_ERROR,
+	PEER_SILENT,
+	PEER_CLOSE,
+	PEER_MIGRATE_EARLY, /* `migrate`: its events, the end among them, before the reply */
+	PEER_MIGRATE_LATE,  /* the reply, then the events, 50 and 100 ms later */
+	PEER_MIGRATE_EXIT,  /* the reply, some events, then QEMU exits before the end */
+};
 
 struct peer {
 	int fd;
@@ -271,6 +280,33 @@ static void *peer_main(void *arg)
 		sleep(1);
 		break;
 	case PEER_CLOSE:
+		break;
+	case PEER_MIGRATE_EARLY:
+		peer_send(p->fd, "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"setup\"}}\r\n"
+				 "{\"event\": \"STOP\"}\r\n"
+				 "{\"event\": \"MIGRATION\", \"data\": {\"status\": "
+				 "\"completed\"}}\r\n");
+		snprintf(reply, sizeof(reply), "{\"return\": {}, \"id\": %lld}\r\n", id);
+		peer_send(p->fd, reply);
+		break;
+	case PEER_MIGRATE_LATE:
+		snprintf(reply, sizeof(reply), "{\"return\": {}, \"id\": %lld}\r\n", id);
+		peer_send(p->fd, reply);
+		usleep(50 * 1000);
+		peer_send(p->fd, "{\"event\": \"RESUME\"}\r\n{\"event\": \"MIGRATION\", \"data\": "
+				 "{\"status\": \"active\"}}\r\n");
+		usleep(50 * 1000);
+		peer_send(p->fd, "{\"event\": \"MIGRATION\", \"data\": {\"status\": "
+				 "\"completed\"}}\r\n");
+		break;
+	case PEER_MIGRATE_EXIT:
+		snprintf(reply, sizeof(reply), "{\"return\": {}, \"id\": %lld}\r\n", id);
+		peer_send(p->fd, reply);
+		peer_send(p->fd,
+			  "{\"event\": \"MIGRATION\", \"data\": {\"status\": \"active\"}}\r\n"
+			  "{\"event\": \"SHUTDOWN\", \"data\": {\"reason\": "
+			  "\"host-error\"}}\r\n");
+		shutdown(p->fd, SHUT_WR); /* the end of the stream, as when QEMU exits */
 		break;
 	}
 	return NULL;
@@ -372,6 +408,124 @@ static void test_eof(void **state)
 	qmp_release(&c.q);
 }
 
+/* --- waiting for an event ------------------------------------------------------ */
+
+static char completed[] = "completed", failed[] = "failed";
+
+static bool status_is(const json_t *data, void *arg)
+{
+	const char *s = json_string_value(json_object_get(data, "status"));
+	return s && !strcmp(s, arg);
+}
+
+static long long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Pops the next queued event and checks its name (and status when given). */
+static void assert_next_event(struct qmp *q, const char *name, const char *status)
+{
+	struct qmp_msg m;
+	assert_int_equal(qmp_event_pop(q, &m), 1);
+	assert_string_equal(m.event, name);
+	if (status)
+		assert_string_equal(json_string_value(json_object_get(m.data, "status")), status);
+	qmp_msg_release(&m);
+}
+
+static void test_wait_event_already_queued(void **state)
+{
+	(void)state;
+	struct conn c;
+	conn_open(&c, PEER_MIGRATE_EARLY);
+	struct err e = ERR_INIT;
+	assert_int_equal(qmp_execute(&c.q, "migrate", NULL, 2000, NULL, &e), 0);
+	/* the end came before the reply to `migrate`: it is found in the queue */
+	struct qmp_msg m;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(qmp_wait_event(&c.q, "MIGRATION", status_is, completed, 2000, &m, &e), 0);
+	assert_true(elapsed_ms(&t0) < 50);
+	assert_int_equal(m.kind, QMP_EVENT);
+	assert_string_equal(m.event, "MIGRATION");
+	assert_string_equal(json_string_value(json_object_get(m.data, "status")), "completed");
+	qmp_msg_release(&m);
+	/* the others stay, in their order, for the event loop */
+	assert_next_event(&c.q, "MIGRATION", "setup");
+	assert_next_event(&c.q, "STOP", NULL);
+	assert_int_equal(qmp_event_pop(&c.q, &m), 0);
+	err_release(&e);
+	conn_close(&c);
+}
+
+static void test_wait_event_blocks_until_it_comes(void **state)
+{
+	(void)state;
+	struct conn c;
+	conn_open(&c, PEER_MIGRATE_LATE);
+	struct err e = ERR_INIT;
+	assert_int_equal(qmp_execute(&c.q, "migrate", NULL, 2000, NULL, &e), 0);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* out NULL: the event is consumed and dropped */
+	assert_int_equal(qmp_wait_event(&c.q, "MIGRATION", status_is, completed, 2000, NULL, &e),
+			 0);
+	long long ms = elapsed_ms(&t0);
+	assert_true(ms >= 80 && ms < 1000);
+	assert_next_event(&c.q, "RESUME", NULL);
+	assert_next_event(&c.q, "MIGRATION", "active");
+	struct qmp_msg m;
+	assert_int_equal(qmp_event_pop(&c.q, &m), 0);
+	err_release(&e);
+	conn_close(&c);
+}
+
+static void test_wait_event_timeout(void **state)
+{
+	(void)state;
+	struct conn c;
+	conn_open(&c, PEER_MIGRATE_LATE);
+	struct err e = ERR_INIT;
+	assert_int_equal(qmp_execute(&c.q, "migrate", NULL, 2000, NULL, &e), 0);
+	/* 0 ms: only what is there now, and nothing is */
+	assert_int_equal(qmp_wait_event(&c.q, "MIGRATION", NULL, NULL, 0, NULL, &e), -ETIMEDOUT);
+	err_release(&e);
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(qmp_wait_event(&c.q, "MIGRATION", status_is, failed, 300, NULL, &e),
+			 -ETIMEDOUT);
+	long long ms = elapsed_ms(&t0);
+	assert_true(ms >= 290 && ms < 1000);
+	assert_non_null(strstr(e.msg, "MIGRATION"));
+	err_release(&e);
+	/* everything that came meanwhile is still queued, in order */
+	assert_next_event(&c.q, "RESUME", NULL);
+	assert_next_event(&c.q, "MIGRATION", "active");
+	assert_next_event(&c.q, "MIGRATION", "completed");
+	conn_close(&c);
+}
+
+static void test_wait_event_peer_exits(void **state)
+{
+	(void)state;
+	struct conn c;
+	conn_open(&c, PEER_MIGRATE_EXIT);
+	struct err e = ERR_INIT;
+	assert_int_equal(qmp_execute(&c.q, "migrate", NULL, 2000, NULL, &e), 0);
+	assert_int_equal(qmp_wait_event(&c.q, "MIGRATION", status_is, completed, 2000, NULL, &e),
+			 -EPIPE);
+	assert_non_null(strstr(e.msg, "closed"));
+	err_release(&e);
+	assert_true(c.q.eof);
+	/* what QEMU said before it went is kept (the shim reads SHUTDOWN's reason) */
+	assert_next_event(&c.q, "MIGRATION", "active");
+	assert_next_event(&c.q, "SHUTDOWN", NULL);
+	conn_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +539,10 @@ int main(void)
 	    cmocka_unit_test(test_execute_error_reply),
 	    cmocka_unit_test(test_execute_timeout),
 	    cmocka_unit_test(test_eof),
+	    cmocka_unit_test(test_wait_event_already_queued),
+	    cmocka_unit_test(test_wait_event_blocks_until_it_comes),
+	    cmocka_unit_test(test_wait_event_timeout),
+	    cmocka_unit_test(test_wait_event_peer_exits),
 	};
 	return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }
