@@ -43,7 +43,10 @@ struct qemu {
 	struct qmp qmp;
 	int qmp_fd;
 	char *log_path;
+	bool migrate_ready; /* the migration capabilities are set (RAM in a file) */
 };
+
+static int migrate_caps(struct vmm_vm *vm, struct err *e);
 
 static const char *qemu_binary(void)
 {
@@ -449,6 +452,10 @@ static int qemu_launch(struct vmm_vm *vm, const struct vmm_config *cfg, bool inc
 		err_release(&herr);
 		goto fail;
 	}
+	/* A VM whose RAM is a file can be saved or is about to be restored: its
+	 * migration is set up now, not while it is frozen for a save */
+	if (cfg->mem_file && (r = migrate_caps(vm, e)) < 0)
+		goto fail;
 	strvec_clear(&argv);
 	return 0;
 fail:
@@ -594,10 +601,14 @@ static int qemu_stop(struct vmm_vm *vm, int graceful_ms, struct err *e)
  * event, so it is waited for, not polled). */
 static int migrate_caps(struct vmm_vm *vm, struct err *e)
 {
+	if (priv(vm)->migrate_ready)
+		return 0;
 	json_t *caps = json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "capabilities", "capability",
 				 "x-ignore-shared", "state", 1, "capability", "events", "state", 1);
-	return qmp_execute(&priv(vm)->qmp, "migrate-set-capabilities", caps, QEMU_CMD_TIMEOUT_MS,
-			   NULL, e);
+	int r = qmp_execute(&priv(vm)->qmp, "migrate-set-capabilities", caps, QEMU_CMD_TIMEOUT_MS,
+			    NULL, e);
+	priv(vm)->migrate_ready = r == 0;
+	return r;
 }
 
 /* A MIGRATION event that ends a migration. */
@@ -630,7 +641,7 @@ static int qemu_snapshot(struct vmm_vm *vm, const char *dir, struct err *e)
 {
 	struct qmp *q = &priv(vm)->qmp;
 	int r;
-	if ((r = qemu_cmd(vm, "stop", NULL, e)) < 0 || (r = migrate_caps(vm, e)) < 0)
+	if ((r = migrate_caps(vm, e)) < 0 || (r = qemu_cmd(vm, "stop", NULL, e)) < 0)
 		return err_prefix(e, r, "snapshot");
 	/* a MIGRATION event still queued from an earlier migration of this QEMU
 	 * (a restore) must not be taken for the end of this one */
