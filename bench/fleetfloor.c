@@ -12,8 +12,9 @@
  *              events), getfd STATE, migrate-incoming, the MIGRATION
  *              completed event, cont, HELLO; then WAKE (as the shim sends it)
  *              and READY. Printed: hello= (fork to the HELLO reply), ready=
- *              (the READY following HELLO, which is the one the shim's wake
- *              waits for), woke= (the READY answering WAKE).
+ *              (the READY following HELLO, sent before the guest saw the
+ *              WAKE), woke= (the READY answering WAKE: what the shim's wake
+ *              waits for, its PING's PONG says the WAKE was applied).
  *       warm:  K times: stop (untimed), then cont + one PING/PONG round trip
  *              on the agent port. Printed: warm=T1,T2,...
  *       sleep: stop, capabilities, getfd STATE (truncated), migrate fd:,
@@ -70,9 +71,9 @@ static int do_cycle(const char *argv_path, const char *state, const char *mem,
 	double t_hello = now();
 	send_wake();
 	wait_frame(4, now() + TIMEOUT_MS / 1000.0);
-	double t_ready = now(); /* the READY that follows HELLO: what the shim waits for */
+	double t_ready = now(); /* the READY that follows HELLO, before the WAKE is seen */
 	wait_frame(4, now() + TIMEOUT_MS / 1000.0);
-	double t_woke = now(); /* the READY answering WAKE: the guest applied it */
+	double t_woke = now(); /* the READY answering WAKE: the guest applied it (the shim's wait) */
 	printf("hello=%.6f ready=%.6f woke=%.6f warm=", t_hello - t0, t_ready - t0, t_woke - t0);
 	for (int i = 0; i < k; i++) {
 		qmp_cmd("{\"execute\":\"stop\"}\n", -1, NULL);
