@@ -10,6 +10,8 @@ packages=(
 	libjansson-dev libssl-dev libcurl4-openssl-dev libarchive-dev
 	# run: image build, VMM, guest userland for the offline fixtures
 	nix-bin e2fsprogs qemu-system-x86 busybox-static
+	# run: loaded with dlopen() (src/core/dl_*.h), so not pulled in by linking
+	libcurl4 libarchive13
 	# tests
 	libcmocka-dev bats jq curl
 )

@@ -1,5 +1,3 @@
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -13,6 +11,7 @@
 #include <time.h>
 
 #include "build/kernel.h"
+#include "core/dl_archive.h"
 #include "core/fs.h"
 #include "core/paths.h"
 #include "core/spawn.h"
@@ -258,25 +257,25 @@ static bool complete(const struct kernel *k)
 static int decompress(const void *data, size_t len, size_t max, struct strbuf *out,
 		      const char *what, struct err *e)
 {
-	struct archive *a = archive_read_new();
+	struct archive *a = sym_archive_read_new();
 	int r = 0;
-	archive_read_support_filter_all(a);
-	archive_read_support_format_raw(a);
+	sym_archive_read_support_filter_all(a);
+	sym_archive_read_support_format_raw(a);
 	struct archive_entry *ent;
-	if (archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &ent) != ARCHIVE_OK) {
+	if (sym_archive_read_open_memory(a, data, len) != ARCHIVE_OK ||
+	    sym_archive_read_next_header(a, &ent) != ARCHIVE_OK) {
 		r = err_set(e, -EINVAL, EXIT_FAILED, "%s: cannot decompress: %s", what,
-			    archive_error_string(a) ?: "unknown format");
+			    sym_archive_error_string(a) ?: "unknown format");
 		goto out;
 	}
 	char buf[1 << 16];
 	for (;;) {
-		la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+		la_ssize_t n = sym_archive_read_data(a, buf, sizeof(buf));
 		if (n == 0)
 			break;
 		if (n < 0) {
 			r = err_set(e, -EINVAL, EXIT_FAILED, "%s: decompressing: %s", what,
-				    archive_error_string(a) ?: "corrupt data");
+				    sym_archive_error_string(a) ?: "corrupt data");
 			goto out;
 		}
 		if (out->len + (size_t)n > max) {
@@ -287,7 +286,7 @@ static int decompress(const void *data, size_t len, size_t max, struct strbuf *o
 		strbuf_add(out, buf, (size_t)n);
 	}
 out:
-	archive_read_free(a);
+	sym_archive_read_free(a);
 	return r;
 }
 
@@ -360,7 +359,10 @@ int kernel_extract_vmlinux(const void *img, size_t len, struct strbuf *out, stru
 		payload = m;
 		plen = len - (size_t)(m - b);
 	}
-	int r = decompress(payload, plen, MAX_VMLINUX, out, "kernel payload", e);
+	int r = dl_archive_load(e);
+	if (r < 0)
+		return r;
+	r = decompress(payload, plen, MAX_VMLINUX, out, "kernel payload", e);
 	if (r < 0)
 		return r;
 	return check_elf(out, e);
@@ -431,13 +433,13 @@ static int read_entry(struct archive *a, size_t size, size_t max, struct strbuf 
 	strbuf_grow(out, size);
 	char buf[1 << 16];
 	for (;;) {
-		la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+		la_ssize_t n = sym_archive_read_data(a, buf, sizeof(buf));
 		if (n == 0)
 			return 0;
 		if (n < 0)
 			return err_set(e, -EIO, EXIT_FAILED,
 				       "reading '%s' from the kernel package: %s", name,
-				       archive_error_string(a));
+				       sym_archive_error_string(a));
 		if (out->len + (size_t)n > max)
 			return err_set(e, -EFBIG, EXIT_FAILED,
 				       "'%s' in the kernel package is too large", name);
@@ -465,25 +467,26 @@ static int read_deb(const char *deb, struct strbuf *vmlinuz, char **version, str
 		child_release(&c);
 		return err_prefix(e, r, "unpacking '%s'", deb);
 	}
-	struct archive *a = archive_read_new();
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_none(a);
+	struct archive *a = sym_archive_read_new();
+	sym_archive_read_support_format_tar(a);
+	sym_archive_read_support_filter_none(a);
 	struct strbuf raw = STRBUF_INIT;
-	if (archive_read_open_fd(a, p[0], 1 << 16) != ARCHIVE_OK) {
-		r = err_set(e, -EIO, EXIT_FAILED, "reading '%s': %s", deb, archive_error_string(a));
+	if (sym_archive_read_open_fd(a, p[0], 1 << 16) != ARCHIVE_OK) {
+		r = err_set(e, -EIO, EXIT_FAILED, "reading '%s': %s", deb,
+			    sym_archive_error_string(a));
 		goto out;
 	}
 	struct archive_entry *ent;
 	int ar;
-	while ((ar = archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
-		const char *name = archive_entry_pathname(ent);
-		if (!name || archive_entry_filetype(ent) != AE_IFREG) {
-			archive_read_data_skip(a);
+	while ((ar = sym_archive_read_next_header(a, &ent)) == ARCHIVE_OK) {
+		const char *name = sym_archive_entry_pathname(ent);
+		if (!name || sym_archive_entry_filetype(ent) != AE_IFREG) {
+			sym_archive_read_data_skip(a);
 			continue;
 		}
 		while (!strncmp(name, "./", 2))
 			name += 2;
-		size_t size = (size_t)archive_entry_size(ent);
+		size_t size = (size_t)sym_archive_entry_size(ent);
 		size_t idx;
 		const char *mods = strstr(name, "lib/modules/");
 		if (!strncmp(name, "boot/vmlinuz-", 13) && !vmlinuz->len) {
@@ -504,15 +507,16 @@ static int read_deb(const char *deb, struct strbuf *vmlinuz, char **version, str
 				*version = xstrndup(v, strcspn(v, "/"));
 			}
 		} else {
-			archive_read_data_skip(a);
+			sym_archive_read_data_skip(a);
 		}
 	}
 	if (ar != ARCHIVE_EOF) {
-		r = err_set(e, -EIO, EXIT_FAILED, "reading '%s': %s", deb, archive_error_string(a));
+		r = err_set(e, -EIO, EXIT_FAILED, "reading '%s': %s", deb,
+			    sym_archive_error_string(a));
 		goto out;
 	}
 out:
-	archive_read_free(a);
+	sym_archive_read_free(a);
 	close(p[0]);
 	strbuf_release(&raw);
 	struct err ce = ERR_INIT;
@@ -565,26 +569,26 @@ static int scan_modules(const char *dir, struct modset *ms, int depth, struct er
 static int cpio_add(struct archive *a, const char *path, mode_t type, mode_t perm, const void *data,
 		    size_t len, dev_t rdev, struct err *e)
 {
-	struct archive_entry *ent = archive_entry_new();
-	archive_entry_set_pathname(ent, path);
-	archive_entry_set_filetype(ent, type);
-	archive_entry_set_perm(ent, perm);
-	archive_entry_set_uid(ent, 0);
-	archive_entry_set_gid(ent, 0);
-	archive_entry_set_mtime(ent, 0, 0);
-	archive_entry_set_nlink(ent, type == AE_IFDIR ? 2 : 1);
-	archive_entry_set_size(ent, type == AE_IFREG ? (la_int64_t)len : 0);
+	struct archive_entry *ent = sym_archive_entry_new();
+	sym_archive_entry_set_pathname(ent, path);
+	sym_archive_entry_set_filetype(ent, type);
+	sym_archive_entry_set_perm(ent, perm);
+	sym_archive_entry_set_uid(ent, 0);
+	sym_archive_entry_set_gid(ent, 0);
+	sym_archive_entry_set_mtime(ent, 0, 0);
+	sym_archive_entry_set_nlink(ent, type == AE_IFDIR ? 2 : 1);
+	sym_archive_entry_set_size(ent, type == AE_IFREG ? (la_int64_t)len : 0);
 	if (rdev)
-		archive_entry_set_rdev(ent, rdev);
+		sym_archive_entry_set_rdev(ent, rdev);
 	int r = 0;
-	if (archive_write_header(a, ent) != ARCHIVE_OK)
+	if (sym_archive_write_header(a, ent) != ARCHIVE_OK)
 		r = -EIO;
-	else if (type == AE_IFREG && len && archive_write_data(a, data, len) != (la_ssize_t)len)
+	else if (type == AE_IFREG && len && sym_archive_write_data(a, data, len) != (la_ssize_t)len)
 		r = -EIO;
 	if (r < 0)
 		err_set(e, r, EXIT_FAILED, "building initramfs: %s: %s", path,
-			archive_error_string(a));
-	archive_entry_free(ent);
+			sym_archive_error_string(a));
+	sym_archive_entry_free(ent);
 	return r;
 }
 
@@ -597,14 +601,14 @@ static int build_initrd(const struct strbuf *init, const struct modset *ms, stru
 	strbuf_reset(out);
 	strbuf_grow(out, cap);
 	size_t used = 0;
-	struct archive *a = archive_write_new();
+	struct archive *a = sym_archive_write_new();
 	int r = 0;
-	if (archive_write_set_format_cpio_newc(a) != ARCHIVE_OK ||
-	    archive_write_add_filter_none(a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
-	    archive_write_open_memory(a, out->buf, cap, &used) != ARCHIVE_OK) {
+	if (sym_archive_write_set_format_cpio_newc(a) != ARCHIVE_OK ||
+	    sym_archive_write_add_filter_none(a) != ARCHIVE_OK ||
+	    sym_archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
+	    sym_archive_write_open_memory(a, out->buf, cap, &used) != ARCHIVE_OK) {
 		r = err_set(e, -EIO, EXIT_FAILED, "building initramfs: %s",
-			    archive_error_string(a));
+			    sym_archive_error_string(a));
 		goto out;
 	}
 	struct strbuf order = STRBUF_INIT;
@@ -631,11 +635,11 @@ static int build_initrd(const struct strbuf *init, const struct modset *ms, stru
 	if (!r)
 		r = cpio_add(a, "lib/modules/order", AE_IFREG, 0644, order.buf, order.len, 0, e);
 	strbuf_release(&order);
-	if (!r && archive_write_close(a) != ARCHIVE_OK)
+	if (!r && sym_archive_write_close(a) != ARCHIVE_OK)
 		r = err_set(e, -EIO, EXIT_FAILED, "building initramfs: %s",
-			    archive_error_string(a));
+			    sym_archive_error_string(a));
 out:
-	archive_write_free(a);
+	sym_archive_write_free(a);
 	if (r == 0) {
 		out->len = used;
 		out->buf[used] = '\0';
@@ -711,7 +715,10 @@ static int provision(struct kernel *k, const struct source *s, const struct iden
 		     const struct strbuf *init, struct err *e)
 {
 	_cleanup_free_ char *kdir = fs_join(paths_home(), "kernels");
-	int r = paths_ensure_home(e);
+	int r = dl_archive_load(e); /* reads the .deb and the modules, writes the initramfs */
+	if (r < 0)
+		return r;
+	r = paths_ensure_home(e);
 	if (r < 0)
 		return r;
 	r = fs_mkdir_p(kdir, 0700, e);

@@ -1,7 +1,7 @@
-#include <curl/curl.h>
 #include <jansson.h>
 #include <string.h>
 
+#include "core/dl_curl.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "llm.h"
@@ -21,14 +21,6 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 	}
 	strbuf_add(&r->body, data, len);
 	return len;
-}
-
-static void global_init(void)
-{
-	static bool done;
-	if (!done)
-		curl_global_init(CURL_GLOBAL_DEFAULT);
-	done = true;
 }
 
 /* Server text fit for a message: at most 200 bytes, no control characters,
@@ -54,38 +46,40 @@ static char *server_text(const char *s, size_t len, const char *key)
 static int request(const char *label, const char *url, const char *body, const char *key,
 		   long timeout_ms, long *status, struct reply *r, struct err *e)
 {
-	global_init();
-	CURL *c = curl_easy_init();
+	int ret = dl_curl_load(e);
+	if (ret < 0)
+		return err_prefix(e, ret, "%s", label);
+	CURL *c = sym_curl_easy_init();
 	if (!c)
 		return err_set(e, -ENOMEM, EXIT_FAILED, "%s: cannot initialise libcurl", label);
 	char errbuf[CURL_ERROR_SIZE] = "";
 	struct curl_slist *headers = NULL;
 	_cleanup_free_ char *auth = key ? xasprintf("Authorization: Bearer %s", key) : NULL;
 	if (auth)
-		headers = curl_slist_append(headers, auth);
+		headers = sym_curl_slist_append(headers, auth);
 	if (body) {
-		headers = curl_slist_append(headers, "Content-Type: application/json");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		headers = sym_curl_slist_append(headers, "Content-Type: application/json");
+		sym_curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	}
-	headers = curl_slist_append(headers, "Accept: application/json");
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000);
-	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LLM_MAX_REPLY);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "mvmctl/" MVM_VERSION);
+	headers = sym_curl_slist_append(headers, "Accept: application/json");
+	sym_curl_easy_setopt(c, CURLOPT_URL, url);
+	sym_curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	sym_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(c, CURLOPT_NOPROXY, "127.0.0.1,localhost,::1");
+	sym_curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	sym_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 10000 ? timeout_ms : 10000);
+	sym_curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)LLM_MAX_REPLY);
+	sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	sym_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "mvmctl/" MVM_VERSION);
 
-	CURLcode rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_slist_free_all(headers);
-	curl_easy_cleanup(c);
+	CURLcode rc = sym_curl_easy_perform(c);
+	sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	sym_curl_slist_free_all(headers);
+	sym_curl_easy_cleanup(c);
 	if (auth)
 		explicit_bzero(auth, strlen(auth));
 
@@ -98,8 +92,8 @@ static int request(const char *label, const char *url, const char *body, const c
 		return err_set(e, -ETIMEDOUT, EXIT_FAILED, "%s: no reply from %s within %ld ms",
 			       label, url, timeout_ms);
 	_cleanup_free_ char *why =
-	    server_text(errbuf[0] ? errbuf : curl_easy_strerror(rc),
-			strlen(errbuf[0] ? errbuf : curl_easy_strerror(rc)), key);
+	    server_text(errbuf[0] ? errbuf : sym_curl_easy_strerror(rc),
+			strlen(errbuf[0] ? errbuf : sym_curl_easy_strerror(rc)), key);
 	return err_set(e, -EIO, EXIT_FAILED, "%s: request to %s failed: %s", label, url, why);
 }
 
