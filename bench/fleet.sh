@@ -73,9 +73,11 @@ med() { printf '%s\n' "$@" | median; }
 verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {ok = op == "<=" ? v <= t : v >= t; print ok ? "met" : "NOT MET"}'; }
 timed() { # timed CMD...: runs it quietly, its wall time in T_S
 	local t0
-	t0=$(now)
+	local t1
+	t0=$EPOCHREALTIME # not $(now): a command substitution forks inside the timed region
 	"$@" >"$tmp/cmd.out" 2>&1 || { echo "failed: $*" >&2; cat "$tmp/cmd.out" >&2; exit 1; }
-	T_S=$(secs "$t0" "$(now)")
+	t1=$EPOCHREALTIME
+	T_S=$(secs "$t0" "$t1")
 }
 M() { "$MVMCTL" "$@"; }
 idir() { printf '%s/pools/%s/instances/%s' "$MVM_HOME" "${1%/*}" "${1##*/}"; }

@@ -77,10 +77,10 @@ REV=$(rev_of "$tmp/snap") REV1G=$(rev_of "$tmp/snap1g")
 # started as WANT (snapshot or cold), then downs it (untimed).
 up_timed() {
 	local t0 t1
-	t0=$(now)
+	t0=$EPOCHREALTIME # not $(now): a command substitution forks inside the timed region
 	"$MVMCTL" up -d --json "$2" --name "$1" >"$tmp/up.json" 2>"$tmp/up.err" ||
 		{ echo "mvmctl up $1 failed:" >&2; cat "$tmp/up.err" >&2; exit 1; }
-	t1=$(now)
+	t1=$EPOCHREALTIME
 	UP_S=$(secs "$t0" "$t1")
 	local from
 	from=$(jq -r .started_from "$tmp/up.json")
