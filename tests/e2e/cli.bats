@@ -31,6 +31,13 @@ setup() { common_setup; }
 	assert_contains "$output" "Examples:"
 	assert_contains "$output" "Exit status:"
 	assert_contains "$output" "Environment:"
+	# three words deep, as `tenant secrets set`
+	run --separate-stderr "$MVMCTL" help tenant secrets set
+	[ "$status" -eq 0 ]
+	a=$output
+	run --separate-stderr "$MVMCTL" tenant secrets set --help
+	assert_eq "$a" "$output"
+	assert_contains "$output" "usage: mvmctl tenant secrets set <tenant> --from-file FILE"
 }
 
 @test "unknown verbs and flags are usage errors, exit 2, with a short usage" {
