@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "fleet/fleet.h"
 #include "fleet/pool.h"
+#include "fleet/quota.h"
 #include "fleet/tenant.h"
 
 #define STR_(x)	  #x
@@ -291,20 +292,30 @@ static const struct command cmd_tenant_ls = {
 
 #define LABEL "%-15s "
 
-static void print_info(const struct tenant *t, const struct strvec *pools)
+static json_t *usage_json(const struct quota_usage *u)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "vcpus", (json_int_t)u->vcpus,
+			 "mem_mib", (json_int_t)u->mem_mib, "running", (json_int_t)u->running,
+			 "warm", (json_int_t)u->warm, "sleeping", (json_int_t)u->sleeping,
+			 "stopped", (json_int_t)u->stopped);
+}
+
+static void print_info(const struct tenant *t, const struct strvec *pools,
+		       const struct quota_usage *u)
 {
 	const char *created = json_get_str(t->record, "created_at");
 	printf(LABEL "%s\n", "tenant", t->id);
 	printf(LABEL "%s\n", "dir", t->dir);
 	printf(LABEL "%s\n", "created_at", created ? created : "-");
-	printf("quotas\n");
+	printf("quotas (in use / max)\n");
 	_cleanup_free_ char *mem = size_format_mib((uint64_t)t->q.max_mem_mib);
-	printf("  %-24s %lld\n", "max_vcpus", t->q.max_vcpus);
-	printf("  %-24s %lld (%s)\n", "max_mem_mib", t->q.max_mem_mib, mem);
-	printf("  %-24s %lld\n", "max_running", t->q.max_running);
-	printf("  %-24s %lld\n", "max_warm", t->q.max_warm);
-	printf("  %-24s %lld\n", "max_pools", t->q.max_pools);
+	printf("  %-24s %lld / %lld\n", "vcpus", u->vcpus, t->q.max_vcpus);
+	printf("  %-24s %lld / %lld (%s)\n", "mem_mib", u->mem_mib, t->q.max_mem_mib, mem);
+	printf("  %-24s %lld / %lld\n", "running", u->running, t->q.max_running);
+	printf("  %-24s %lld / %lld\n", "warm", u->warm, t->q.max_warm);
+	printf("  %-24s %zu / %lld\n", "pools", pools->n, t->q.max_pools);
 	printf("  %-24s %lld\n", "max_instances_per_pool", t->q.max_instances_per_pool);
+	printf(LABEL "%lld sleeping, %lld stopped\n", "not counted", u->sleeping, u->stopped);
 	const json_t *s = json_object_get(t->record, "secrets");
 	const char *at = json_get_str(s, "set_at");
 	const json_t *keys = json_object_get(s, "keys");
@@ -337,11 +348,16 @@ static int run_info(struct cli *cli, int argc, char **argv)
 	if ((r = tenant_load(a.tenant, &t, &cli->err)) < 0)
 		return r;
 	struct strvec pools = STRVEC_INIT;
-	if ((r = pool_list(t.id, &pools, &cli->err)) >= 0) {
-		if (cli->json)
-			cli_json(cli, tenant_json(&t, &pools));
-		else
-			print_info(&t, &pools);
+	struct quota_usage u;
+	if ((r = pool_list(t.id, &pools, &cli->err)) >= 0 &&
+	    (r = quota_usage(t.id, &u, &cli->err)) >= 0) {
+		if (cli->json) {
+			json_t *j = tenant_json(&t, &pools);
+			json_object_set_new(j, "usage", usage_json(&u));
+			cli_json(cli, j);
+		} else {
+			print_info(&t, &pools, &u);
+		}
 	}
 	strvec_clear(&pools);
 	tenant_release(&t);
@@ -351,10 +367,11 @@ static int run_info(struct cli *cli, int argc, char **argv)
 static const struct command cmd_tenant_info = {
     .name = "info",
     .run = run_info,
-    .summary = "Show a tenant's quotas, secrets status and pools.",
+    .summary = "Show a tenant's quotas and what it uses of them, secrets status and pools.",
     .usage = "<tenant> [--json]",
-    .description = "Secrets are never shown: only when they were set and how many top-level "
-		   "keys they have.",
+    .description = "Usage counts running and warm instances against the vCPU, memory, running "
+		   "and warm quotas (sleeping and stopped ones hold no VM). Secrets are never "
+		   "shown: only when they were set and how many top-level keys they have.",
     .examples = "mvmctl tenant info acme\nmvmctl tenant info acme --json | jq .quotas",
     .min_args = 1,
     .max_args = 1,

@@ -192,6 +192,9 @@ count() { ids "$1" | grep -c . || true; }
 	[ "$status" -eq 5 ]
 	assert_contains "$stderr" "Quota exceeded for tenant 'acme': max_running is 3, 3 running"
 	assert_eq 3 "$(count running)"
+	# tenant info shows the same usage the check counted
+	assert_eq '{"vcpus":3,"running":3,"warm":0,"sleeping":1}' \
+		"$("$MVM" tenant info acme --json | jq -c '.usage | {vcpus, running, warm, sleeping}')"
 	"$MVM" instance pause "$(ids running | tail -n1)"
 	"$MVM" pool create acme/big --flake "$FLAKE" --profile default --cpus 2 --mem 256
 	run --separate-stderr "$MVM" pool scale acme/big --running 1

@@ -136,16 +136,19 @@ hint: IDs are 1-63 characters of a-z, 0-9 and '-', not starting or ending with '
 	"$MVMCTL" tenant create beta --max-mem 2048 --max-vcpus 3 2>/dev/null
 	run --separate-stderr "$MVMCTL" tenant info beta
 	[ "$status" -eq 0 ]
-	assert_contains "$output" "quotas
-  max_vcpus                3
-  max_mem_mib              2048 (2G)
-  max_running              16
-  max_warm                 16
-  max_pools                8
+	assert_contains "$output" "quotas (in use / max)
+  vcpus                    0 / 3
+  mem_mib                  0 / 2048 (2G)
+  running                  0 / 16
+  warm                     0 / 16
+  pools                    0 / 8
   max_instances_per_pool   16
+not counted     0 sleeping, 0 stopped
 secrets         none
 pools           none"
 	assert_contains "$output" "tenant          beta"
+	run --separate-stderr "$MVMCTL" tenant info beta --json
+	[ "$(json -c .usage)" = '{"vcpus":0,"mem_mib":0,"running":0,"warm":0,"sleeping":0,"stopped":0}' ]
 
 	# the defaults are in the help, from the same constants
 	run "$MVMCTL" tenant create --help
