@@ -163,7 +163,6 @@ static void write_resolv_conf(const char *dns)
 	write_file("/etc/resolv.conf", buf);
 }
 
-
 /* lo and eth0 (when there is one) up, no address yet: opening virtio-net
  * (filling its receive ring) is a good part of the network's setup time. */
 static void network_links_up(void)
@@ -183,18 +182,15 @@ static void network_links_up(void)
 
 void network_setup(const char *ip, const char *gw, const char *dns)
 {
+	network_links_up(); /* at once when a snapshot-mode guest did it before */
+	if (if_nametoindex("eth0") == 0)
+		return;
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_msg("network: socket: %s", strerror(errno));
 		return;
 	}
-	int r = if_up(fd, "lo");
-	if (r < 0)
-		log_msg("network: bringing up lo: %s", strerror(-r));
-	if (if_nametoindex("eth0") == 0) {
-		close(fd);
-		return;
-	}
+	int r;
 	if (!ip || !*ip)
 		ip = DEF_IP;
 	if (!gw || !*gw)
@@ -207,7 +203,7 @@ void network_setup(const char *ip, const char *gw, const char *dns)
 		log_msg("network: bad address %s", ip);
 		goto out;
 	}
-	if ((r = if_addr(fd, "eth0", addr, mask)) < 0 || (r = if_up(fd, "eth0")) < 0) {
+	if ((r = if_addr(fd, "eth0", addr, mask)) < 0) {
 		log_msg("network: configuring eth0: %s", strerror(-r));
 		goto out;
 	}
