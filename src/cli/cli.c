@@ -61,6 +61,15 @@ void cli_note(struct cli *cli, const char *fmt, ...)
 	va_end(ap);
 }
 
+void cli_progress(void *ctx, const char *phase, double seconds)
+{
+	struct cli *cli = ctx;
+	if (!cli->phases)
+		cli->phases = json_object();
+	json_object_set_new(cli->phases, phase, json_real(seconds));
+	cli_note(cli, "%-9s %.2f s", phase, seconds);
+}
+
 void cli_print_error(struct cli *cli, const struct err *e)
 {
 	const char *msg = e->msg ? e->msg : "failed";
@@ -217,5 +226,6 @@ int cli_main(int argc, char **argv)
 	fflush(stdout);
 	strvec_clear(&cli.rest);
 	err_release(&cli.err);
+	json_decref(cli.phases);
 	return r;
 }

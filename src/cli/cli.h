@@ -64,6 +64,7 @@ struct cli {
 	struct strvec rest; /* after `--` */
 	bool dashdash;
 	struct err err;
+	json_t *phases; /* build phase -> seconds, as cli_progress saw them (for --json) */
 };
 
 /* Entry point from main(). */
@@ -74,6 +75,9 @@ void cli_json(struct cli *cli, json_t *obj); /* adds schema_version, prints, ste
 void cli_warn(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_note(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_print_error(struct cli *cli, const struct err *e);
+/* A build's progress callback (build_progress.phase_done, ctx the struct cli):
+ * notes "<phase> <seconds> s" and keeps the seconds in cli->phases. */
+void cli_progress(void *cli, const char *phase, double seconds);
 bool cli_color(int fd);
 
 /* Usage error: message + short usage on stderr; returns EXIT_USAGE. */

@@ -54,16 +54,6 @@ static double now_s(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static json_t *phases; /* phase name -> seconds, for --json */
-
-static void progress(void *ctx, const char *phase, double seconds)
-{
-	struct cli *cli = ctx;
-	if (!phases)
-		phases = json_object();
-	json_object_set_new(phases, phase, json_real(seconds));
-	cli_note(cli, "%-9s %.2f s", phase, seconds);
-}
 
 static json_t *fingerprint_key(const struct build_request *req, const struct strvec *ov)
 {
@@ -175,7 +165,7 @@ static int take_snapshot(struct run *r, const char *revdir, const struct slot_re
 	snapshot_host_deps_release(&h);
 	if (ret < 0)
 		return err_prefix(&cli->err, ret, "snapshot");
-	progress(cli, "snapshot", now_s() - t);
+	cli_progress(cli, "snapshot", now_s() - t);
 	if (!r->snap.created)
 		cli_warn(cli, "no snapshot: %s", r->snap.reason);
 	else if (!cli->json)
@@ -217,19 +207,21 @@ static int do_build(struct run *r)
 		double t = now_s();
 		if ((ret = build_resolve(&r->req, &r->rs, e)) < 0)
 			return ret;
-		progress(cli, "evaluate", now_s() - t);
+		cli_progress(cli, "evaluate", now_s() - t);
 		r->revision = xstrdup(r->rs.revision);
 		_cleanup_free_ char *cur = NULL;
 		bool complete = slot_revision_complete(&r->slot, r->revision, NULL) == 1;
 		if (o.force || !complete) {
 			struct rstore_stage st = RSTORE_STAGE_INIT;
-			struct build_progress pg = {.phase_done = progress, .ctx = cli};
+			struct build_progress pg = {.phase_done = cli_progress, .ctx = cli};
 			ret = slot_stage(&r->slot, &st, e);
 			if (ret >= 0)
 				ret = build_realise(&r->req, &r->rs, st.dir, &pg, &r->res, e);
-			if (ret >= 0 && phases) {
-				json_object_set_new(phases, "pack_stage", json_real(r->res.stage_s));
-				json_object_set_new(phases, "pack_mkfs", json_real(r->res.mkfs_s));
+			if (ret >= 0 && cli->phases) {
+				json_object_set_new(cli->phases, "pack_stage",
+						    json_real(r->res.stage_s));
+				json_object_set_new(cli->phases, "pack_mkfs",
+						    json_real(r->res.mkfs_s));
 			}
 			t = now_s();
 			if (ret >= 0)
@@ -280,7 +272,7 @@ static int do_build(struct run *r)
 		err_release(&ignore);
 	}
 	if (r->built)
-		progress(cli, "register", now_s() - t);
+		cli_progress(cli, "register", now_s() - t);
 	if (o.snapshot && (ret = take_snapshot(r, revdir, &rec)) < 0)
 		return ret;
 	double total = now_s() - t0;
@@ -299,8 +291,8 @@ static int do_build(struct run *r)
 				      "slot", r->slot.id.s, "revision", r->revision, "built",
 				      r->built, "seconds", total, "snapshot", snap);
 		json_object_set_new(j, "revision_dir", json_string(revdir));
-		json_object_set_new(j, "phases_s", phases ? phases : json_object());
-		phases = NULL;
+		json_object_set_new(j, "phases_s", cli->phases ? cli->phases : json_object());
+		cli->phases = NULL;
 		cli_json(cli, j);
 	} else if (r->built) {
 		cli_note(cli, "built revision %.12s in %.2f s", r->revision, total);

@@ -427,16 +427,6 @@ static const struct opt build_opts[] = {
     OPT_END_(),
 };
 
-static json_t *phases; /* phase name -> seconds, for --json */
-
-static void progress(void *ctx, const char *phase, double seconds)
-{
-	struct cli *cli = ctx;
-	if (!phases)
-		phases = json_object();
-	json_object_set_new(phases, phase, json_real(seconds));
-	cli_note(cli, "%-9s %.2f s", phase, seconds);
-}
 
 static int run_build(struct cli *cli, int argc, char **argv)
 {
@@ -456,7 +446,7 @@ static int run_build(struct cli *cli, int argc, char **argv)
 	struct strvec ov = STRVEC_INIT;
 	nix_overrides_merge(&ov, &cfg.override_inputs, &build_overrides);
 	struct nix_opts nix = {.offline = cfg.offline, .overrides = &ov, .verbose = cli->verbose};
-	struct build_progress pg = {.phase_done = progress, .ctx = cli};
+	struct build_progress pg = {.phase_done = cli_progress, .ctx = cli};
 	struct pool_build_result res = {0};
 	cli_note(cli, "building %s/%s (%s#%s) on the host", p.tenant, p.id, p.flake, p.profile);
 	r = pool_build_with_progress(&p, &nix, &pg, &res, &cli->err);
@@ -474,8 +464,9 @@ static int run_build(struct cli *cli, int argc, char **argv)
 			    "{s:s++, s:s, s:b, s:s, s:f, s:s, s:o}", "pool", p.tenant, "/", p.id,
 			    "revision", res.revision, "built", res.built, "builder", "host",
 			    "seconds", res.seconds, "revision_dir", revdir, "snapshot", snap);
-			json_object_set_new(j, "phases_s", phases ? phases : json_object());
-			phases = NULL;
+			json_object_set_new(j, "phases_s",
+					    cli->phases ? cli->phases : json_object());
+			cli->phases = NULL;
 			cli_json(cli, j);
 		} else {
 			if (res.snapshot) {
@@ -493,8 +484,6 @@ static int run_build(struct cli *cli, int argc, char **argv)
 					 res.revision, p.tenant, p.id, res.seconds);
 		}
 	}
-	json_decref(phases);
-	phases = NULL;
 	pool_build_result_release(&res);
 	strvec_clear(&ov);
 	config_release(&cfg);

@@ -15,6 +15,7 @@
 
 #include "core/fs.h"
 #include "core/jsonio.h"
+#include "core/mkfs.h"
 #include "core/paths.h"
 #include "core/rstore.h"
 #include "core/spawn.h"
@@ -133,21 +134,7 @@ static int secrets_image_make(const char *img, const char *content_dir, size_t p
 	}
 	strvec_push(&argv, img);
 	strvec_push(&argv, size);
-	struct child c = CHILD_INIT;
-	c.argv = strvec_argv(&argv);
-	c.capture_out = c.capture_err = c.merge_err = true;
-	c.max_capture = 64 << 10;
-	int r = child_run(&c, e);
-	if (r < 0) {
-		if (r == -ENOENT)
-			err_hint(e, "install e2fsprogs (apt-get install e2fsprogs), or run 'mvmctl "
-				    "doctor'");
-	} else if (c.status != 0) {
-		strbuf_rtrim(&c.out);
-		r = err_set(e, -EIO, EXIT_FAILED, "mkfs.ext4 failed (status %d): %s", c.status,
-			    c.out.len ? c.out.buf : "no output");
-	}
-	child_release(&c);
+	int r = mkfs_ext4_run(strvec_argv(&argv), e);
 	strvec_clear(&argv);
 	if (r < 0)
 		return err_prefix(e, r, "making the secrets image '%s'", img);

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "core/fs.h"
-#include "core/spawn.h"
+#include "core/mkfs.h"
 #include "core/util.h"
 #include "shim/internal.h"
 
@@ -45,22 +45,9 @@ static int make_fs(const char *tmp, uint64_t mib, struct err *e)
 			       (unsigned long long)mib);
 	const char *argv[] = {"mkfs.ext4",	"-q", "-F", "-L", VM_DATA_DISK_LABEL, "-E",
 			      "root_owner=0:0", tmp,  NULL};
-	struct child c = CHILD_INIT;
-	c.argv = argv;
-	c.capture_out = c.capture_err = c.merge_err = true;
-	int r = child_run(&c, e);
-	if (r < 0) {
-		if (r == -ENOENT)
-			err_hint(e, "install e2fsprogs (apt-get install e2fsprogs), or run 'mvmctl "
-				    "doctor'");
-	} else if (c.status != 0) {
-		strbuf_rtrim(&c.out);
-		r = err_set(e, -EIO, EXIT_FAILED, "mkfs.ext4 failed (status %d): %s", c.status,
-			    c.out.len ? c.out.buf : "no output");
-	} else if (fsync(fd) < 0) {
+	int r = mkfs_ext4_run(argv, e);
+	if (r == 0 && fsync(fd) < 0)
 		r = err_sys(e, -errno, EXIT_FAILED, "writing '%s'", tmp);
-	}
-	child_release(&c);
 	return r;
 }
 
