@@ -333,12 +333,9 @@ static void print_history(const json_t *hist)
 static int run_info(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	struct fleet_addr a;
-	int r = fleet_parse_pool(argv[0], &a, &cli->err);
+	struct pool p;
+	int r = pool_load_addr(argv[0], &p, &cli->err);
 	if (r < 0)
-		return r;
-	struct pool p = POOL_INIT;
-	if ((r = pool_load(a.tenant, a.pool, &p, &cli->err)) < 0)
 		return r;
 	_cleanup_free_ char *problem = NULL;
 	_cleanup_free_ char *cur = current_of(&p, &problem);
@@ -427,17 +424,13 @@ static const struct opt build_opts[] = {
     OPT_END_(),
 };
 
-
 static int run_build(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	struct fleet_addr a;
-	int r = fleet_parse_pool(argv[0], &a, &cli->err);
-	if (r < 0)
-		return r;
-	struct pool p = POOL_INIT;
+	struct pool p;
 	struct config cfg;
-	if ((r = pool_load(a.tenant, a.pool, &p, &cli->err)) < 0)
+	int r = pool_load_addr(argv[0], &p, &cli->err);
+	if (r < 0)
 		return r;
 	if ((r = config_load(&cfg, &cli->err)) < 0) {
 		pool_release(&p);

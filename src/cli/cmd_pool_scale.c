@@ -101,12 +101,9 @@ const struct command cmd_pool_scale = {
 static int run_reconcile(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
-	struct fleet_addr a;
-	int r = fleet_parse_pool(argv[0], &a, &cli->err);
-	if (r < 0)
-		return r;
-	struct pool p = POOL_INIT;
-	if ((r = pool_load(a.tenant, a.pool, &p, &cli->err)) == 0)
+	struct pool p;
+	int r = pool_load_addr(argv[0], &p, &cli->err);
+	if (r == 0)
 		r = converge_and_report(cli, &p);
 	pool_release(&p);
 	return r;

@@ -165,6 +165,14 @@ int pool_load(const char *tenant, const char *id, struct pool *p, struct err *e)
 	return 0;
 }
 
+int pool_load_addr(const char *addr, struct pool *p, struct err *e)
+{
+	*p = (struct pool)POOL_INIT;
+	struct fleet_addr a;
+	int r = fleet_parse_pool(addr, &a, e);
+	return r < 0 ? r : pool_load(a.tenant, a.pool, p, e);
+}
+
 void pool_release(struct pool *p)
 {
 	free(p->tenant);

@@ -74,6 +74,9 @@ struct pool_create_args {
 int pool_create(const struct pool_create_args *a, struct err *e);
 /* Missing: EXIT_NOTFOUND "Pool 'acme/workers' does not exist". */
 int pool_load(const char *tenant, const char *id, struct pool *p, struct err *e);
+/* pool_load of an address "<tenant>/<pool>" as the user typed it (malformed:
+ * fleet_parse_pool's EXIT_USAGE error). */
+int pool_load_addr(const char *addr, struct pool *p, struct err *e);
 void pool_release(struct pool *p);
 /* Writes p's fields (desired counts, …) back into pool.json atomically. */
 int pool_save(struct pool *p, struct err *e);

@@ -300,9 +300,15 @@ pool_json() { "$MVMCTL" pool info "$1" --json; }
 	assert_contains "$stderr" "Pool 'acme/nope' does not exist"
 	run --separate-stderr "$MVMCTL" pool rollback acme/nope --revision deadbeefdeadbeef
 	[ "$status" -eq 4 ]
-	run --separate-stderr "$MVMCTL" pool build acme
-	[ "$status" -eq 2 ]
-	assert_contains "$stderr" "Expected <tenant>/<pool>, got \"acme\""
+	local verb
+	for verb in build info reconcile; do
+		run --separate-stderr "$MVMCTL" pool "$verb" acme
+		[ "$status" -eq 2 ]
+		assert_contains "$stderr" "Expected <tenant>/<pool>, got \"acme\""
+		run --separate-stderr "$MVMCTL" pool "$verb" acme/nope
+		[ "$status" -eq 4 ]
+		assert_contains "$stderr" "Pool 'acme/nope' does not exist"
+	done
 }
 
 @test "a snapshot that cannot be taken is a warning and recorded, not a failure" {
