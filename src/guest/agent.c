@@ -952,6 +952,7 @@ void agent_services_ready(void)
 		send_frame(PROTO_READY, 0, NULL, 0);
 		port_flush();
 	}
+	identity_ready(); /* after READY is on its way: the log line is not in its path */
 }
 
 /* Called by the loop after every round: flush and re-arm. */

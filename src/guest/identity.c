@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
@@ -62,9 +63,15 @@ static int reseed(const uint8_t *seed, uint32_t len)
 	return r;
 }
 
-static long tms(void){struct timespec t;clock_gettime(CLOCK_MONOTONIC,&t);return t.tv_sec*1000000+t.tv_nsec/1000;}
+/* When the identity arrived and how long each part of applying it took
+ * (microseconds), for identity_ready(); arrived == 0: no identity (yet). */
+static struct {
+	uint64_t arrived, identity, disks, data_mount;
+} took;
+
 void identity_apply(const struct proto_identity *id)
-{ long t0=tms();
+{
+	took.arrived = now_us();
 	int rc = set_clock(id->realtime_ns);
 	if (rc < 0)
 		log_msg("identity: setting the clock: %s", strerror(-rc));
@@ -73,16 +80,31 @@ void identity_apply(const struct proto_identity *id)
 		log_msg("identity: reseeding the random pool: %s", strerror(-rr));
 	hostname_setup(id->hostname);
 	network_setup(id->ip, id->gateway, id->dns);
-	log_msg("identity applied: hostname %s, clock %s, random pool %s (%u bytes)", id->hostname,
-		rc < 0 ? "NOT set" : "set", rr < 0 ? "NOT reseeded" : "reseeded", id->seed_len);
-	long t4=tms();
-	mounts_data();
-	long t5=tms();
+	uint64_t t = now_us();
+	took.identity = t - took.arrived;
+	log_msg("identity applied: hostname %s, clock %s, random pool %s (%u bytes) in %.1f ms",
+		id->hostname, rc < 0 ? "NOT set" : "set", rr < 0 ? "NOT reseeded" : "reseeded",
+		id->seed_len, (double)took.identity / 1000);
+	took.data_mount = mounts_data();
 	mounts_secrets();
-	long t6=tms();
+	took.disks = now_us() - t;
 	services_start();
-	long t7=tms();
-	log_msg("T all %ld data %ld secrets %ld services %ld", t7-t0,t5-t4,t6-t5,t7-t6);
+}
+
+void identity_ready(void)
+{
+	if (!took.arrived)
+		return;
+	uint64_t all = now_us() - took.arrived;
+	char mount[48] = "";
+	if (took.data_mount)
+		snprintf(mount, sizeof(mount), " (mount of /data %.1f ms)",
+			 (double)took.data_mount / 1000);
+	log_msg("ready %.1f ms after the identity: identity %.1f ms, disks %.1f ms%s, services "
+		"%.1f ms",
+		(double)all / 1000, (double)took.identity / 1000, (double)took.disks / 1000, mount,
+		(double)(all - took.identity - took.disks) / 1000);
+	took.arrived = 0; /* once: a WAKE's READY is not an identity's */
 }
 
 void wake_apply(const struct proto_identity *id)

@@ -49,6 +49,7 @@ void loop_del(struct watch *w);
 /* Runs one round: waits for events and dispatches them. */
 void loop_run_once(void);
 uint64_t now_ms(void);
+uint64_t now_us(void); /* CLOCK_MONOTONIC: setting the clock does not move it */
 /* Arms the single timer to fire at the earliest deadline anyone asked for;
  * timers_fire() then calls everyone whose deadline passed. */
 void timer_want(uint64_t at_ms);
@@ -65,7 +66,8 @@ void mounts_late(void);
 /* Lists the virtio disks other than root, once (a snapshot-mode guest does it
  * before it is saved; mounts_data and mounts_secrets do it when nobody has). */
 void mounts_scan_disks(void);
-void mounts_data(void);
+/* Returns how long mount(2) of the data disk took, in microseconds (0: none). */
+uint64_t mounts_data(void);
 /* Mounts the disk labelled mvm-secrets read-only (nosuid, nodev, noexec) on
  * /run/secrets (0700) when there is one, first unmounting (MNT_DETACH) what
  * it mounted before and dropping the cached blocks of every candidate: on a
@@ -99,6 +101,9 @@ void identity_apply(const struct proto_identity *id);
  * given, the secrets disk (a fresh file behind the same device). Running
  * services and exec sessions are left alone. */
 void wake_apply(const struct proto_identity *id);
+/* READY was sent: after an identity, logs how long the guest took from the
+ * identity to READY and in which part (the figure bench/snapshot.sh reads). */
+void identity_ready(void);
 
 /* --- services.c --- */
 #define UNIT_DIR "/etc/systemd/system"

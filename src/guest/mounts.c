@@ -194,11 +194,12 @@ static void flush_blockdev(const char *dev)
 
 /* Mounts the disk labelled DATA_LABEL at /data (the first, in name order, when
  * there are several). */
-void mounts_data(void)
+uint64_t mounts_data(void)
 {
 	if (ndisks < 0)
 		mounts_scan_disks();
 	bool mounted = false;
+	uint64_t took = 0;
 	for (int i = 0; i < ndisks; i++) {
 		const char *dev = disks[i];
 		flush_blockdev(dev);
@@ -209,16 +210,20 @@ void mounts_data(void)
 				DATA_LABEL);
 			continue;
 		}
+		uint64_t t0 = now_us();
 		int r = do_mount(dev, "/data", "ext4", MS_NODEV, NULL);
 		if (r < 0) {
 			log_msg("mounting data disk %s (%s) on /data: %s", dev, DATA_LABEL,
 				strerror(-r));
 			continue;
 		}
-		log_msg("data disk %s (%s) mounted on /data", dev, DATA_LABEL);
+		took = now_us() - t0;
+		log_msg("data disk %s (%s) mounted on /data in %.1f ms", dev, DATA_LABEL,
+			(double)took / 1000);
 		mounted = true;
 		memcpy(data_dev, dev, sizeof(data_dev));
 	}
+	return took;
 }
 
 /* True when nothing holds dev exclusively: no file system lives on it. A
