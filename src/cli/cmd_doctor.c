@@ -7,6 +7,8 @@
 #include "build/kernel.h"
 #include "build/nix.h"
 #include "cli.h"
+#include "core/dl_archive.h"
+#include "core/dl_curl.h"
 #include "core/fs.h"
 #include "core/paths.h"
 #include "core/spawn.h"
@@ -53,6 +55,24 @@ static void check_program(struct report *r, const char *name, const char *prog, 
 	}
 }
 
+/* A library mvmctl loads when an operation needs it (core/dlib.h): its
+ * absence only disables that operation, so it is a warning. */
+static void check_library(struct report *r, const char *name, int (*load)(struct err *),
+			  const char *soname, const char *package, const char *used_for,
+			  const char *without)
+{
+	struct err e = ERR_INIT;
+	if (load(&e) == 0) {
+		_cleanup_free_ char *d = xasprintf("%s (%s)", soname, used_for);
+		check(r, name, OK, d, NULL);
+	} else {
+		_cleanup_free_ char *d = xasprintf("%s: %s", e.msg, without);
+		_cleanup_free_ char *fix = xasprintf("apt-get install %s", package);
+		check(r, name, WARN, d, fix);
+	}
+	err_release(&e);
+}
+
 static int run_doctor(struct cli *cli, int argc, char **argv)
 {
 	(void)argc, (void)argv;
@@ -91,6 +111,12 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		      "MVM_KERNEL");
 	}
 	kernel_release(&k);
+	check_library(&r, "libarchive", dl_archive_load, DL_ARCHIVE_SONAME, DL_ARCHIVE_PACKAGE,
+		      "provisioning a guest kernel from its package",
+		      "a guest kernel cannot be provisioned from its package");
+	check_library(&r, "libcurl", dl_curl_load, DL_CURL_SONAME, DL_CURL_PACKAGE,
+		      "init --prompt with an LLM",
+		      "init --prompt cannot ask an LLM (it plans heuristically)");
 
 	/* Unix socket paths: sun_path is 108 bytes. */
 	struct sockaddr_un sun;

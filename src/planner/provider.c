@@ -131,6 +131,19 @@ static int find_local(const struct planner_config *c, char **root, char **model,
 		char *listed = NULL;
 		const char *ep = c->local_endpoints.v[i];
 		int r = llm_probe(ep, c->probe_timeout_ms, &listed, &probe);
+		if (r < 0 && probe.exit == EXIT_NOTREADY) {
+			/* this host cannot speak HTTP (libcurl is missing): no endpoint
+			 * will answer, and saying none did would send the user looking
+			 * for a server */
+			strbuf_release(&tried);
+			if (e) {
+				err_release(e);
+				*e = probe;
+			} else {
+				err_release(&probe);
+			}
+			return r;
+		}
 		err_release(&probe);
 		if (r == 0) {
 			*root = xstrdup(ep);
@@ -214,9 +227,12 @@ int planner_run(const struct planner_config *c, const char *prompt, const struct
 		else if (c->openai_key)
 			a = ask("openai", c->openai_base, c->openai_key, c->openai_model, c, prompt,
 				&start, forced, out, o, &why);
-		else
+		else if (why.exit != EXIT_NOTREADY)
 			err_release(&why); /* nothing to try: the heuristic is the plan */
-		if (a < 0 && err_isset(&why))
+		if (a < 0 && err_isset(&why) && why.exit == EXIT_NOTREADY && why.hint)
+			strvec_pushf(&o->warnings, "%s (%s); using the heuristic plan", why.msg,
+				     why.hint);
+		else if (a < 0 && err_isset(&why))
 			strvec_pushf(&o->warnings, "%s; using the heuristic plan", why.msg);
 		err_release(&why);
 		if (a == 0) {

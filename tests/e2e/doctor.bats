@@ -35,3 +35,20 @@ setup() {
 	[ "$(printf '%s' "$output" | jq -r '.checks[] | select(.name == "kernel") | .status')" = fail ]
 	assert_contains "$(printf '%s' "$output" | jq -r '.checks[] | select(.name == "kernel") | .fix')" "scripts/fetch-kernel.sh"
 }
+
+@test "doctor warns when a library mvmctl loads on demand is missing, with the package" {
+	lib=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ {print $NF; exit}')
+	[ -n "$lib" ]
+	run --separate-stderr "$MVMCTL" doctor
+	assert_contains "$output" "OK    libcurl        libcurl.so.4 (init --prompt with an LLM)"
+	assert_contains "$output" "OK    libarchive     libarchive.so.13"
+	# a private mount namespace where the linker finds an empty file
+	run --separate-stderr unshare -m bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' \
+		_ "$lib" "$MVMCTL" doctor --json
+	[ "$status" -eq 0 ] # a warning: only init --prompt's LLM needs it
+	c=$(printf '%s' "$output" | jq -c '.checks[] | select(.name == "libcurl")')
+	[ "$(jq -r .status <<<"$c")" = warn ]
+	assert_contains "$(jq -r .detail <<<"$c")" "libcurl.so.4 could not be loaded: "
+	assert_contains "$(jq -r .detail <<<"$c")" ": init --prompt cannot ask an LLM (it plans heuristically)"
+	[ "$(jq -r .fix <<<"$c")" = "apt-get install libcurl4" ]
+}

@@ -278,3 +278,33 @@ bad_plan() {
 	run "$MVMCTL" manifest check job
 	[ "$status" -eq 0 ]
 }
+
+# without_libcurl CMD...: runs CMD in a private mount namespace where the
+# libcurl the dynamic linker finds is an empty file: as on a host without it.
+without_libcurl() {
+	local lib
+	lib=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ {print $NF; exit}')
+	[ -n "$lib" ]
+	unshare -m bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$lib" "$@"
+}
+
+@test "without libcurl: local names the missing library, exit 6; auto warns and plans heuristically" {
+	fake
+	MVM_TEMPLATE_PROVIDER=local MVM_LOCAL_LLM_ENDPOINTS=$FAKE \
+		run --separate-stderr without_libcurl "$MVMCTL" init api --prompt "FastAPI app"
+	[ "$status" -eq 6 ]
+	assert_contains "$stderr" "mvmctl: error: planning from --prompt: local: libcurl.so.4 could not be loaded: "
+	assert_contains "$stderr" "hint: install it with 'apt-get install libcurl4'"
+	[[ $stderr != *"answered"* ]] # not "no endpoint answered": none was asked
+	[ ! -e api ]
+	[ ! -s "$FAKE_LOG" ]
+
+	MVM_LOCAL_LLM_ENDPOINTS=$FAKE run --separate-stderr without_libcurl "$MVMCTL" init job \
+		--prompt "nightly cron job" --json
+	[ "$status" -eq 0 ]
+	[ "$(json .provider)" = heuristic ]
+	[ "$(json .warnings | jq length)" = 1 ]
+	assert_contains "$(json '.warnings[0]')" "local: libcurl.so.4 could not be loaded: "
+	assert_contains "$(json '.warnings[0]')" "(install it with 'apt-get install libcurl4'); using the heuristic plan"
+	[ "$(json .preset)" = worker ]
+}
