@@ -27,7 +27,7 @@ static int parse_id(struct cli *cli, const char *arg, struct fleet_addr *a)
 
 static json_t *secrets_json(const struct tenant *t)
 {
-	const json_t *s = json_object_get(t->record, "secrets");
+	const json_t *s = t->secrets;
 	if (!json_is_object(s))
 		return json_null();
 	const json_t *keys = json_object_get(s, "keys");
@@ -246,7 +246,7 @@ static int run_ls(struct cli *cli, int argc, char **argv)
 			quotas_line(&sb, &t.q);
 			strvec_push(&rows, t.id);
 			strvec_pushf(&rows, "%zu", pools.n);
-			strvec_push(&rows, t.has_secrets ? "yes" : "no");
+			strvec_push(&rows, t.secrets ? "yes" : "no");
 			strvec_push(&rows, sb.buf);
 			strbuf_release(&sb);
 		}
@@ -316,7 +316,7 @@ static void print_info(const struct tenant *t, const struct strvec *pools,
 	printf("  %-24s %zu / %lld\n", "pools", pools->n, t->q.max_pools);
 	printf("  %-24s %lld\n", "max_instances_per_pool", t->q.max_instances_per_pool);
 	printf(LABEL "%lld sleeping, %lld stopped\n", "not counted", u->sleeping, u->stopped);
-	const json_t *s = json_object_get(t->record, "secrets");
+	const json_t *s = t->secrets;
 	const char *at = json_get_str(s, "set_at");
 	const json_t *keys = json_object_get(s, "keys");
 	if (!json_is_object(s))
@@ -464,7 +464,7 @@ static int run_secrets_set(struct cli *cli, int argc, char **argv)
 		cli_json(cli, json_pack("{s:s, s:o, s:f}", "id", t.id, "secrets", secrets_json(&t),
 					"seconds", seconds));
 	} else {
-		const json_t *keys = json_object_get(json_object_get(t.record, "secrets"), "keys");
+		const json_t *keys = json_object_get(t.secrets, "keys");
 		if (json_is_integer(keys))
 			cli_note(cli, "set the secrets of tenant '%s' (%lld key%s) in %.2f s", t.id,
 				 (long long)json_integer_value(keys),

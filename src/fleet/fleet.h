@@ -2,7 +2,8 @@
  * addressed as <tenant>, <tenant>/<pool>, <tenant>/<pool>/<instance>.
  *
  *   $MVM_HOME/tenants/<t>/            tenant.json, tenant.lock,
- *                                     secrets.json (0600), secrets.img (0600)
+ *                                     secrets/ (secrets.json, secrets.img, meta.json;
+ *                                     replaced whole, tenant.h)
  *   $MVM_HOME/pools/<t>/<p>/          pool.json, build.lock,
  *                                     revisions/<hash>/…, current -> revisions/<hash>
  *   $MVM_HOME/pools/<t>/<p>/instances/<id>/

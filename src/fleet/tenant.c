@@ -27,8 +27,10 @@
 #define TENANT_SCHEMA_VERSION 1
 #define TENANT_JSON	      "tenant.json"
 #define TENANT_LOCK	      "tenant.lock"
+#define SECRETS_DIR	      "secrets"
 #define SECRETS_JSON	      "secrets.json"
 #define SECRETS_IMG	      "secrets.img"
+#define SECRETS_META	      "meta.json"
 /* A secrets file is configuration, not data: anything larger is a mistake. */
 #define SECRETS_MAX_BYTES (1u << 20)
 /* Image size: max(1 MiB, 2 * json + 512 KiB), in whole MiB. */
@@ -158,6 +160,7 @@ static int secrets_image_make(const char *img, const char *content_dir, size_t p
 		d.capture_out = d.capture_err = d.merge_err = true;
 		d.max_capture = 64 << 10;
 		r = child_run(&d, e);
+		unlink(cmds);
 		/* debugfs exits 0 when a request fails: any line but its banner
 		 * and the echoed requests ("debugfs …") is an error */
 		const char *bad = NULL;
@@ -224,20 +227,25 @@ int tenant_create(const char *id, const struct tenant_quotas *q, struct err *e)
 		return r;
 
 	/* made whole in $MVM_HOME/tmp, then renamed into place: tenants/<id>
-	 * either does not exist or has its tenant.json and secrets.img */
+	 * either does not exist or has its tenant.json and secrets/ */
 	_cleanup_free_ char *stage = NULL;
 	if ((r = make_tmp_dir(id, &stage, e)) < 0)
 		return r;
 	_cleanup_free_ char *now = json_now_rfc3339();
 	json_t *rec =
-	    json_pack("{s:i, s:s, s:s, s:o, s:n}", "schema_version", TENANT_SCHEMA_VERSION, "id",
-		      id, "created_at", now, "quotas", quotas_json(q), "secrets");
+	    json_pack("{s:i, s:s, s:s, s:o}", "schema_version", TENANT_SCHEMA_VERSION, "id", id,
+		      "created_at", now, "quotas", quotas_json(q));
 	_cleanup_free_ char *rec_path = fs_join(stage, TENANT_JSON);
-	_cleanup_free_ char *img = fs_join(stage, SECRETS_IMG);
+	_cleanup_free_ char *sdir = fs_join(stage, SECRETS_DIR);
+	_cleanup_free_ char *img = fs_join(sdir, SECRETS_IMG);
 	r = json_write_file(rec_path, rec, e);
 	json_decref(rec);
+	if (r >= 0 && mkdir(sdir, 0700) < 0)
+		r = err_sys(e, -errno, EXIT_FAILED, "creating directory '%s'", sdir);
 	if (r >= 0)
 		r = secrets_image_make(img, NULL, 0, stage, e);
+	if (r >= 0 && (r = fs_fsync_dir(sdir)) < 0)
+		err_sys(e, r, EXIT_FAILED, "syncing '%s'", sdir);
 	if (r >= 0 && (r = fs_fsync_dir(stage)) < 0)
 		err_sys(e, r, EXIT_FAILED, "syncing '%s'", stage);
 	if (r >= 0 && renameat2(AT_FDCWD, stage, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
@@ -255,6 +263,28 @@ int tenant_create(const char *id, const struct tenant_quotas *q, struct err *e)
 	}
 	fs_fsync_dir(tenants);
 	return 0;
+}
+
+/* t->secrets from secrets/meta.json, absent until the first `secrets set`.
+ * A tenant made before secrets/ existed keeps its files at the top and the
+ * meta in tenant.json's "secrets" until its next `secrets set`. */
+static int load_secrets_meta(struct tenant *t, struct err *e)
+{
+	_cleanup_free_ char *sdir = fs_join(t->dir, SECRETS_DIR);
+	if (!fs_is_dir(sdir)) {
+		json_t *legacy = json_object_get(t->record, "secrets");
+		t->secrets = json_is_object(legacy) ? json_incref(legacy) : NULL;
+		return 0;
+	}
+	_cleanup_free_ char *meta = fs_join(sdir, SECRETS_META);
+	if (!fs_exists(meta))
+		return 0;
+	int r = json_read_file(meta, &t->secrets, e);
+	if (r < 0) {
+		err_prefix(e, r, "tenant '%s'", t->id);
+		tenant_release(t);
+	}
+	return r;
 }
 
 int tenant_load(const char *id, struct tenant *t, struct err *e)
@@ -294,8 +324,7 @@ int tenant_load(const char *id, struct tenant *t, struct err *e)
 	t->dir = TAKE_PTR(dir);
 	t->q = q;
 	t->record = rec;
-	t->has_secrets = json_is_object(json_object_get(rec, "secrets"));
-	return 0;
+	return load_secrets_meta(t, e);
 }
 
 void tenant_release(struct tenant *t)
@@ -305,6 +334,7 @@ void tenant_release(struct tenant *t)
 	free(t->id);
 	free(t->dir);
 	json_decref(t->record);
+	json_decref(t->secrets);
 	*t = (struct tenant)TENANT_INIT;
 }
 
@@ -451,6 +481,24 @@ static void strbuf_wipe(struct strbuf *sb)
 	strbuf_release(sb);
 }
 
+/* A tenant made before secrets/ existed, once secrets/ has replaced them:
+ * its top-level secrets.json and secrets.img go, and tenant.json loses
+ * "secrets" (nothing reads them any more; killed half-way, they are ignored). */
+static void drop_legacy_secrets(struct tenant *t)
+{
+	const char *const files[] = {SECRETS_JSON, SECRETS_IMG};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *p = fs_join(t->dir, files[i]);
+		unlink(p);
+	}
+	if (json_object_del(t->record, "secrets") == 0) {
+		struct err ignored = ERR_INIT;
+		_cleanup_free_ char *rec = fs_join(t->dir, TENANT_JSON);
+		json_write_file(rec, t->record, &ignored);
+		err_release(&ignored);
+	}
+}
+
 int tenant_secrets_set(const char *id, const char *file, struct err *e)
 {
 	_cleanup_(lock_releasep) struct fs_lock lk = FS_LOCK_INIT;
@@ -471,46 +519,57 @@ int tenant_secrets_set(const char *id, const char *file, struct err *e)
 		return r;
 	}
 
-	/* 2. both files made whole outside the tenant's directory */
+	/* 2. the new secrets/ made whole outside the tenant's directory */
 	struct rstore_stage st = RSTORE_STAGE_INIT;
 	_cleanup_free_ char *tag = xasprintf("secrets-%s", id);
-	_cleanup_free_ char *content = NULL, *img_new = NULL, *json_new = NULL;
+	_cleanup_free_ char *content = NULL, *sdir_new = NULL;
 	r = rstore_stage_begin(&st, tag, e);
 	if (r >= 0) {
 		content = fs_join(st.dir, "content");
-		img_new = fs_join(st.dir, SECRETS_IMG);
-		json_new = fs_join(st.dir, SECRETS_JSON);
-		if (mkdir(content, 0700) < 0)
-			r = err_sys(e, -errno, EXIT_FAILED, "creating directory '%s'", content);
+		sdir_new = fs_join(st.dir, SECRETS_DIR);
+		if (mkdir(content, 0700) < 0 || mkdir(sdir_new, 0700) < 0)
+			r = err_sys(e, -errno, EXIT_FAILED, "creating a directory in '%s'",
+				    st.dir);
 	}
 	if (r >= 0) {
 		_cleanup_free_ char *inside = fs_join(content, SECRETS_JSON);
 		r = fs_write_atomic(inside, sb.buf, sb.len, 0400, e);
 	}
-	if (r >= 0)
-		r = secrets_image_make(img_new, content, sb.len, st.dir, e);
-	if (r >= 0)
-		r = fs_write_atomic(json_new, sb.buf, sb.len, 0600, e);
-	strbuf_wipe(&sb);
-
-	/* 3. renamed into place, each atomically, then recorded */
-	_cleanup_free_ char *img = fs_join(t.dir, SECRETS_IMG);
-	_cleanup_free_ char *json = fs_join(t.dir, SECRETS_JSON);
-	if (r >= 0 && rename(img_new, img) < 0)
-		r = err_sys(e, -errno, EXIT_FAILED, "renaming '%s' to '%s'", img_new, img);
-	if (r >= 0 && rename(json_new, json) < 0)
-		r = err_sys(e, -errno, EXIT_FAILED, "renaming '%s' to '%s'", json_new, json);
-	rstore_stage_release(&st);
 	if (r >= 0) {
-		fs_fsync_dir(t.dir);
-		_cleanup_free_ char *now = json_now_rfc3339();
-		json_object_set_new(
-		    t.record, "secrets",
-		    json_pack("{s:s, s:o}", "set_at", now, "keys",
-			      keys >= 0 ? json_integer((json_int_t)keys) : json_null()));
-		_cleanup_free_ char *rec = fs_join(t.dir, TENANT_JSON);
-		r = json_write_file(rec, t.record, e);
+		_cleanup_free_ char *img = fs_join(sdir_new, SECRETS_IMG);
+		r = secrets_image_make(img, content, sb.len, st.dir, e);
 	}
+	if (r >= 0) {
+		_cleanup_free_ char *json = fs_join(sdir_new, SECRETS_JSON);
+		r = fs_write_atomic(json, sb.buf, sb.len, 0600, e);
+	}
+	strbuf_wipe(&sb);
+	if (r >= 0) {
+		_cleanup_free_ char *now = json_now_rfc3339();
+		json_t *meta =
+		    json_pack("{s:s, s:o}", "set_at", now, "keys",
+			      keys >= 0 ? json_integer((json_int_t)keys) : json_null());
+		_cleanup_free_ char *path = fs_join(sdir_new, SECRETS_META);
+		r = json_write_file(path, meta, e);
+		json_decref(meta);
+	}
+	if (r >= 0 && (r = fs_fsync_dir(sdir_new)) < 0)
+		err_sys(e, r, EXIT_FAILED, "syncing '%s'", sdir_new);
+
+	/* 3. swapped in, in one step: whoever reads secrets/ (an instance
+	 * starting, tenant info) sees the old three files or the new three.
+	 * The old directory is left in the stage, which goes next. */
+	_cleanup_free_ char *sdir = fs_join(t.dir, SECRETS_DIR);
+	if (r >= 0) {
+		bool legacy = !fs_is_dir(sdir);
+		if (renameat2(AT_FDCWD, sdir_new, AT_FDCWD, sdir,
+			      legacy ? RENAME_NOREPLACE : RENAME_EXCHANGE) < 0)
+			r = err_sys(e, -errno, EXIT_FAILED, "replacing '%s'", sdir);
+		else if (legacy)
+			drop_legacy_secrets(&t);
+		fs_fsync_dir(t.dir);
+	}
+	rstore_stage_release(&st);
 	tenant_release(&t);
 	return r < 0 ? err_prefix(e, r, "tenant '%s': setting secrets", id) : 0;
 }
@@ -521,12 +580,15 @@ int tenant_secrets_disk(const char *id, const char *dst, struct err *e)
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *dir = fleet_tenant_dir(id);
-	_cleanup_free_ char *src = fs_join(dir, SECRETS_IMG);
 	if (!fs_is_dir(dir))
 		return not_found(id, e);
-	/* secrets set renames a new image into place: the copy reads a whole old
-	 * one or a whole new one, without the tenant's lock. Not fsync'd: the
-	 * copy lives only as long as the VM that reads it. */
+	_cleanup_free_ char *sdir = fs_join(dir, SECRETS_DIR);
+	/* secrets/, or the top of a tenant made before it existed */
+	_cleanup_free_ char *src = fs_join(fs_is_dir(sdir) ? sdir : dir, SECRETS_IMG);
+	/* secrets set swaps a new secrets/ in: the copy reads a whole old image
+	 * or a whole new one, without the tenant's lock (an open file outlives
+	 * the swap). Not fsync'd: the copy lives only as long as the VM that
+	 * reads it. */
 	if ((r = fs_copy_sparse(src, dst, 0600, false, e)) < 0) {
 		err_prefix(e, r, "tenant '%s': the secrets disk", id);
 		err_hint(e, "rebuild it with 'mvmctl tenant secrets set %s --from-file FILE'", id);

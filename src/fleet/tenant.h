@@ -4,12 +4,18 @@
  *   {"schema_version": 1, "id": "acme", "created_at": "…",
  *    "quotas": {"max_vcpus": 16, "max_mem_mib": 16384, "max_running": 16,
  *               "max_warm": 16, "max_pools": 8, "max_instances_per_pool": 16},
- *    "secrets": {"set_at": "…", "keys": 3} | null}
- * tenants/<t>/secrets.json  the tenant's secrets as given (0600); never printed
- * tenants/<t>/secrets.img   a small read-only ext4 image labelled
- *                           TENANT_SECRETS_LABEL holding secrets.json (0600),
- *                           rebuilt by every `secrets set`; instances get a
- *                           fresh copy of it at each start and wake
+ * tenants/<t>/secrets/      replaced whole by every `secrets set` (one
+ *                           renameat2 RENAME_EXCHANGE: the three files
+ *                           always belong together):
+ *   secrets.json            the tenant's secrets as given (0600); never printed
+ *   secrets.img             a small read-only ext4 image labelled
+ *                           TENANT_SECRETS_LABEL holding secrets.json (0600);
+ *                           instances get a fresh copy of it at each start
+ *                           and wake
+ *   meta.json               {"set_at": "…", "keys": 3 | null}; absent until
+ *                           the first `secrets set`
+ * (A tenant made before secrets/ existed has secrets.json and secrets.img at
+ * the top and "secrets" in tenant.json, read until its next `secrets set`.)
  * tenants/<t>/tenant.lock   flock'd by whoever changes the tenant or starts,
  *                           wakes or resumes one of its instances (quota checks)
  */
@@ -42,8 +48,8 @@ struct tenant {
 	char *id;
 	char *dir; /* tenants/<id> */
 	struct tenant_quotas q;
-	json_t *record; /* tenant.json as read */
-	bool has_secrets;
+	json_t *record;	 /* tenant.json as read */
+	json_t *secrets; /* secrets/meta.json: {set_at, keys}; NULL before any `secrets set` */
 };
 
 #define TENANT_INIT                                                                                \
@@ -70,8 +76,8 @@ int tenant_remove(const char *id, struct err *e);
 int tenant_lock(const char *id, struct fs_lock *lk, struct err *e);
 
 /* Validates file as JSON (else EXIT_INVALID naming the file and the parse
- * error position, nothing changed), then replaces secrets.json and
- * secrets.img atomically and records set_at/keys in tenant.json. */
+ * error position, nothing changed), then replaces secrets/ (secrets.json,
+ * secrets.img, meta.json with set_at/keys) in one atomic step. */
 int tenant_secrets_set(const char *id, const char *file, struct err *e);
 /* Copies the tenant's secrets image to dst (0600, atomically): the fresh
  * read-only secrets disk of one instance start or wake. */

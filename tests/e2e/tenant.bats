@@ -79,14 +79,17 @@ batch  0      no       vcpus 16, mem 16G, running 16, warm 16, pools 8, per pool
 	assert_mode "$MVM_HOME/tenants" 700
 	assert_mode "$(T acme)" 700
 	assert_mode "$(T acme)/tenant.json" 600
-	assert_mode "$(T acme)/secrets.img" 600
-	[ ! -e "$(T acme)/secrets.json" ]
+	assert_mode "$(T acme)/secrets" 700
+	assert_mode "$(T acme)/secrets/secrets.img" 600
+	[ ! -e "$(T acme)/secrets/secrets.json" ]
+	[ ! -e "$(T acme)/secrets/meta.json" ]
+	[ ! -e "$(T acme)/debugfs.cmds" ] # the image's scratch file does not stay
 	run jq -c . "$(T acme)/tenant.json"
-	[[ $output == '{"schema_version":1,"id":"acme","created_at":"'*'","quotas":{"max_vcpus":16,"max_mem_mib":16384,"max_running":16,"max_warm":16,"max_pools":8,"max_instances_per_pool":16},"secrets":null}' ]]
-	run --separate-stderr dumpe2fs -h "$(T acme)/secrets.img"
+	[[ $output == '{"schema_version":1,"id":"acme","created_at":"'*'","quotas":{"max_vcpus":16,"max_mem_mib":16384,"max_running":16,"max_warm":16,"max_pools":8,"max_instances_per_pool":16}}' ]]
+	run --separate-stderr dumpe2fs -h "$(T acme)/secrets/secrets.img"
 	[ "$status" -eq 0 ]
 	assert_contains "$output" "Filesystem volume name:   mvm-secrets"
-	run --separate-stderr debugfs -R 'ls /' "$(T acme)/secrets.img"
+	run --separate-stderr debugfs -R 'ls /' "$(T acme)/secrets/secrets.img"
 	[ "$status" -eq 0 ]
 	[[ $output != *secrets.json* ]]
 }
@@ -188,7 +191,7 @@ pools           none"
 	assert_eq "mvmctl: error: Tenant 'acme' still has 2 pools: acme/batch, acme/workers
 hint: remove them first with 'mvmctl pool rm acme/batch' and the others" "$stderr"
 	[ -f "$(T acme)/tenant.json" ]
-	[ -f "$(T acme)/secrets.img" ]
+	[ -f "$(T acme)/secrets/secrets.img" ]
 
 	run --separate-stderr "$MVMCTL" tenant info acme --json
 	[ "$(json -c .pools)" = '["batch","workers"]' ]
@@ -237,21 +240,26 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	[ -z "$output" ]
 	[[ $stderr =~ ^"set the secrets of tenant 'acme' (3 keys) in "[0-9.]+" s"$ ]]
 
-	cmp "$WORK/s.json" "$(T acme)/secrets.json"
-	assert_mode "$(T acme)/secrets.json" 600
-	assert_mode "$(T acme)/secrets.img" 600
+	cmp "$WORK/s.json" "$(T acme)/secrets/secrets.json"
+	assert_mode "$(T acme)/secrets" 700
+	assert_mode "$(T acme)/secrets/secrets.json" 600
+	assert_mode "$(T acme)/secrets/secrets.img" 600
+	assert_mode "$(T acme)/secrets/meta.json" 600
+	# the three files live in secrets/ alone, which is replaced whole
+	assert_eq "meta.json secrets.img secrets.json" "$(ls "$(T acme)/secrets" | xargs)"
+	assert_eq "secrets tenant.json tenant.lock" "$(ls "$(T acme)" | xargs)"
 	assert_mode "$(T acme)/tenant.json" 600
-	run --separate-stderr debugfs -R 'cat /secrets.json' "$(T acme)/secrets.img"
+	run --separate-stderr debugfs -R 'cat /secrets.json' "$(T acme)/secrets/secrets.img"
 	[ "$status" -eq 0 ]
 	assert_eq "$(cat "$WORK/s.json")" "$output"
-	run --separate-stderr debugfs -R 'stat /secrets.json' "$(T acme)/secrets.img"
+	run --separate-stderr debugfs -R 'stat /secrets.json' "$(T acme)/secrets/secrets.img"
 	assert_contains "$output" "Mode:  0400"
 	assert_contains "$output" "User:     0   Group:     0"
-	run --separate-stderr dumpe2fs -h "$(T acme)/secrets.img"
+	run --separate-stderr dumpe2fs -h "$(T acme)/secrets/secrets.img"
 	assert_contains "$output" "Filesystem volume name:   mvm-secrets"
 
-	[ "$(jq -r .secrets.keys "$(T acme)/tenant.json")" = 3 ]
-	[[ $(jq -r .secrets.set_at "$(T acme)/tenant.json") =~ ^[0-9-]{10}T[0-9:]{8}Z$ ]]
+	[ "$(jq -r .keys "$(T acme)/secrets/meta.json")" = 3 ]
+	[[ $(jq -r .set_at "$(T acme)/secrets/meta.json") =~ ^[0-9-]{10}T[0-9:]{8}Z$ ]]
 	run --separate-stderr "$MVMCTL" tenant info acme
 	assert_contains "$output" "secrets         set 20"
 	assert_contains "$output" "(3 keys)"
@@ -267,7 +275,7 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	[ "$(json .secrets.keys)" = null ]
 	run --separate-stderr "$MVMCTL" tenant info acme
 	assert_contains "$output" "(not a JSON object)"
-	run --separate-stderr debugfs -R 'cat /secrets.json' "$(T acme)/secrets.img"
+	run --separate-stderr debugfs -R 'cat /secrets.json' "$(T acme)/secrets/secrets.img"
 	assert_eq '["a", "b"]' "$output"
 }
 
@@ -275,9 +283,10 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	"$MVMCTL" tenant create acme 2>/dev/null
 	secrets_file "$WORK/s.json"
 	"$MVMCTL" tenant secrets set acme --from-file "$WORK/s.json" 2>/dev/null
-	cp -p "$(T acme)/secrets.json" "$WORK/json.before"
-	cp -p "$(T acme)/secrets.img" "$WORK/img.before"
+	cp -p "$(T acme)/secrets/secrets.json" "$WORK/json.before"
+	cp -p "$(T acme)/secrets/secrets.img" "$WORK/img.before"
 	cp -p "$(T acme)/tenant.json" "$WORK/record.before"
+	cp -p "$(T acme)/secrets/meta.json" "$WORK/meta.before"
 
 	# the bad token is a secret: it must not be quoted back
 	printf '{"db_password": %s}\n' "$SECRET" >"$WORK/bad.json"
@@ -312,10 +321,10 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	[ "$status" -eq 2 ]
 	assert_contains "$stderr" "mvmctl: error: --from-file FILE is required"
 
-	cmp "$WORK/json.before" "$(T acme)/secrets.json"
-	cmp "$WORK/img.before" "$(T acme)/secrets.img"
+	cmp "$WORK/json.before" "$(T acme)/secrets/secrets.json"
+	cmp "$WORK/img.before" "$(T acme)/secrets/secrets.img"
 	cmp "$WORK/record.before" "$(T acme)/tenant.json"
-	[ "$(stat -c %i "$WORK/img.before")" != "" ]
+	cmp "$WORK/meta.before" "$(T acme)/secrets/meta.json"
 	[ -z "$(ls -A "$MVM_HOME/tmp")" ]
 }
 
@@ -348,7 +357,7 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	[ "$(stat -c %s "$WORK/s.json")" -eq 1048576 ]
 	run --separate-stderr "$MVMCTL" tenant secrets set acme --from-file "$WORK/s.json"
 	[ "$status" -eq 0 ]
-	debugfs -R 'cat /secrets.json' "$(T acme)/secrets.img" 2>/dev/null | cmp - "$WORK/s.json"
+	debugfs -R 'cat /secrets.json' "$(T acme)/secrets/secrets.img" 2>/dev/null | cmp - "$WORK/s.json"
 }
 
 @test "run by a user other than root, the secrets in the image still belong to root" {
@@ -368,9 +377,33 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	[ "$status" -eq 0 ]
 	run --separate-stderr as_nobody tenant secrets set acme --from-file "$home/s.json"
 	[ "$status" -eq 0 ]
-	[ "$(stat -c %U "$home/mvm/tenants/acme/secrets.img")" = nobody ]
-	run --separate-stderr debugfs -R 'stat /secrets.json' "$home/mvm/tenants/acme/secrets.img"
+	[ "$(stat -c %U "$home/mvm/tenants/acme/secrets/secrets.img")" = nobody ]
+	run --separate-stderr debugfs -R 'stat /secrets.json' "$home/mvm/tenants/acme/secrets/secrets.img"
 	assert_contains "$output" "User:     0   Group:     0"
-	run --separate-stderr debugfs -R 'cat /secrets.json' "$home/mvm/tenants/acme/secrets.img"
+	run --separate-stderr debugfs -R 'cat /secrets.json' "$home/mvm/tenants/acme/secrets/secrets.img"
 	assert_eq "$(cat "$home/s.json")" "$output"
+}
+
+@test "a tenant from before secrets/ keeps its secrets until the next set, which moves them in" {
+	"$MVMCTL" tenant create acme 2>/dev/null
+	secrets_file "$WORK/s.json"
+	"$MVMCTL" tenant secrets set acme --from-file "$WORK/s.json" 2>/dev/null
+	# the layout of earlier versions: the files at the top, the meta in the record
+	mv "$(T acme)/secrets/secrets.img" "$(T acme)/secrets/secrets.json" "$(T acme)/"
+	jq -c --slurpfile m "$(T acme)/secrets/meta.json" '. + {secrets: $m[0]}' \
+		"$(T acme)/tenant.json" >"$WORK/rec" && cat "$WORK/rec" >"$(T acme)/tenant.json"
+	rm -r "$(T acme)/secrets"
+	run --separate-stderr "$MVMCTL" tenant info acme --json
+	[ "$status" -eq 0 ]
+	[ "$(json .secrets.keys)" = 3 ]
+
+	printf '{"only": "one"}\n' >"$WORK/one.json"
+	run --separate-stderr "$MVMCTL" tenant secrets set acme --from-file "$WORK/one.json"
+	[ "$status" -eq 0 ]
+	assert_eq "secrets tenant.json tenant.lock" "$(ls "$(T acme)" | xargs)"
+	[ "$(jq -r 'has("secrets")' "$(T acme)/tenant.json")" = false ]
+	cmp "$WORK/one.json" "$(T acme)/secrets/secrets.json"
+	run --separate-stderr "$MVMCTL" tenant info acme --json
+	[ "$(json .secrets.keys)" = 1 ]
+	[ -z "$(ls -A "$MVM_HOME/tmp")" ]
 }
