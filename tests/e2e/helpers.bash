@@ -51,3 +51,13 @@ gone() {
 	echo "process $pid still runs" >&2
 	return 1
 }
+
+# without_libcurl CMD...: runs CMD in a private mount namespace where the
+# libcurl the dynamic linker finds is an empty file: as on a host without it
+# (mvmctl loads it with dlopen, core/dl_curl.h).
+without_libcurl() {
+	local lib
+	lib=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ {print $NF; exit}')
+	[ -n "$lib" ] || { echo "no libcurl.so.4 in the linker cache" >&2 && return 1; }
+	unshare -m bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$lib" "$@"
+}

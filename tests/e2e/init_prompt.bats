@@ -279,15 +279,6 @@ bad_plan() {
 	[ "$status" -eq 0 ]
 }
 
-# without_libcurl CMD...: runs CMD in a private mount namespace where the
-# libcurl the dynamic linker finds is an empty file: as on a host without it.
-without_libcurl() {
-	local lib
-	lib=$(ldconfig -p | awk '/libcurl\.so\.4 .*x86-64/ {print $NF; exit}')
-	[ -n "$lib" ]
-	unshare -m bash -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$lib" "$@"
-}
-
 @test "without libcurl: local names the missing library, exit 6; auto warns and plans heuristically" {
 	fake
 	MVM_TEMPLATE_PROVIDER=local MVM_LOCAL_LLM_ENDPOINTS=$FAKE \
