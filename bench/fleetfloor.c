@@ -54,7 +54,8 @@ static void restore_to_running(const char *argv_path, const char *state, const c
 		die("%s: %s", state, strerror(errno));
 	start(argv_path, console);
 	qmp_cmd(caps, -1, migration_event);
-	qmp_cmd("{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"st\"}}\n", sfd, migration_event);
+	qmp_cmd("{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"st\"}}\n", sfd,
+		migration_event);
 	close(sfd);
 	qmp_cmd("{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:st\"}}\n", -1,
 		migration_event);
@@ -64,8 +65,8 @@ static void restore_to_running(const char *argv_path, const char *state, const c
 	wait_frame(1, now() + TIMEOUT_MS / 1000.0);
 }
 
-static int do_cycle(const char *argv_path, const char *state, const char *mem,
-		    const char *console, int k)
+static int do_cycle(const char *argv_path, const char *state, const char *mem, const char *console,
+		    int k)
 {
 	restore_to_running(argv_path, state, console);
 	double t_hello = now();
@@ -73,7 +74,8 @@ static int do_cycle(const char *argv_path, const char *state, const char *mem,
 	wait_frame(4, now() + TIMEOUT_MS / 1000.0);
 	double t_ready = now(); /* the READY that follows HELLO, before the WAKE is seen */
 	wait_frame(4, now() + TIMEOUT_MS / 1000.0);
-	double t_woke = now(); /* the READY answering WAKE: the guest applied it (the shim's wait) */
+	double t_woke =
+	    now(); /* the READY answering WAKE: the guest applied it (the shim's wait) */
 	printf("hello=%.6f ready=%.6f woke=%.6f warm=", t_hello - t0, t_ready - t0, t_woke - t0);
 	for (int i = 0; i < k; i++) {
 		qmp_cmd("{\"execute\":\"stop\"}\n", -1, NULL);

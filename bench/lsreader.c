@@ -98,8 +98,9 @@ int main(int argc, char **argv)
 		json_t *v;
 		json_array_foreach(json_object_get(rec, "ports"), k, v)
 		{
-			len += (size_t)snprintf(ports + len, sizeof(ports) - len, "%s%s", k ? "," : "",
-						json_string_value(v) ? json_string_value(v) : "?");
+			len +=
+			    (size_t)snprintf(ports + len, sizeof(ports) - len, "%s%s", k ? "," : "",
+					     json_string_value(v) ? json_string_value(v) : "?");
 			if (len >= sizeof(ports))
 				break;
 		}

@@ -145,8 +145,10 @@ static const char *qmp_cmd(const char *cmd, int fd, void (*on_event)(const char 
 	} else {
 		char ctl[CMSG_SPACE(sizeof(int))] = {0};
 		struct iovec iov = {.iov_base = (void *)cmd, .iov_len = n};
-		struct msghdr mh = {
-		    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctl,
+				    .msg_controllen = sizeof(ctl)};
 		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
@@ -357,7 +359,8 @@ static int do_restore(const char *argv_path, const char *state, const char *cons
 	start(argv_path, console);
 	double t_qmp = now();
 	qmp_cmd(caps, -1, migration_event);
-	qmp_cmd("{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"st\"}}\n", sfd, migration_event);
+	qmp_cmd("{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"st\"}}\n", sfd,
+		migration_event);
 	close(sfd);
 	qmp_cmd("{\"execute\":\"migrate-incoming\",\"arguments\":{\"uri\":\"fd:st\"}}\n", -1,
 		migration_event);

@@ -14,7 +14,8 @@ static unsigned long long walk(const char *dir)
 		return 0;
 	struct dirent *de;
 	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, ".git"))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    !strcmp(de->d_name, ".git"))
 			continue;
 		char p[4096];
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);

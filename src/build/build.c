@@ -30,14 +30,13 @@ int build_resolve(const struct build_request *req, struct build_resolved *res, s
 {
 	*res = (struct build_resolved){0};
 	res->ref = nix_flake_ref(req->flake);
-	res->installable =
-		xasprintf("%s#packages.%s.%s", res->ref, nix_system(), req->profile);
+	res->installable = xasprintf("%s#packages.%s.%s", res->ref, nix_system(), req->profile);
 	json_t *meta = NULL;
 	int r = nix_flake_metadata(req->nix, res->ref, &meta, e);
 	if (r < 0)
 		return r;
-	const char *nar = json_string_value(json_object_get(json_object_get(meta, "locked"),
-							    "narHash"));
+	const char *nar =
+	    json_string_value(json_object_get(json_object_get(meta, "locked"), "narHash"));
 	if (!nar) {
 		json_decref(meta);
 		return err_set(e, -EINVAL, EXIT_BUILD,
@@ -64,9 +63,9 @@ int build_resolve(const struct build_request *req, struct build_resolved *res, s
 		json_decref(meta);
 		return kr;
 	}
-	res->hash_inputs = json_pack("{s:i, s:s, s:o, s:s, s:s, s:s}", "format", 2, "source", nar,
-				     "inputs", inputs, "profile", req->profile, "system",
-				     nix_system(), "guest", k.id);
+	res->hash_inputs =
+	    json_pack("{s:i, s:s, s:o, s:s, s:s, s:s}", "format", 2, "source", nar, "inputs",
+		      inputs, "profile", req->profile, "system", nix_system(), "guest", k.id);
 	kernel_release(&k);
 	json_decref(meta);
 	char *canon = json_dumps(res->hash_inputs, JSON_COMPACT | JSON_SORT_KEYS);
@@ -180,13 +179,13 @@ static int write_records(const struct build_request *req, const struct build_res
 {
 	_cleanup_free_ char *now = json_now_rfc3339();
 	json_t *rev = json_pack(
-		"{s:s, s:s, s:s, s:o, s:s, s:s, s:{s:I, s:I, s:I}, s:s, s:s, s:s, s:O}",
-		"hash", rs->revision, "flake", req->flake, "flake_ref", rs->ref, "lock_hash",
-		rs->lock_hash ? json_string(rs->lock_hash) : json_null(), "profile", req->profile,
-		"system", nix_system(), "sizes", "rootfs_bytes", (json_int_t)res->rootfs_bytes,
-		"vmlinux_bytes", (json_int_t)res->vmlinux_bytes, "initrd_bytes",
-		(json_int_t)res->initrd_bytes, "built_at", now, "nix_out", res->out_path,
-		"kernel_id", res->kernel_id, "hash_inputs", rs->hash_inputs);
+	    "{s:s, s:s, s:s, s:o, s:s, s:s, s:{s:I, s:I, s:I}, s:s, s:s, s:s, s:O}", "hash",
+	    rs->revision, "flake", req->flake, "flake_ref", rs->ref, "lock_hash",
+	    rs->lock_hash ? json_string(rs->lock_hash) : json_null(), "profile", req->profile,
+	    "system", nix_system(), "sizes", "rootfs_bytes", (json_int_t)res->rootfs_bytes,
+	    "vmlinux_bytes", (json_int_t)res->vmlinux_bytes, "initrd_bytes",
+	    (json_int_t)res->initrd_bytes, "built_at", now, "nix_out", res->out_path, "kernel_id",
+	    res->kernel_id, "hash_inputs", rs->hash_inputs);
 	json_object_set_new(rev, "kernel_from_profile", json_boolean(res->profile_kernel));
 	json_object_set_new(rev, "rootfs_from_profile", json_boolean(res->profile_rootfs));
 	_cleanup_free_ char *rp = fs_join(stage_dir, "revision.json");

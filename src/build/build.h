@@ -23,7 +23,7 @@
 #include "core/err.h"
 
 struct build_request {
-	const char *flake;   /* resolved: absolute path or a ref */
+	const char *flake; /* resolved: absolute path or a ref */
 	const char *profile;
 	const struct nix_opts *nix;
 };
@@ -34,11 +34,11 @@ struct build_progress {
 };
 
 struct build_resolved {
-	char *ref;         /* what nix receives ("path:/abs" for a directory) */
+	char *ref;	   /* what nix receives ("path:/abs" for a directory) */
 	char *installable; /* ref#packages.<system>.<profile> */
-	char *revision;    /* 64 hex */
+	char *revision;	   /* 64 hex */
 	json_t *hash_inputs;
-	char *lock_hash;   /* sha256 of flake.lock, NULL when the flake has none */
+	char *lock_hash; /* sha256 of flake.lock, NULL when the flake has none */
 };
 
 struct build_result {
@@ -46,7 +46,7 @@ struct build_result {
 	uint64_t rootfs_bytes, vmlinux_bytes, initrd_bytes;
 	char *kernel_id;
 	bool profile_kernel, profile_rootfs; /* taken from the profile output */
-	double stage_s, mkfs_s; /* the two halves of packing a closure */
+	double stage_s, mkfs_s;		     /* the two halves of packing a closure */
 };
 
 /* Evaluates the flake's lock (nix flake metadata) and computes the revision hash. */

@@ -31,10 +31,10 @@ static int entry(struct scan *s, const char *rel, const char *abs, const struct 
 		return err_set(s->e, -E2BIG, EXIT_FAILED,
 			       "the flake directory '%s' holds more than %d files", s->root,
 			       MAX_FILES);
-	json_t *f = json_pack("{s:I, s:I, s:I, s:I, s:i}", "size", (json_int_t)sb->st_size,
-			      "mtime_ns", (json_int_t)ns(sb->st_mtim), "ctime_ns",
-			      (json_int_t)ns(sb->st_ctim), "ino", (json_int_t)sb->st_ino, "mode",
-			      (int)sb->st_mode);
+	json_t *f =
+	    json_pack("{s:I, s:I, s:I, s:I, s:i}", "size", (json_int_t)sb->st_size, "mtime_ns",
+		      (json_int_t)ns(sb->st_mtim), "ctime_ns", (json_int_t)ns(sb->st_ctim), "ino",
+		      (json_int_t)sb->st_ino, "mode", (int)sb->st_mode);
 	if (S_ISLNK(sb->st_mode)) {
 		char target[4096];
 		ssize_t n = readlink(abs, target, sizeof(target) - 1);
@@ -42,16 +42,15 @@ static int entry(struct scan *s, const char *rel, const char *abs, const struct 
 		json_object_set_new(f, "target", json_string(target));
 	} else if (S_ISREG(sb->st_mode)) {
 		const json_t *old = json_object_get(s->prev_files, rel);
-		bool same_stat = old && json_equal(json_object_get(old, "size"),
-						   json_object_get(f, "size")) &&
-				 json_equal(json_object_get(old, "mtime_ns"),
-					    json_object_get(f, "mtime_ns")) &&
-				 json_equal(json_object_get(old, "ctime_ns"),
-					    json_object_get(f, "ctime_ns")) &&
-				 json_equal(json_object_get(old, "ino"), json_object_get(f, "ino"));
+		bool same_stat =
+		    old && json_equal(json_object_get(old, "size"), json_object_get(f, "size")) &&
+		    json_equal(json_object_get(old, "mtime_ns"), json_object_get(f, "mtime_ns")) &&
+		    json_equal(json_object_get(old, "ctime_ns"), json_object_get(f, "ctime_ns")) &&
+		    json_equal(json_object_get(old, "ino"), json_object_get(f, "ino"));
 		/* A file changed in the same instant the fingerprint was taken may
 		 * look unchanged: confirm such files by content (git's racy-clean). */
-		bool racy = ns(sb->st_mtim) >= s->prev_recorded || ns(sb->st_ctim) >= s->prev_recorded;
+		bool racy =
+		    ns(sb->st_mtim) >= s->prev_recorded || ns(sb->st_ctim) >= s->prev_recorded;
 		const char *sha = json_string_value(json_object_get(old, "sha256"));
 		if (same_stat && !racy && sha) {
 			json_object_set_new(f, "sha256", json_string(sha));
@@ -98,19 +97,17 @@ static int walk(struct scan *s, const char *rel)
 	return r;
 }
 
-int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **out,
-		     struct err *e)
+int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **out, struct err *e)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
 	struct scan s = {
-		.root = dir,
-		.prev_files = prev ? json_object_get(prev, "files") : NULL,
-		.prev_recorded = prev ? (long long)json_integer_value(
-						json_object_get(prev, "recorded_ns"))
-				      : 0,
-		.files = json_object(),
-		.e = e,
+	    .root = dir,
+	    .prev_files = prev ? json_object_get(prev, "files") : NULL,
+	    .prev_recorded =
+		prev ? (long long)json_integer_value(json_object_get(prev, "recorded_ns")) : 0,
+	    .files = json_object(),
+	    .e = e,
 	};
 	int r = walk(&s, "");
 	if (r < 0) {
@@ -118,8 +115,8 @@ int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **
 		json_decref(key);
 		return r;
 	}
-	*out = json_pack("{s:o, s:I, s:o}", "key", key, "recorded_ns", (json_int_t)ns(now),
-			 "files", s.files);
+	*out = json_pack("{s:o, s:I, s:o}", "key", key, "recorded_ns", (json_int_t)ns(now), "files",
+			 s.files);
 	return 0;
 }
 

@@ -17,7 +17,6 @@
 /* Scans dir. With a previous fingerprint, files whose stat data is unchanged
  * (and not racily recent) reuse its hashes; the others are hashed.
  * *out is the new fingerprint (key stored as given; reference taken). */
-int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **out,
-		     struct err *e);
+int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **out, struct err *e);
 /* True when both describe the same key and the same files with the same content. */
 bool fingerprint_same(const json_t *a, const json_t *b);

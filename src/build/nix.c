@@ -98,9 +98,10 @@ static int run_nix(struct strvec *argv, const struct nix_opts *o, struct child *
 		strbuf_release(&msg);
 		if (strstr(c->err.buf, "unable to download") ||
 		    strstr(c->err.buf, "Couldn't resolve host"))
-			err_hint(e, "nix tried the network; offline, point inputs at local copies "
-				    "with --override-input NAME REF (or MVM_OVERRIDE_INPUTS) and set "
-				    "MVM_OFFLINE=1");
+			err_hint(e,
+				 "nix tried the network; offline, point inputs at local copies "
+				 "with --override-input NAME REF (or MVM_OVERRIDE_INPUTS) and set "
+				 "MVM_OFFLINE=1");
 		return -EIO;
 	}
 	return 0;

@@ -19,7 +19,7 @@
 struct nix_opts {
 	bool offline;
 	const struct strvec *overrides; /* NAME, REF pairs for --override-input */
-	bool verbose;                   /* stream nix's log to stderr as it runs */
+	bool verbose;			/* stream nix's log to stderr as it runs */
 };
 
 /* "path:/abs" for a local directory, the ref unchanged otherwise (malloc'd). */

@@ -163,7 +163,7 @@ int rootfs_stage(const char *profile, const struct strvec *closure, const char *
 	static const struct {
 		const char *name;
 		mode_t mode;
-	} dirs[] = {{"dev", 0755}, {"proc", 0555}, {"sys", 0555}, {"run", 0755}, {"tmp", 01777},
+	} dirs[] = {{"dev", 0755},  {"proc", 0555}, {"sys", 0555}, {"run", 0755}, {"tmp", 01777},
 		    {"data", 0755}, {"root", 0700}, {"var", 0755}, {"mnt", 0755}};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		_cleanup_free_ char *p = fs_join(stage_dir, dirs[i].name);
@@ -183,9 +183,10 @@ int rootfs_mkfs(const char *stage_dir, const char *image, struct rootfs_stats *s
 	for (int attempt = 0; attempt < 2; attempt++) {
 		_cleanup_free_ char *size = xasprintf("%lluk", (unsigned long long)(bytes >> 10));
 		_cleanup_free_ char *nin = xasprintf("%llu", (unsigned long long)inodes);
-		const char *argv[] = {"mkfs.ext4", "-q", "-F", "-L", "mvm-root", "-b", "4096",
-				      "-m", "0", "-N", nin, "-O", "^has_journal", "-E",
-				      "root_owner=0:0", "-d", stage_dir, image, size, NULL};
+		const char *argv[] = {
+		    "mkfs.ext4", "-q",	"-F", "-L", "mvm-root",	    "-b", "4096",	    "-m",
+		    "0",	 "-N",	nin,  "-O", "^has_journal", "-E", "root_owner=0:0", "-d",
+		    stage_dir,	 image, size, NULL};
 		struct child c = CHILD_INIT;
 		c.argv = argv;
 		c.capture_out = c.capture_err = c.merge_err = true;
@@ -197,7 +198,8 @@ int rootfs_mkfs(const char *stage_dir, const char *image, struct rootfs_stats *s
 			return r;
 		}
 		int status = c.status;
-		bool full = strstr(c.out.buf, "Could not allocate") || strstr(c.out.buf, "No space");
+		bool full =
+		    strstr(c.out.buf, "Could not allocate") || strstr(c.out.buf, "No space");
 		if (status == 0) {
 			child_release(&c);
 			st->image_bytes = bytes;
@@ -205,8 +207,8 @@ int rootfs_mkfs(const char *stage_dir, const char *image, struct rootfs_stats *s
 		}
 		if (!full || attempt == 1) {
 			strbuf_rtrim(&c.out);
-			r = err_set(e, -EIO, EXIT_BUILD, "mkfs.ext4 -d failed (status %d): %s", status,
-				    c.out.buf);
+			r = err_set(e, -EIO, EXIT_BUILD, "mkfs.ext4 -d failed (status %d): %s",
+				    status, c.out.buf);
 			child_release(&c);
 			return r;
 		}

@@ -64,7 +64,8 @@ static void console_tail(const char *path, struct strbuf *out)
 /* Boots until the guest's agent says PARKED, keeping its console. */
 static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *e)
 {
-	_cleanup_close_ int log = open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	_cleanup_close_ int log =
+	    open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	uint8_t *buf = xmalloc(2 * PROTO_MAX_FRAME);
 	struct proto_decoder dec;
 	proto_decoder_init(&dec, buf, 2 * PROTO_MAX_FRAME);
@@ -78,8 +79,8 @@ static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *
 			console_tail(console_path, &why);
 			r = err_set(e, -ETIMEDOUT, EXIT_BUILD,
 				    "the guest did not park for its snapshot within %d s%s%s",
-				    SNAPSHOT_BOOT_TIMEOUT_MS / 1000, why.len ? "; its console: " : "",
-				    why.buf);
+				    SNAPSHOT_BOOT_TIMEOUT_MS / 1000,
+				    why.len ? "; its console: " : "", why.buf);
 			strbuf_release(&why);
 			break;
 		}
@@ -167,7 +168,8 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	*out = (struct snapshot_result){0};
 	const struct vmm_backend *b = vmm_backend_find(deps->backend);
 	if (!b)
-		return err_set(e, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'", deps->backend);
+		return err_set(e, -ENOENT, EXIT_NOTREADY, "unknown VMM backend '%s'",
+			       deps->backend);
 	if (!b->snapshot || !b->restore) {
 		out->reason = xasprintf("the %s backend cannot take snapshots", b->name);
 		return 0;

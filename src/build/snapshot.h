@@ -11,9 +11,9 @@
 #include "vmm/snapshot.h"
 
 struct snapshot_result {
-	bool created;	  /* a snapshot is in place (new or reused) */
-	bool reused;	  /* it was already there for these dependencies */
-	char *reason;	  /* why none was created (malloc'd), or NULL */
+	bool created;	     /* a snapshot is in place (new or reused) */
+	bool reused;	     /* it was already there for these dependencies */
+	char *reason;	     /* why none was created (malloc'd), or NULL */
 	uint64_t size_bytes; /* state + RAM actually allocated on disk */
 	long long boot_ms, save_ms;
 	long long save_us; /* the save in microseconds (monotonic clock): it takes a few ms */

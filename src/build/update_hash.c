@@ -28,12 +28,14 @@ static int find_hash_attr(const char *text, regmatch_t *value, struct err *e, co
 	regfree(&re);
 	if (count == 0)
 		return err_set(e, -ENOENT, EXIT_BUILD,
-			       "--update-hash: %s has no outputHash, hash or sha256 attribute", path);
+			       "--update-hash: %s has no outputHash, hash or sha256 attribute",
+			       path);
 	if (count > 1)
-		return err_set(e, -E2BIG, EXIT_BUILD,
-			       "--update-hash: %s has %d hash attributes; update them one at a time "
-			       "(blank the one to recompute and build)",
-			       path, count);
+		return err_set(
+		    e, -E2BIG, EXIT_BUILD,
+		    "--update-hash: %s has %d hash attributes; update them one at a time "
+		    "(blank the one to recompute and build)",
+		    path, count);
 	return 0;
 }
 
@@ -88,9 +90,10 @@ static int blank_and_build(const struct build_request *req, const char *installa
 		/* Put the file back exactly as it was. */
 		r = fs_write_atomic(path, orig->buf, orig->len, mode, e);
 		if (r >= 0 && br < 0)
-			r = err_set(e, br, EXIT_BUILD,
-				    "--update-hash: nix reported no hash to use; %s is unchanged: %s",
-				    path, berr.msg ? berr.msg : "nix build failed");
+			r = err_set(
+			    e, br, EXIT_BUILD,
+			    "--update-hash: nix reported no hash to use; %s is unchanged: %s", path,
+			    berr.msg ? berr.msg : "nix build failed");
 	}
 	err_release(&berr);
 	return r;

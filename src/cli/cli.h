@@ -13,12 +13,12 @@
 
 enum opt_type {
 	OPT_END = 0,
-	OPT_BOOL,        /* bool *                               */
-	OPT_STRING,      /* const char ** (last one wins)         */
-	OPT_INT,         /* long long *, within [min, max]        */
-	OPT_SIZE,        /* uint64_t * MiB; bare integers are MiB; *set_flag marks it given */
+	OPT_BOOL,	 /* bool *                               */
+	OPT_STRING,	 /* const char ** (last one wins)         */
+	OPT_INT,	 /* long long *, within [min, max]        */
+	OPT_SIZE,	 /* uint64_t * MiB; bare integers are MiB; *set_flag marks it given */
 	OPT_STRING_LIST, /* struct strvec *, repeatable            */
-	OPT_PAIR_LIST,   /* struct strvec *, "--x NAME VALUE" pushes NAME then VALUE */
+	OPT_PAIR_LIST,	 /* struct strvec *, "--x NAME VALUE" pushes NAME then VALUE */
 };
 
 struct opt {
@@ -29,28 +29,38 @@ struct opt {
 	const char *argh; /* "NAME" in help */
 	const char *help;
 	long long min, max; /* OPT_INT */
-	bool *given;        /* set true when the option appears (OPT_INT, OPT_SIZE, OPT_STRING) */
+	bool *given;	    /* set true when the option appears (OPT_INT, OPT_SIZE, OPT_STRING) */
 	const char *alias;  /* another accepted long name (--cpus for --vcpus) */
 };
 
-#define OPT_BOOL_(s, l, v, h) { .type = OPT_BOOL, .short_name = (s), .long_name = (l), .value = (v), .help = (h) }
-#define OPT_STRING_(s, l, v, a, h) { .type = OPT_STRING, .short_name = (s), .long_name = (l), .value = (v), .argh = (a), .help = (h) }
-#define OPT_END_() { .type = OPT_END }
+#define OPT_BOOL_(s, l, v, h)                                                                      \
+	{                                                                                          \
+		.type = OPT_BOOL, .short_name = (s), .long_name = (l), .value = (v), .help = (h)   \
+	}
+#define OPT_STRING_(s, l, v, a, h)                                                                 \
+	{                                                                                          \
+		.type = OPT_STRING, .short_name = (s), .long_name = (l), .value = (v),             \
+		.argh = (a), .help = (h)                                                           \
+	}
+#define OPT_END_()                                                                                 \
+	{                                                                                          \
+		.type = OPT_END                                                                    \
+	}
 
 struct cli;
 
 struct command {
 	const char *name;
 	int (*run)(struct cli *cli, int argc, char **argv); /* positional args only */
-	const char *summary;                                /* one sentence */
-	const char *usage;                                  /* after "mvmctl <name> " */
-	const char *description;                            /* optional paragraph */
-	const char *examples;                               /* lines, "\n"-separated */
-	const char *environment;                            /* optional */
-	const char *exit_status;                            /* optional; default table otherwise */
+	const char *summary;				    /* one sentence */
+	const char *usage;				    /* after "mvmctl <name> " */
+	const char *description;			    /* optional paragraph */
+	const char *examples;				    /* lines, "\n"-separated */
+	const char *environment;			    /* optional */
+	const char *exit_status;			    /* optional; default table otherwise */
 	const struct opt *opts;
 	int min_args, max_args; /* positional counts; max -1 = unlimited */
-	bool accepts_dashdash;  /* `--` starts the guest argv (cli->rest) */
+	bool accepts_dashdash;	/* `--` starts the guest argv (cli->rest) */
 	bool hidden;
 	const struct command *const *subcommands; /* noun groups: NULL-terminated */
 };
@@ -60,7 +70,7 @@ struct cli {
 	const char *exe;  /* argv[0] */
 	bool json, quiet, verbose;
 	const struct command *cmd;
-	const char *path; /* "manifest check", for messages */
+	const char *path;   /* "manifest check", for messages */
 	struct strvec rest; /* after `--` */
 	bool dashdash;
 	struct err err;

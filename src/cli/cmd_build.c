@@ -29,22 +29,38 @@ static struct {
 } o;
 
 static const struct opt build_opts[] = {
-	OPT_BOOL_(0, "force", &o.force, "rebuild even on a cache hit; overwrite a drifted slot"),
-	OPT_BOOL_(0, "update-hash", &o.update_hash,
-		  "recompute the fixed-output hash in flake.nix, then build"),
-	{.type = OPT_INT, .long_name = "vcpus", .alias = "cpus", .value = &o.vcpus, .argh = "N",
-	 .help = "vCPUs recorded for the slot (1-255)", .min = 1, .max = 255,
-	 .given = &o.vcpus_set},
-	{.type = OPT_SIZE, .long_name = "mem", .value = &o.mem, .argh = "SIZE",
-	 .help = "memory recorded for the slot (512M, 2G; a bare number is MiB)",
-	 .given = &o.mem_set},
-	{.type = OPT_SIZE, .long_name = "data-disk", .value = &o.data_disk, .argh = "SIZE",
-	 .help = "data disk size recorded for the slot (0 = none)", .given = &o.data_disk_set},
-	{.type = OPT_PAIR_LIST, .long_name = "override-input", .value = &o.overrides,
-	 .argh = "NAME REF", .help = "use REF for the flake input NAME (repeatable)"},
-	OPT_BOOL_(0, "snapshot", &o.snapshot,
-		  "also boot the revision once and save a snapshot that up restores"),
-	OPT_END_(),
+    OPT_BOOL_(0, "force", &o.force, "rebuild even on a cache hit; overwrite a drifted slot"),
+    OPT_BOOL_(0, "update-hash", &o.update_hash,
+	      "recompute the fixed-output hash in flake.nix, then build"),
+    {.type = OPT_INT,
+     .long_name = "vcpus",
+     .alias = "cpus",
+     .value = &o.vcpus,
+     .argh = "N",
+     .help = "vCPUs recorded for the slot (1-255)",
+     .min = 1,
+     .max = 255,
+     .given = &o.vcpus_set},
+    {.type = OPT_SIZE,
+     .long_name = "mem",
+     .value = &o.mem,
+     .argh = "SIZE",
+     .help = "memory recorded for the slot (512M, 2G; a bare number is MiB)",
+     .given = &o.mem_set},
+    {.type = OPT_SIZE,
+     .long_name = "data-disk",
+     .value = &o.data_disk,
+     .argh = "SIZE",
+     .help = "data disk size recorded for the slot (0 = none)",
+     .given = &o.data_disk_set},
+    {.type = OPT_PAIR_LIST,
+     .long_name = "override-input",
+     .value = &o.overrides,
+     .argh = "NAME REF",
+     .help = "use REF for the flake input NAME (repeatable)"},
+    OPT_BOOL_(0, "snapshot", &o.snapshot,
+	      "also boot the revision once and save a snapshot that up restores"),
+    OPT_END_(),
 };
 
 static double now_s(void)
@@ -53,7 +69,6 @@ static double now_s(void)
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
-
 
 static json_t *fingerprint_key(const struct build_request *req, const struct strvec *ov)
 {
@@ -106,8 +121,8 @@ static bool record_matches(const json_t *rec, const struct slot_record *r)
 	       json_get_int(rec, "mem_mib", -1) == (long long)r->mem_mib &&
 	       json_get_int(rec, "data_disk_mib", -1) == (long long)r->data_disk_mib &&
 	       (name ? r->name && !strcmp(name, r->name) : !r->name) &&
-	       !strcmp(json_get_str(rec, "backend") ?: "", r->backend ? r->backend : "") &&
-	       rev && r->revision && !strcmp(rev, r->revision);
+	       !strcmp(json_get_str(rec, "backend") ?: "", r->backend ? r->backend : "") && rev &&
+	       r->revision && !strcmp(rev, r->revision);
 }
 
 static void run_release(struct run *r)
@@ -134,8 +149,8 @@ static bool fingerprint_hit(struct run *r)
 	struct err ignore = ERR_INIT;
 	if (fs_exists(r->fp_path) && json_read_file(r->fp_path, &r->fp_prev, &ignore) < 0)
 		r->fp_prev = NULL;
-	if (fingerprint_scan(r->req.flake, fingerprint_key(&r->req, &r->ov), r->fp_prev,
-			     &r->fp_new, &ignore) < 0)
+	if (fingerprint_scan(r->req.flake, fingerprint_key(&r->req, &r->ov), r->fp_prev, &r->fp_new,
+			     &ignore) < 0)
 		r->fp_new = NULL;
 	err_release(&ignore);
 	if (o.force || !r->fp_prev || !r->fp_new || !fingerprint_same(r->fp_prev, r->fp_new))
@@ -192,8 +207,8 @@ static int do_build(struct run *r)
 
 	if (o.update_hash) {
 		_cleanup_free_ char *ref = nix_flake_ref(r->req.flake);
-		_cleanup_free_ char *inst = xasprintf("%s#packages.%s.%s", ref, nix_system(),
-						      r->req.profile);
+		_cleanup_free_ char *inst =
+		    xasprintf("%s#packages.%s.%s", ref, nix_system(), r->req.profile);
 		_cleanup_free_ char *h = NULL;
 		if ((ret = update_hash(&r->req, inst, &h, e)) < 0)
 			return ret;
@@ -259,12 +274,13 @@ static int do_build(struct run *r)
 	json_decref(prov);
 	if (ret < 0)
 		return ret;
-	bool fp_changed = r->fp_new && (!r->fp_prev ||
-			  !json_equal(json_object_get(r->fp_prev, "files"),
-				      json_object_get(r->fp_new, "files")) ||
-			  !json_equal(json_object_get(r->fp_prev, "key"),
-				      json_object_get(r->fp_new, "key")) ||
-			  strcmp(json_get_str(r->fp_prev, "revision") ?: "", r->revision));
+	bool fp_changed =
+	    r->fp_new &&
+	    (!r->fp_prev ||
+	     !json_equal(json_object_get(r->fp_prev, "files"),
+			 json_object_get(r->fp_new, "files")) ||
+	     !json_equal(json_object_get(r->fp_prev, "key"), json_object_get(r->fp_new, "key")) ||
+	     strcmp(json_get_str(r->fp_prev, "revision") ?: "", r->revision));
 	if (fp_changed) {
 		json_object_set_new(r->fp_new, "revision", json_string(r->revision));
 		struct err ignore = ERR_INIT;
@@ -311,9 +327,9 @@ static int run_build(struct cli *cli, int argc, char **argv)
 	if (ret >= 0) {
 		nix_overrides_merge(&r.ov, &r.cfg.override_inputs, &o.overrides);
 		r.nix = (struct nix_opts){
-			.offline = r.cfg.offline, .overrides = &r.ov, .verbose = cli->verbose};
+		    .offline = r.cfg.offline, .overrides = &r.ov, .verbose = cli->verbose};
 		r.req = (struct build_request){
-			.flake = r.m.flake_resolved, .profile = r.m.profile, .nix = &r.nix};
+		    .flake = r.m.flake_resolved, .profile = r.m.profile, .nix = &r.nix};
 		ret = do_build(&r);
 	}
 	run_release(&r);
@@ -321,25 +337,25 @@ static int run_build(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_build = {
-	.name = "build",
-	.run = run_build,
-	.summary = "Build the manifest's flake profile into a bootable revision.",
-	.usage = "[PATH] [--force] [--update-hash] [--vcpus N] [--mem SIZE] [--data-disk SIZE] "
-		 "[--override-input NAME REF]... [--json]",
-	.description =
-		"Runs nix on <flake>#packages.<system>.<profile>, packs the output's closure into\n"
-		"rootfs.ext4 with the guest kernel and initramfs, and registers the revision\n"
-		"under $MVM_HOME/templates/<sha256 of the manifest path>/. An unchanged flake is a\n"
-		"cache hit that runs no nix at all. Changing flake or profile after a build is\n"
-		"refused (drift) unless --force.",
-	.examples = "mvmctl build\nmvmctl build ./api --vcpus 4 --mem 2G\n"
-		    "mvmctl build --override-input nixpkgs path:/srv/nixpkgs\n"
-		    "mvmctl build --update-hash",
-	.environment = "MVM_HOME             state directory (default ~/.mvm)\n"
-		       "MVM_OFFLINE=1        never ask a binary cache (config: [nix] offline)\n"
-		       "MVM_OVERRIDE_INPUTS  \"NAME=REF …\" input overrides (config: [nix] "
-		       "override_inputs)\n"
-		       "MVM_KERNEL           another guest kernel (config: kernel)",
-	.opts = build_opts,
-	.max_args = 1,
+    .name = "build",
+    .run = run_build,
+    .summary = "Build the manifest's flake profile into a bootable revision.",
+    .usage = "[PATH] [--force] [--update-hash] [--vcpus N] [--mem SIZE] [--data-disk SIZE] "
+	     "[--override-input NAME REF]... [--json]",
+    .description =
+	"Runs nix on <flake>#packages.<system>.<profile>, packs the output's closure into\n"
+	"rootfs.ext4 with the guest kernel and initramfs, and registers the revision\n"
+	"under $MVM_HOME/templates/<sha256 of the manifest path>/. An unchanged flake is a\n"
+	"cache hit that runs no nix at all. Changing flake or profile after a build is\n"
+	"refused (drift) unless --force.",
+    .examples = "mvmctl build\nmvmctl build ./api --vcpus 4 --mem 2G\n"
+		"mvmctl build --override-input nixpkgs path:/srv/nixpkgs\n"
+		"mvmctl build --update-hash",
+    .environment = "MVM_HOME             state directory (default ~/.mvm)\n"
+		   "MVM_OFFLINE=1        never ask a binary cache (config: [nix] offline)\n"
+		   "MVM_OVERRIDE_INPUTS  \"NAME=REF …\" input overrides (config: [nix] "
+		   "override_inputs)\n"
+		   "MVM_KERNEL           another guest kernel (config: kernel)",
+    .opts = build_opts,
+    .max_args = 1,
 };

@@ -99,8 +99,8 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 		_cleanup_free_ char *d = xasprintf("%s (%s)", k.id, k.dir);
 		check(&r, "kernel", OK, d, NULL);
 	} else if (kr == KERNEL_AVAILABLE) {
-		_cleanup_free_ char *d = xasprintf("%s, provisioned on first build (from %s)",
-						   k.version, k.source);
+		_cleanup_free_ char *d =
+		    xasprintf("%s, provisioned on first build (from %s)", k.version, k.source);
 		check(&r, "kernel", OK, d, NULL);
 	} else if (kr == -ENOEXEC) {
 		check(&r, "kernel", FAIL, "mvm-init (the guest init) is missing",
@@ -136,10 +136,13 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 	}
 	if (statvfs(probe, &vfs) == 0) {
 		unsigned long long mib =
-			(unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
+		    (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
 		_cleanup_free_ char *d = xasprintf("%llu MiB free under %s", mib, probe);
-		check(&r, "disk", mib >= 2048 ? OK : mib >= 512 ? WARN : FAIL, d,
-		      "free some disk space (mvmctl cache prune)");
+		check(&r, "disk",
+		      mib >= 2048  ? OK
+		      : mib >= 512 ? WARN
+				   : FAIL,
+		      d, "free some disk space (mvmctl cache prune)");
 	}
 
 	if (cli->json)
@@ -150,13 +153,13 @@ static int run_doctor(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_doctor = {
-	.name = "doctor",
-	.run = run_doctor,
-	.summary = "Check that this host can build and run microVMs.",
-	.usage = "[--json]",
-	.description = "One line per check: OK, WARN or FAIL, with the fix. Exits 6 when a "
-		       "required check fails.",
-	.examples = "mvmctl doctor\nmvmctl doctor --json | jq '.checks[] | select(.status != \"ok\")'",
-	.exit_status = "0 ready, 6 a required check failed",
-	.max_args = 0,
+    .name = "doctor",
+    .run = run_doctor,
+    .summary = "Check that this host can build and run microVMs.",
+    .usage = "[--json]",
+    .description = "One line per check: OK, WARN or FAIL, with the fix. Exits 6 when a "
+		   "required check fails.",
+    .examples = "mvmctl doctor\nmvmctl doctor --json | jq '.checks[] | select(.status != \"ok\")'",
+    .exit_status = "0 ready, 6 a required check failed",
+    .max_args = 0,
 };

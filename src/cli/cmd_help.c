@@ -29,12 +29,12 @@ static int run_help(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_help = {
-	.name = "help",
-	.run = run_help,
-	.summary = "Show help for a command.",
-	.usage = "[COMMAND [SUBCOMMAND...]]",
-	.examples = "mvmctl help\nmvmctl help build\nmvmctl help manifest check\n"
-		    "mvmctl help tenant secrets set",
-	.min_args = 0,
-	.max_args = -1, /* commands nest (tenant secrets set) */
+    .name = "help",
+    .run = run_help,
+    .summary = "Show help for a command.",
+    .usage = "[COMMAND [SUBCOMMAND...]]",
+    .examples = "mvmctl help\nmvmctl help build\nmvmctl help manifest check\n"
+		"mvmctl help tenant secrets set",
+    .min_args = 0,
+    .max_args = -1, /* commands nest (tenant secrets set) */
 };

@@ -64,8 +64,8 @@ static int run_rm(struct cli *cli, int argc, char **argv)
 	const char *arg = argc ? argv[0] : NULL;
 	if (names_vm(arg)) {
 		if (registry_rm_opts.manifest_file)
-			return cli_usage_error(cli, "--manifest-file is for manifests, and '%s' is a VM",
-					       arg);
+			return cli_usage_error(
+			    cli, "--manifest-file is for manifests, and '%s' is a VM", arg);
 		return vm_cli_rm(cli, arg, registry_rm_opts.force);
 	}
 	if (!target_is_path(arg)) {

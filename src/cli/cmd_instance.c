@@ -30,10 +30,14 @@ static void print_row(const struct instance *in)
 {
 	const char *rev = json_get_str(in->record, "revision");
 	const char *from = json_get_str(in->record, "started_from");
-	_cleanup_free_ char *mem = size_format_mib((uint64_t)json_get_int(in->record, "mem_mib", 0));
+	_cleanup_free_ char *mem =
+	    size_format_mib((uint64_t)json_get_int(in->record, "mem_mib", 0));
 	const char *problem = in->problem ? in->problem : json_get_str(in->record, "problem");
 	printf("%-40s %-9s %-12.12s %-9s %5lld %6s  %s\n", in->ref, inst_state_name(in->state),
-	       rev ? rev : "-", in->state == INST_STOPPED ? "-" : from ? from : "-",
+	       rev ? rev : "-",
+	       in->state == INST_STOPPED ? "-"
+	       : from			 ? from
+					 : "-",
 	       json_get_int(in->record, "vcpus", 0), mem, problem ? problem : "");
 }
 
@@ -135,10 +139,9 @@ static int move_to(struct cli *cli, const char *arg, enum inst_state to)
 		for (size_t i = 0; i < m.warnings.n; i++)
 			cli_warn(cli, "%s", m.warnings.v[i]);
 		if (cli->json) {
-			json_t *j = to == INST_REMOVED
-					? json_pack("{s:s, s:s}", "address", t.in.ref, "state",
-						    "removed")
-					: instance_json(&t.in);
+			json_t *j = to == INST_REMOVED ? json_pack("{s:s, s:s}", "address",
+								   t.in.ref, "state", "removed")
+						       : instance_json(&t.in);
 			json_object_set_new(j, "from", json_string(inst_state_name(m.from)));
 			json_object_set_new(j, "how", json_string(m.how));
 			json_object_set_new(j, "ms", json_integer(m.ms));
@@ -163,14 +166,15 @@ static int move_to(struct cli *cli, const char *arg, enum inst_state to)
 	    .name = verb,                                                                          \
 	    .run = run_##fn,                                                                       \
 	    .summary = sum,                                                                        \
-	    .usage = "<tenant>/<pool>/<instance> [--json]",                                      \
+	    .usage = "<tenant>/<pool>/<instance> [--json]",                                        \
 	    .min_args = 1,                                                                         \
 	    .max_args = 1,                                                                         \
 	}
 
 MOVE_CMD(start, "start", INST_RUNNING,
 	 "Boot a stopped instance (from the pool's snapshot when it fits).");
-MOVE_CMD(stop, "stop", INST_STOPPED, "Stop an instance (a sleeping one's saved state is discarded).");
+MOVE_CMD(stop, "stop", INST_STOPPED,
+	 "Stop an instance (a sleeping one's saved state is discarded).");
 MOVE_CMD(pause, "pause", INST_WARM, "Pause a running instance's vCPUs: it becomes warm.");
 MOVE_CMD(resume, "resume", INST_RUNNING, "Resume a warm instance.");
 MOVE_CMD(sleep, "sleep", INST_SLEEPING,
@@ -210,8 +214,9 @@ static int running_ref(struct cli *cli, const char *arg, char **ref)
 		r = err_set(&cli->err, -ESRCH, 125, "Instance '%s' is %s, not running", t.in.ref,
 			    inst_state_name(t.in.state));
 		err_hint(&cli->err, "instance %s %s",
-			 t.in.state == INST_WARM ? "resume" : t.in.state == INST_SLEEPING ? "wake"
-											   : "start",
+			 t.in.state == INST_WARM       ? "resume"
+			 : t.in.state == INST_SLEEPING ? "wake"
+						       : "start",
 			 t.in.ref);
 	}
 	if (r == 0)
@@ -299,9 +304,17 @@ static const struct command cmd_instance_ls = {
 };
 
 static const struct command *const instance_subcommands[] = {
-    &cmd_instance_ls,	 &cmd_instance_start, &cmd_instance_stop, &cmd_instance_pause,
-    &cmd_instance_resume, &cmd_instance_sleep, &cmd_instance_wake, &cmd_instance_rm,
-    &cmd_instance_exec,	 &cmd_instance_logs,  NULL,
+    &cmd_instance_ls,
+    &cmd_instance_start,
+    &cmd_instance_stop,
+    &cmd_instance_pause,
+    &cmd_instance_resume,
+    &cmd_instance_sleep,
+    &cmd_instance_wake,
+    &cmd_instance_rm,
+    &cmd_instance_exec,
+    &cmd_instance_logs,
+    NULL,
 };
 
 const struct command cmd_instance = {

@@ -20,13 +20,13 @@ static int run_locate(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_locate_manifest = {
-	.name = "locate-manifest",
-	.run = run_locate,
-	.summary = "Print the manifest that commands would use, and its project directory.",
-	.usage = "[PATH] [--json]",
-	.description = "Prints two lines: the manifest's absolute path, then its directory.",
-	.examples = "mvmctl locate-manifest\nmvmctl locate-manifest --json",
-	.environment = "MVM_CEILING_DIRECTORIES  colon-separated directories the walk-up never "
-		       "enters",
-	.max_args = 1,
+    .name = "locate-manifest",
+    .run = run_locate,
+    .summary = "Print the manifest that commands would use, and its project directory.",
+    .usage = "[PATH] [--json]",
+    .description = "Prints two lines: the manifest's absolute path, then its directory.",
+    .examples = "mvmctl locate-manifest\nmvmctl locate-manifest --json",
+    .environment = "MVM_CEILING_DIRECTORIES  colon-separated directories the walk-up never "
+		   "enters",
+    .max_args = 1,
 };

@@ -18,9 +18,9 @@ static int run_check(struct cli *cli, int argc, char **argv)
 		json_t *warn = json_array();
 		for (size_t i = 0; i < m.warnings.n; i++)
 			json_array_append_new(warn, json_string(m.warnings.v[i]));
-		cli_json(cli, json_pack("{s:s, s:s, s:o, s:o}", "manifest_path", m.path,
-					"project_dir", m.dir, "manifest", cli_manifest_json(&m),
-					"warnings", warn));
+		cli_json(cli,
+			 json_pack("{s:s, s:s, s:o, s:o}", "manifest_path", m.path, "project_dir",
+				   m.dir, "manifest", cli_manifest_json(&m), "warnings", warn));
 	} else {
 		_cleanup_free_ char *mem = size_format_mib(m.mem_mib);
 		_cleanup_free_ char *disk = size_format_mib(m.data_disk_mib);
@@ -42,31 +42,31 @@ static int run_check(struct cli *cli, int argc, char **argv)
 }
 
 static const struct command cmd_manifest_check = {
-	.name = "check",
-	.run = run_check,
-	.summary = "Validate a manifest and print its effective values.",
-	.usage = "[PATH] [--json]",
-	.description = "PATH is a manifest file or a directory holding mvm.toml or Mvmfile.toml.\n"
-		       "Without PATH the manifest is found by walking up from the working directory.",
-	.examples = "mvmctl manifest check\nmvmctl manifest check ./api\n"
-		    "mvmctl manifest check ./api/mvm.toml --json",
-	.environment = "MVM_CEILING_DIRECTORIES  colon-separated directories the walk-up never "
-		       "enters",
-	.max_args = 1,
+    .name = "check",
+    .run = run_check,
+    .summary = "Validate a manifest and print its effective values.",
+    .usage = "[PATH] [--json]",
+    .description = "PATH is a manifest file or a directory holding mvm.toml or Mvmfile.toml.\n"
+		   "Without PATH the manifest is found by walking up from the working directory.",
+    .examples = "mvmctl manifest check\nmvmctl manifest check ./api\n"
+		"mvmctl manifest check ./api/mvm.toml --json",
+    .environment = "MVM_CEILING_DIRECTORIES  colon-separated directories the walk-up never "
+		   "enters",
+    .max_args = 1,
 };
 
 static const struct command *const manifest_subcommands[] = {
-	&cmd_manifest_check,
-	&cmd_manifest_ls,
-	&cmd_manifest_info,
-	&cmd_manifest_rm,
-	&cmd_manifest_verify,
-	&cmd_manifest_prune,
-	NULL,
+    &cmd_manifest_check,
+    &cmd_manifest_ls,
+    &cmd_manifest_info,
+    &cmd_manifest_rm,
+    &cmd_manifest_verify,
+    &cmd_manifest_prune,
+    NULL,
 };
 
 const struct command cmd_manifest = {
-	.name = "manifest",
-	.summary = "Check manifests and manage their built slots.",
-	.subcommands = manifest_subcommands,
+    .name = "manifest",
+    .summary = "Check manifests and manage their built slots.",
+    .subcommands = manifest_subcommands,
 };

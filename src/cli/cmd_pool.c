@@ -633,15 +633,9 @@ static const struct command cmd_pool_rm = {
 extern const struct command cmd_pool_scale, cmd_pool_reconcile; /* cmd_pool_scale.c */
 
 static const struct command *const pool_subcommands[] = {
-    &cmd_pool_create,
-    &cmd_pool_ls,
-    &cmd_pool_info,
-    &cmd_pool_build,
-    &cmd_pool_rollback,
-    &cmd_pool_scale,
-    &cmd_pool_reconcile,
-    &cmd_pool_rm,
-    NULL,
+    &cmd_pool_create,	 &cmd_pool_ls,	     &cmd_pool_info,
+    &cmd_pool_build,	 &cmd_pool_rollback, &cmd_pool_scale,
+    &cmd_pool_reconcile, &cmd_pool_rm,	     NULL,
 };
 
 const struct command cmd_pool = {

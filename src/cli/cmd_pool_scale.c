@@ -11,13 +11,29 @@ static long long want_running, want_warm, want_sleeping;
 static bool set_running, set_warm, set_sleeping;
 
 static const struct opt scale_opts[] = {
-    {.type = OPT_INT, .long_name = "running", .value = &want_running, .argh = "N",
-     .help = "instances running", .min = 0, .max = 4096, .given = &set_running},
-    {.type = OPT_INT, .long_name = "warm", .value = &want_warm, .argh = "N",
-     .help = "instances warm (vCPUs paused, memory kept)", .min = 0, .max = 4096,
+    {.type = OPT_INT,
+     .long_name = "running",
+     .value = &want_running,
+     .argh = "N",
+     .help = "instances running",
+     .min = 0,
+     .max = 4096,
+     .given = &set_running},
+    {.type = OPT_INT,
+     .long_name = "warm",
+     .value = &want_warm,
+     .argh = "N",
+     .help = "instances warm (vCPUs paused, memory kept)",
+     .min = 0,
+     .max = 4096,
      .given = &set_warm},
-    {.type = OPT_INT, .long_name = "sleeping", .value = &want_sleeping, .argh = "N",
-     .help = "instances sleeping (saved to disk, no VMM)", .min = 0, .max = 4096,
+    {.type = OPT_INT,
+     .long_name = "sleeping",
+     .value = &want_sleeping,
+     .argh = "N",
+     .help = "instances sleeping (saved to disk, no VMM)",
+     .min = 0,
+     .max = 4096,
      .given = &set_sleeping},
     OPT_END_(),
 };
@@ -38,8 +54,9 @@ static int converge_and_report(struct cli *cli, struct pool *p)
 		for (size_t i = 0; i < did.n; i++)
 			json_array_append_new(moves, json_string(did.v[i]));
 		if (r == 0)
-			cli_json(cli, json_pack("{s:s++, s:o, s:o}", "pool", p->tenant, "/", p->id,
-						"desired", counts_json(&p->desired), "moves", moves));
+			cli_json(cli,
+				 json_pack("{s:s++, s:o, s:o}", "pool", p->tenant, "/", p->id,
+					   "desired", counts_json(&p->desired), "moves", moves));
 		else
 			json_decref(moves);
 	} else {

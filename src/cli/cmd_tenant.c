@@ -294,10 +294,10 @@ static const struct command cmd_tenant_ls = {
 
 static json_t *usage_json(const struct quota_usage *u)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "vcpus", (json_int_t)u->vcpus,
-			 "mem_mib", (json_int_t)u->mem_mib, "running", (json_int_t)u->running,
-			 "warm", (json_int_t)u->warm, "sleeping", (json_int_t)u->sleeping,
-			 "stopped", (json_int_t)u->stopped);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "vcpus", (json_int_t)u->vcpus, "mem_mib",
+			 (json_int_t)u->mem_mib, "running", (json_int_t)u->running, "warm",
+			 (json_int_t)u->warm, "sleeping", (json_int_t)u->sleeping, "stopped",
+			 (json_int_t)u->stopped);
 }
 
 static void print_info(const struct tenant *t, const struct strvec *pools,

@@ -17,10 +17,10 @@ static int run_version(struct cli *cli, int argc, char **argv)
 }
 
 const struct command cmd_version = {
-	.name = "version",
-	.run = run_version,
-	.summary = "Print the version of mvmctl and the manifest schema it supports.",
-	.usage = "[--json]",
-	.examples = "mvmctl version\nmvmctl version --json",
-	.max_args = 0,
+    .name = "version",
+    .run = run_version,
+    .summary = "Print the version of mvmctl and the manifest schema it supports.",
+    .usage = "[--json]",
+    .examples = "mvmctl version\nmvmctl version --json",
+    .max_args = 0,
 };

@@ -7,8 +7,8 @@
 #include "core/strbuf.h"
 
 static const char default_exit_status[] =
-	"0 success, 1 failure, 2 usage error, 3 invalid manifest or config, 4 not found,\n"
-	"5 refused (rerun with --force), 6 host not ready (run 'mvmctl doctor'), 7 build failed";
+    "0 success, 1 failure, 2 usage error, 3 invalid manifest or config, 4 not found,\n"
+    "5 refused (rerun with --force), 6 host not ready (run 'mvmctl doctor'), 7 build failed";
 
 static void opt_line(FILE *out, const struct opt *o)
 {
@@ -42,8 +42,8 @@ static void indented(FILE *out, const char *text)
 void cli_print_help(struct cli *cli, const struct command *cmd, const char *path, FILE *out)
 {
 	if (cmd->subcommands) {
-		fprintf(out, "usage: %s %s <command> [options]\n\n%s\n\nCommands:\n", cli->prog, path,
-			cmd->summary);
+		fprintf(out, "usage: %s %s <command> [options]\n\n%s\n\nCommands:\n", cli->prog,
+			path, cmd->summary);
 		for (const struct command *const *c = cmd->subcommands; *c; c++)
 			if (!(*c)->hidden)
 				fprintf(out, "  %-14s %s\n", (*c)->name, (*c)->summary);

@@ -9,12 +9,15 @@
 static bool opt_help;
 
 static const struct opt global_opts[] = {
-	{.type = OPT_BOOL, .long_name = "json", .help = "print JSON on stdout"},
-	{.type = OPT_BOOL, .short_name = 'q', .long_name = "quiet", .help = "only errors on stderr"},
-	{.type = OPT_BOOL, .short_name = 'v', .long_name = "verbose", .help = "more detail on stderr"},
-	{.type = OPT_BOOL, .short_name = 'h', .long_name = "help", .value = &opt_help,
-	 .help = "show this help"},
-	OPT_END_(),
+    {.type = OPT_BOOL, .long_name = "json", .help = "print JSON on stdout"},
+    {.type = OPT_BOOL, .short_name = 'q', .long_name = "quiet", .help = "only errors on stderr"},
+    {.type = OPT_BOOL, .short_name = 'v', .long_name = "verbose", .help = "more detail on stderr"},
+    {.type = OPT_BOOL,
+     .short_name = 'h',
+     .long_name = "help",
+     .value = &opt_help,
+     .help = "show this help"},
+    OPT_END_(),
 };
 
 static bool *global_target(struct cli *cli, const struct opt *o)
@@ -60,7 +63,8 @@ static int take_value(struct cli *cli, const struct opt *o, const char *shown, c
 		long long v;
 		int r = parse_int64(val, o->min, o->max, &v);
 		if (r < 0)
-			return cli_usage_error(cli, "%s expects an integer from %lld to %lld, got '%s'",
+			return cli_usage_error(cli,
+					       "%s expects an integer from %lld to %lld, got '%s'",
 					       shown, o->min, o->max, val);
 		*(long long *)o->value = v;
 		break;
@@ -68,10 +72,11 @@ static int take_value(struct cli *cli, const struct opt *o, const char *shown, c
 	case OPT_SIZE: {
 		uint64_t mib;
 		if (size_parse_mib(val, &mib) < 0)
-			return cli_usage_error(cli,
-					       "%s expects a size such as 512M or 2G (a bare number "
-					       "is MiB), got '%s'",
-					       shown, val);
+			return cli_usage_error(
+			    cli,
+			    "%s expects a size such as 512M or 2G (a bare number "
+			    "is MiB), got '%s'",
+			    shown, val);
 		*(uint64_t *)o->value = mib;
 		break;
 	}
@@ -127,9 +132,10 @@ int cli_parse_opts(struct cli *cli, const struct command *cmd, int argc, char **
 						if (!f)
 							f = find_short(global_opts, *c);
 						if (!f || f->type != OPT_BOOL)
-							return cli_usage_error(cli, "unknown option '-%c'",
-									       *c);
-						bool *t = f->value ? f->value : global_target(cli, f);
+							return cli_usage_error(
+							    cli, "unknown option '-%c'", *c);
+						bool *t =
+						    f->value ? f->value : global_target(cli, f);
 						*t = true;
 					}
 					continue;

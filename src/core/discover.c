@@ -120,8 +120,8 @@ int discover_manifest(const char *arg, char **manifest_path, struct err *e)
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode))
-		return err_set(e, -EINVAL, EXIT_NOTFOUND, "'%s' is not a manifest file or directory",
-			       arg);
+		return err_set(e, -EINVAL, EXIT_NOTFOUND,
+			       "'%s' is not a manifest file or directory", arg);
 	*manifest_path = realpath(arg, NULL);
 	if (!*manifest_path)
 		return err_sys(e, -errno, EXIT_FAILED, "resolving '%s'", arg);

@@ -18,7 +18,7 @@ enum exit_code {
 	EXIT_NOTFOUND = 4, /* no manifest, slot, revision, VM, tenant, pool */
 	EXIT_REFUSED = 5,  /* drift, would overwrite; rerun with --force */
 	EXIT_NOTREADY = 6, /* host not ready: run mvmctl doctor */
-	EXIT_BUILD = 7,    /* build failed */
+	EXIT_BUILD = 7,	   /* build failed */
 };
 
 struct err {
@@ -28,16 +28,19 @@ struct err {
 	char *code; /* optional machine code for JSON; derived from exit when NULL */
 };
 
-#define ERR_INIT { .exit = 0, .msg = NULL, .hint = NULL, .code = NULL }
+#define ERR_INIT                                                                                   \
+	{                                                                                          \
+		.exit = 0, .msg = NULL, .hint = NULL, .code = NULL                                 \
+	}
 
 /* Sets the error (replacing any earlier one) and returns ret, so that
  * `return err_set(e, -ENOENT, EXIT_NOTFOUND, "…")` reads naturally.
  * e may be NULL. ret is returned unchanged; pass a negative errno. */
 int err_set(struct err *e, int ret, int exit, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Like err_set, appending ": strerror(-ret)". */
 int err_sys(struct err *e, int ret, int exit, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* Prepends "context: " to the message. Returns ret. */
 int err_prefix(struct err *e, int ret, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Sets the hint line (the command that fixes it). */

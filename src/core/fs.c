@@ -20,7 +20,8 @@ int fs_mkdir_p(const char *path, mode_t mode, struct err *e)
 			char saved = *s;
 			*s = '\0';
 			if (mkdir(p, mode) < 0 && errno != EEXIST)
-				return err_sys(e, -errno, EXIT_FAILED, "creating directory '%s'", p);
+				return err_sys(e, -errno, EXIT_FAILED, "creating directory '%s'",
+					       p);
 			if (end) {
 				if (!fs_is_dir(p))
 					return err_set(e, -ENOTDIR, EXIT_FAILED,

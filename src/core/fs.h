@@ -42,7 +42,10 @@ struct fs_lock {
 	int fd;
 	char *path;
 };
-#define FS_LOCK_INIT { .fd = -1, .path = NULL }
+#define FS_LOCK_INIT                                                                               \
+	{                                                                                          \
+		.fd = -1, .path = NULL                                                             \
+	}
 int fs_lock_take(struct fs_lock *l, const char *path, bool wait, struct err *e);
 /* The pid recorded by the current holder, or 0. */
 pid_t fs_lock_holder(const char *path);

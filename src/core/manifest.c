@@ -13,7 +13,7 @@
 #define MANIFEST_MAX_BYTES (1u << 20)
 
 static const char *const known_keys[] = {
-	"schema_version", "flake", "profile", "vcpus", "mem", "data_disk", "name",
+    "schema_version", "flake", "profile", "vcpus", "mem", "data_disk", "name",
 };
 
 bool manifest_valid_profile(const char *s)
@@ -184,7 +184,8 @@ static int want_size(struct err *e, const struct manifest *m, const struct toml_
 	if (kv->value->type == TOML_INTEGER) {
 		bad(e, m, kv, "expected a size string such as \"1024M\", got the integer %lld",
 		    (long long)kv->value->u.integer);
-		err_hint(e, "write %s = \"%lldM\" (sizes are strings: K, M or G; no unit means MiB)",
+		err_hint(e,
+			 "write %s = \"%lldM\" (sizes are strings: K, M or G; no unit means MiB)",
 			 kv->key, (long long)kv->value->u.integer);
 		return -EINVAL;
 	}
@@ -295,7 +296,8 @@ static int load(const char *path, struct manifest *m, struct err *e)
 
 	/* schema_version first: a newer manifest is refused before anything else. */
 	const struct toml_kv *sv = toml_table_find(root, "schema_version");
-	if (sv && sv->value->type == TOML_INTEGER && sv->value->u.integer > MANIFEST_SCHEMA_VERSION) {
+	if (sv && sv->value->type == TOML_INTEGER &&
+	    sv->value->u.integer > MANIFEST_SCHEMA_VERSION) {
 		r = err_set(e, -EINVAL, EXIT_INVALID,
 			    "this manifest declares schema_version=%lld; this mvmctl supports %d; "
 			    "upgrade mvmctl",

@@ -18,20 +18,20 @@
 #include "strvec.h"
 
 #define MANIFEST_SCHEMA_VERSION 1
-#define MANIFEST_MIN_MEM_MIB 64
-#define MANIFEST_MAX_VCPUS 255
+#define MANIFEST_MIN_MEM_MIB	64
+#define MANIFEST_MAX_VCPUS	255
 
 struct manifest {
 	char *path; /* canonical absolute path of the file */
 	char *dir;  /* the project directory holding it */
 	long long schema_version;
-	char *flake;          /* as written */
+	char *flake;	      /* as written */
 	char *flake_resolved; /* what nix receives: absolute path, or the ref as written */
 	char *profile;
 	int vcpus;
 	uint64_t mem_mib;
 	uint64_t data_disk_mib;
-	char *name;            /* NULL when unset */
+	char *name;		/* NULL when unset */
 	struct strvec warnings; /* e.g. unknown keys, for the CLI to print */
 };
 

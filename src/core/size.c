@@ -40,10 +40,10 @@ int size_parse_mib(const char *s, uint64_t *mib)
 		const char *suffix[3];
 		unsigned num, den;
 	} units[] = {
-		{{"", NULL, NULL}, 1, 1},
-		{{"k", "kb", "kib"}, 1, 1024},
-		{{"m", "mb", "mib"}, 1, 1},
-		{{"g", "gb", "gib"}, 1024, 1},
+	    {{"", NULL, NULL}, 1, 1},
+	    {{"k", "kb", "kib"}, 1, 1024},
+	    {{"m", "mb", "mib"}, 1, 1},
+	    {{"g", "gb", "gib"}, 1024, 1},
 	};
 	bool matched = false;
 	for (size_t i = 0; i < ARRAY_SIZE(units) && !matched; i++) {

@@ -15,24 +15,24 @@
 
 struct child {
 	/* inputs */
-	const char *const *argv; /* argv[0] is looked up in PATH */
+	const char *const *argv;    /* argv[0] is looked up in PATH */
 	const char *const *env_add; /* "K=V" entries added to (or replacing in) the environment */
 	const char *cwd;
-	int in_fd;      /* -1: /dev/null */
-	int out_fd;     /* -1: inherit stdout unless capture_out */
-	int err_fd;     /* -1: inherit stderr unless capture_err */
+	int in_fd;  /* -1: /dev/null */
+	int out_fd; /* -1: inherit stdout unless capture_out */
+	int err_fd; /* -1: inherit stderr unless capture_err */
 	bool capture_out;
-	bool capture_err;   /* with capture_out and merge_err, both go to out */
+	bool capture_err; /* with capture_out and merge_err, both go to out */
 	bool merge_err;
 	bool new_session;   /* setsid() in the child */
-	int pdeathsig;      /* signal the child gets when its parent dies (0: none) */
+	int pdeathsig;	    /* signal the child gets when its parent dies (0: none) */
 	size_t max_capture; /* bytes kept per captured stream; 0 = 16 MiB */
 	/* outputs */
 	pid_t pid;
 	int pidfd;
 	struct strbuf out;
 	struct strbuf err;
-	int status; /* exit status, or 128+signal */
+	int status;	/* exit status, or 128+signal */
 	bool truncated; /* captured output went past max_capture (the rest was drained) */
 };
 

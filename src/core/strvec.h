@@ -9,7 +9,10 @@ struct strvec {
 	size_t alloc;
 };
 
-#define STRVEC_INIT { .v = NULL, .n = 0, .alloc = 0 }
+#define STRVEC_INIT                                                                                \
+	{                                                                                          \
+		.v = NULL, .n = 0, .alloc = 0                                                      \
+	}
 
 void strvec_push(struct strvec *sv, const char *s);
 void strvec_pushf(struct strvec *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -90,7 +90,8 @@ void random_hex(char *out, size_t nhex)
 	if (getrandom(b, nb, 0) != (ssize_t)nb) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
-		unsigned long long x = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)getpid() << 20);
+		unsigned long long x =
+		    (unsigned long long)ts.tv_nsec ^ ((unsigned long long)getpid() << 20);
 		memcpy(b, &x, nb < sizeof(x) ? nb : sizeof(x));
 	}
 	for (size_t i = 0; i < nhex; i++)

@@ -81,7 +81,7 @@ static int converge(struct pool *p, struct fleet_view *f, const struct pool_coun
 	while (r == 0 && count(f, INST_RUNNING) > w->running) {
 		in = pick(f, INST_RUNNING);
 		r = move(p, in,
-			 count(f, INST_WARM) < w->warm	       ? INST_WARM
+			 count(f, INST_WARM) < w->warm		 ? INST_WARM
 			 : count(f, INST_SLEEPING) < w->sleeping ? INST_SLEEPING
 								 : INST_STOPPED,
 			 did, e);
@@ -133,8 +133,7 @@ static int repair(struct instance *in, struct strvec *did, struct err *e)
 	return instance_save(in, e);
 }
 
-int pool_converge(struct pool *p, const struct pool_counts *want, struct strvec *did,
-		  struct err *e)
+int pool_converge(struct pool *p, const struct pool_counts *want, struct strvec *did, struct err *e)
 {
 	struct fs_lock lk = FS_LOCK_INIT;
 	int r = tenant_lock(p->tenant, &lk, e);

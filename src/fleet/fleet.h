@@ -40,9 +40,9 @@ int fleet_parse_instance(const char *s, struct fleet_addr *a, struct err *e);
 int fleet_parse_scope(const char *s, struct fleet_addr *a, struct err *e);
 
 /* Directories (malloc'd); nothing is created. */
-char *fleet_tenants_dir(void);			     /* $MVM_HOME/tenants */
-char *fleet_tenant_dir(const char *t);		     /* $MVM_HOME/tenants/<t> */
-char *fleet_pools_dir(const char *t);		     /* $MVM_HOME/pools/<t> */
+char *fleet_tenants_dir(void);			    /* $MVM_HOME/tenants */
+char *fleet_tenant_dir(const char *t);		    /* $MVM_HOME/tenants/<t> */
+char *fleet_pools_dir(const char *t);		    /* $MVM_HOME/pools/<t> */
 char *fleet_pool_dir(const char *t, const char *p); /* $MVM_HOME/pools/<t>/<p> */
 char *fleet_instances_dir(const char *t, const char *p);
 char *fleet_instance_dir(const char *t, const char *p, const char *id);

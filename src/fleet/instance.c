@@ -24,7 +24,7 @@
 #define INSTANCE_DATA	 "data.ext4"
 
 static const char *const state_names[] = {
-    [INST_STOPPED] = "stopped", [INST_RUNNING] = "running", [INST_WARM] = "warm",
+    [INST_STOPPED] = "stopped",	  [INST_RUNNING] = "running", [INST_WARM] = "warm",
     [INST_SLEEPING] = "sleeping", [INST_REMOVED] = "removed",
 };
 
@@ -126,8 +126,7 @@ static int try_tenant_lock(const char *t, struct fs_lock *lk)
 	return r;
 }
 
-int instance_load(const char *t, const char *p, const char *id, struct instance *in,
-		  struct err *e)
+int instance_load(const char *t, const char *p, const char *id, struct instance *in, struct err *e)
 {
 	*in = (struct instance)INSTANCE_INIT;
 	fill_names(in, t, p, id);
@@ -152,8 +151,9 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 		alive = true; /* a move of it is under way elsewhere: its record stands */
 	if (!alive) {
 		const char *why = vm ? json_get_str(vm, "exit_reason") : NULL;
-		in->problem = xasprintf("its VM stopped on its own: %s",
-					why ? why : ve.msg ? ve.msg : "no record");
+		in->problem = xasprintf("its VM stopped on its own: %s", why	  ? why
+									 : ve.msg ? ve.msg
+										  : "no record");
 		in->state = INST_STOPPED;
 		json_object_set_new(in->record, "problem", json_string(in->problem));
 		drop_runtime_files(in, true);
@@ -246,11 +246,11 @@ int instance_create(const struct pool *p, struct instance *in, struct err *e)
 		fill_names(in, p->tenant, p->id, id);
 		_cleanup_free_ char *now = json_now_rfc3339();
 		in->state = INST_STOPPED;
-		in->record = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s}",
-				       "schema_version", 1, "id", id, "tenant", p->tenant, "pool",
-				       p->id, "state", "stopped", "vcpus", (int)p->vcpus, "mem_mib",
-				       (json_int_t)p->mem_mib, "data_disk_mib",
-				       (json_int_t)p->data_disk_mib, "created_at", now);
+		in->record =
+		    json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I, s:s}", "schema_version", 1,
+			      "id", id, "tenant", p->tenant, "pool", p->id, "state", "stopped",
+			      "vcpus", (int)p->vcpus, "mem_mib", (json_int_t)p->mem_mib,
+			      "data_disk_mib", (json_int_t)p->data_disk_mib, "created_at", now);
 		if ((r = instance_save(in, e)) < 0)
 			rmdir(dir);
 		return r;
@@ -296,8 +296,7 @@ static int rev_files(const struct pool *p, const char *rev, struct rev_files *f,
 
 /* Whether the revision's snapshot can start this instance (its sizing, the
  * backend and accelerator here); the reason when it cannot. */
-static bool snapshot_fits(const struct rev_files *f, const struct instance *in,
-			  struct strbuf *why)
+static bool snapshot_fits(const struct rev_files *f, const struct instance *in, struct strbuf *why)
 {
 	const struct vmm_backend *b = vmm_backend_find(vmm_backend_default());
 	if (!b || !b->restore)
@@ -388,7 +387,7 @@ static int boot(const struct pool *p, struct instance *in, const char *rev, enum
 	if (r == 0) {
 		json_object_set_new(in->record, "revision", json_string(rev));
 		json_object_set_new(in->record, "started_from",
-				    json_string(!st.restored ? "cold"
+				    json_string(!st.restored	    ? "cold"
 						: kind == BOOT_WAKE ? "sleep"
 								    : "snapshot"));
 		json_t *w = json_array();
@@ -399,7 +398,8 @@ static int boot(const struct pool *p, struct instance *in, const char *rev, enum
 	}
 	vm_started_release(&st);
 	if (kind == BOOT_WAKE) {
-		struct err ig = ERR_INIT; /* awake, its saved state is stale: never restore it twice */
+		struct err ig =
+		    ERR_INIT; /* awake, its saved state is stale: never restore it twice */
 		fs_rm_rf(sleep_dir, &ig);
 		err_release(&ig);
 	}

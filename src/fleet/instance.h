@@ -54,8 +54,7 @@ struct instance {
 /* Loads instance id of pool t/p and checks its VM: a record that says
  * running or warm whose VM has exited is recorded stopped, with problem
  * set. Missing: EXIT_NOTFOUND "Instance 't/p/id' does not exist". */
-int instance_load(const char *t, const char *p, const char *id, struct instance *in,
-		  struct err *e);
+int instance_load(const char *t, const char *p, const char *id, struct instance *in, struct err *e);
 void instance_release(struct instance *in);
 
 /* Says that this process holds tenant t's lock (NULL: none): loads may then

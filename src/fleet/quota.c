@@ -55,7 +55,8 @@ static int exceeded(struct err *e, const char *tenant, const char *quota, long l
 
 int quota_check_move(const struct instance *in, enum inst_state to, struct err *e)
 {
-	bool boots = to == INST_RUNNING && (in->state == INST_STOPPED || in->state == INST_SLEEPING);
+	bool boots =
+	    to == INST_RUNNING && (in->state == INST_STOPPED || in->state == INST_SLEEPING);
 	bool resumes = to == INST_RUNNING && in->state == INST_WARM;
 	bool pauses = to == INST_WARM;
 	if (!boots && !resumes && !pauses)
@@ -70,16 +71,18 @@ int quota_check_move(const struct instance *in, enum inst_state to, struct err *
 	long long vcpus = json_get_int(in->record, "vcpus", 0);
 	long long mem = json_get_int(in->record, "mem_mib", 0);
 	if (boots && u.vcpus + vcpus > t.q.max_vcpus)
-		r = exceeded(e, in->tenant, "max_vcpus", t.q.max_vcpus,
-			     "%lld in use by running and warm instances, this start needs %lld more",
-			     u.vcpus, vcpus);
+		r = exceeded(
+		    e, in->tenant, "max_vcpus", t.q.max_vcpus,
+		    "%lld in use by running and warm instances, this start needs %lld more",
+		    u.vcpus, vcpus);
 	else if (boots && u.mem_mib + mem > t.q.max_mem_mib)
 		r = exceeded(e, in->tenant, "max_mem_mib", t.q.max_mem_mib,
 			     "%lld MiB in use by running and warm instances, this start needs %lld "
 			     "MiB more",
 			     u.mem_mib, mem);
 	else if ((boots || resumes) && u.running + 1 > t.q.max_running)
-		r = exceeded(e, in->tenant, "max_running", t.q.max_running, "%lld running", u.running);
+		r = exceeded(e, in->tenant, "max_running", t.q.max_running, "%lld running",
+			     u.running);
 	else if (pauses && u.warm + 1 > t.q.max_warm)
 		r = exceeded(e, in->tenant, "max_warm", t.q.max_warm, "%lld warm", u.warm);
 out:

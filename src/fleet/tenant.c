@@ -232,9 +232,8 @@ int tenant_create(const char *id, const struct tenant_quotas *q, struct err *e)
 	if ((r = make_tmp_dir(id, &stage, e)) < 0)
 		return r;
 	_cleanup_free_ char *now = json_now_rfc3339();
-	json_t *rec =
-	    json_pack("{s:i, s:s, s:s, s:o}", "schema_version", TENANT_SCHEMA_VERSION, "id", id,
-		      "created_at", now, "quotas", quotas_json(q));
+	json_t *rec = json_pack("{s:i, s:s, s:s, s:o}", "schema_version", TENANT_SCHEMA_VERSION,
+				"id", id, "created_at", now, "quotas", quotas_json(q));
 	_cleanup_free_ char *rec_path = fs_join(stage, TENANT_JSON);
 	_cleanup_free_ char *sdir = fs_join(stage, SECRETS_DIR);
 	_cleanup_free_ char *img = fs_join(sdir, SECRETS_IMG);
@@ -528,8 +527,7 @@ int tenant_secrets_set(const char *id, const char *file, struct err *e)
 		content = fs_join(st.dir, "content");
 		sdir_new = fs_join(st.dir, SECRETS_DIR);
 		if (mkdir(content, 0700) < 0 || mkdir(sdir_new, 0700) < 0)
-			r = err_sys(e, -errno, EXIT_FAILED, "creating a directory in '%s'",
-				    st.dir);
+			r = err_sys(e, -errno, EXIT_FAILED, "creating a directory in '%s'", st.dir);
 	}
 	if (r >= 0) {
 		_cleanup_free_ char *inside = fs_join(content, SECRETS_JSON);
@@ -546,9 +544,8 @@ int tenant_secrets_set(const char *id, const char *file, struct err *e)
 	strbuf_wipe(&sb);
 	if (r >= 0) {
 		_cleanup_free_ char *now = json_now_rfc3339();
-		json_t *meta =
-		    json_pack("{s:s, s:o}", "set_at", now, "keys",
-			      keys >= 0 ? json_integer((json_int_t)keys) : json_null());
+		json_t *meta = json_pack("{s:s, s:o}", "set_at", now, "keys",
+					 keys >= 0 ? json_integer((json_int_t)keys) : json_null());
 		_cleanup_free_ char *path = fs_join(sdir_new, SECRETS_META);
 		r = json_write_file(path, meta, e);
 		json_decref(meta);

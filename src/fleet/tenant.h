@@ -40,8 +40,7 @@
 #define TENANT_DEFAULT_MAX_INSTANCES_PER_POOL 16
 
 struct tenant_quotas {
-	long long max_vcpus, max_mem_mib, max_running, max_warm, max_pools,
-	    max_instances_per_pool;
+	long long max_vcpus, max_mem_mib, max_running, max_warm, max_pools, max_instances_per_pool;
 };
 
 struct tenant {

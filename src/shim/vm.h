@@ -88,8 +88,8 @@ struct vm_started {
 	pid_t shim_pid;
 	long long boot_ms; /* VMM start to ready (VM_WAIT_READY) */
 	struct vmm_accel_choice accel;
-	int owner_fd; /* ephemeral VMs: close it to stop the VM; else -1 */
-	bool restored; /* started from the snapshot (else a cold boot) */
+	int owner_fd;		/* ephemeral VMs: close it to stop the VM; else -1 */
+	bool restored;		/* started from the snapshot (else a cold boot) */
 	struct strvec warnings; /* one line each, for the user (a snapshot not used, …) */
 };
 

@@ -83,15 +83,17 @@ static int files_intact(const char *rev_dir, struct strbuf *why)
 			goto out;
 		}
 		if (stat(p, &st) < 0 || (uint64_t)st.st_size != f->size) {
-			strbuf_addf(why, "%s is missing or has changed size (run mvmctl manifest verify)",
-				    names[i]);
+			strbuf_addf(
+			    why, "%s is missing or has changed size (run mvmctl manifest verify)",
+			    names[i]);
 			goto out;
 		}
 		if (i == 1)
 			continue;
 		struct sha256_hex h;
 		if (hash_sha256_file(p, &h, NULL, &e) < 0 || strcmp(h.s, f->sha256.s)) {
-			strbuf_addf(why, "%s does not match its checksum (run mvmctl manifest verify)",
+			strbuf_addf(why,
+				    "%s does not match its checksum (run mvmctl manifest verify)",
 				    names[i]);
 			goto out;
 		}

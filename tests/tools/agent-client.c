@@ -127,7 +127,8 @@ static int next_frame_until(struct proto_frame *f, int extra, long long wake_ms)
 			if (wake_ms - now_ms() < left)
 				left = wake_ms - now_ms();
 		}
-		struct pollfd p[2] = {{.fd = sock, .events = POLLIN}, {.fd = extra, .events = POLLIN}};
+		struct pollfd p[2] = {{.fd = sock, .events = POLLIN},
+				      {.fd = extra, .events = POLLIN}};
 		int n = poll(p, extra >= 0 ? 2 : 1, (int)(left > 1000 ? 1000 : left));
 		if (n < 0 && errno != EINTR)
 			die("poll failed");
@@ -163,8 +164,10 @@ static bool show_agent = true;
 
 static void hello(void)
 {
-	struct proto_hello h = {.min_version = 1, .max_version = 1,
-				.max_payload = PROTO_MAX_PAYLOAD, .agent = "agent-client",
+	struct proto_hello h = {.min_version = 1,
+				.max_version = 1,
+				.max_payload = PROTO_MAX_PAYLOAD,
+				.agent = "agent-client",
 				.agent_len = 12};
 	uint8_t p[64];
 	int n = proto_hello_encode(&h, p, sizeof(p));
@@ -206,8 +209,8 @@ static void ping(void)
 	}
 }
 
-static int identity_payload(uint8_t type, const char *name, long long ahead_s,
-			    const char *seed_hex, uint8_t *p, size_t cap);
+static int identity_payload(uint8_t type, const char *name, long long ahead_s, const char *seed_hex,
+			    uint8_t *p, size_t cap);
 
 static void grant(uint32_t stream, uint8_t ch, uint32_t n)
 {
@@ -248,7 +251,7 @@ static int do_exec(int argc, char **argv)
 		die("exec: nothing to run after --");
 	env[nenv] = NULL;
 	struct proto_exec_spec spec = {.flags = (in ? PROTO_EXEC_STDIN : 0u) |
-						 (tty ? PROTO_EXEC_TTY : 0u),
+						(tty ? PROTO_EXEC_TTY : 0u),
 				       .rows = tty ? 30 : 0,
 				       .cols = tty ? 100 : 0,
 				       .argv = (const char *const *)argv + i + 1,
@@ -319,7 +322,8 @@ static int do_exec(int argc, char **argv)
 						die("writing output failed");
 					off += (size_t)w;
 				}
-				grant(id, f.type == PROTO_STDOUT ? PROTO_CH_STDOUT : PROTO_CH_STDERR,
+				grant(id,
+				      f.type == PROTO_STDOUT ? PROTO_CH_STDOUT : PROTO_CH_STDERR,
 				      f.len);
 			}
 			break;
@@ -359,15 +363,16 @@ static int hexval(char c)
 
 /* Encodes an IDENTITY or WAKE (type) for name with the host's clock plus
  * ahead_s seconds and seed (32 random bytes when seed_hex is NULL). */
-static int identity_payload(uint8_t type, const char *name, long long ahead_s,
-			    const char *seed_hex, uint8_t *p, size_t cap)
+static int identity_payload(uint8_t type, const char *name, long long ahead_s, const char *seed_hex,
+			    uint8_t *p, size_t cap)
 {
 	static uint8_t seed[PROTO_SEED_MAX];
 	size_t seed_len = 32;
 	if (seed_hex) {
 		size_t n = strlen(seed_hex);
 		if (n % 2 || n / 2 > sizeof(seed))
-			die("identity: SEED_HEX must be an even number of hex digits, at most 1024");
+			die("identity: SEED_HEX must be an even number of hex digits, at most "
+			    "1024");
 		for (size_t i = 0; i < n / 2; i++) {
 			int hi = hexval(seed_hex[2 * i]), lo = hexval(seed_hex[2 * i + 1]);
 			if (hi < 0 || lo < 0)
@@ -380,11 +385,11 @@ static int identity_payload(uint8_t type, const char *name, long long ahead_s,
 	}
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	struct proto_identity id = {
-	    .realtime_ns = (uint64_t)(ts.tv_sec + ahead_s) * 1000000000u + (uint64_t)ts.tv_nsec,
-	    .seed = seed,
-	    .seed_len = (uint32_t)seed_len,
-	    .hostname = name};
+	struct proto_identity id = {.realtime_ns = (uint64_t)(ts.tv_sec + ahead_s) * 1000000000u +
+						   (uint64_t)ts.tv_nsec,
+				    .seed = seed,
+				    .seed_len = (uint32_t)seed_len,
+				    .hostname = name};
 	return type == PROTO_WAKE ? proto_wake_encode(&id, p, cap)
 				  : proto_identity_encode(&id, p, cap);
 }
@@ -438,7 +443,8 @@ static void send_bad_identities(uint8_t type)
 {
 	static uint8_t p[PROTO_MAX_PAYLOAD];
 	send_frame(type, 0, "\x00\x01\x02", 3); /* short */
-	static const char seed_hex[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	static const char seed_hex[] =
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 	int n = identity_payload(type, "good", 0, seed_hex, p, sizeof(p));
 	if (n < 0)
 		die("identity: cannot encode");
@@ -511,8 +517,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc - a < 2) {
-		fprintf(stderr, "usage: agent-client [--timeout S] SOCK hello|wait-ready|ping|garbage|"
-				"shutdown|wait-parked|identity|bad-identity|wake|bad-wake|exec …\n");
+		fprintf(stderr,
+			"usage: agent-client [--timeout S] SOCK hello|wait-ready|ping|garbage|"
+			"shutdown|wait-parked|identity|bad-identity|wake|bad-wake|exec …\n");
 		return 2;
 	}
 	deadline_ms = now_ms() + timeout * 1000LL;

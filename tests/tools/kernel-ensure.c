@@ -14,8 +14,7 @@
 static void print(const struct kernel *k)
 {
 	printf("id=%s\ndir=%s\nvmlinux=%s\ninitrd=%s\nversion=%s\nsource=%s\n", k->id ?: "",
-	       k->dir ?: "", k->vmlinux ?: "", k->initrd ?: "", k->version ?: "",
-	       k->source ?: "");
+	       k->dir ?: "", k->vmlinux ?: "", k->initrd ?: "", k->version ?: "", k->source ?: "");
 }
 
 int main(int argc, char **argv)
@@ -23,9 +22,9 @@ int main(int argc, char **argv)
 	struct kernel k = KERNEL_INIT;
 	if (argc > 1 && !strcmp(argv[1], "--probe")) {
 		int r = kernel_probe(&k);
-		const char *state = r == KERNEL_READY       ? "ready"
+		const char *state = r == KERNEL_READY	    ? "ready"
 				    : r == KERNEL_AVAILABLE ? "available"
-				    : r == -ENOEXEC         ? "no-init"
+				    : r == -ENOEXEC	    ? "no-init"
 							    : "none";
 		printf("state=%s\n", state);
 		print(&k);

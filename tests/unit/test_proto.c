@@ -53,8 +53,8 @@ static void test_limits(void **state)
 	static uint8_t big[PROTO_MAX_FRAME + 16];
 	assert_int_equal(proto_encode(big, sizeof(big), PROTO_STDOUT, 1, big, PROTO_MAX_PAYLOAD),
 			 (int)PROTO_MAX_FRAME);
-	assert_int_equal(proto_encode(big, sizeof(big), PROTO_STDOUT, 1, big, PROTO_MAX_PAYLOAD + 1),
-			 -1);
+	assert_int_equal(
+	    proto_encode(big, sizeof(big), PROTO_STDOUT, 1, big, PROTO_MAX_PAYLOAD + 1), -1);
 	assert_int_equal(proto_encode(big, 11, PROTO_READY, 0, NULL, 0), -1);
 	struct proto_decoder d;
 	assert_int_equal(proto_decoder_init(&d, dbuf, PROTO_MAX_FRAME - 1), -1);
@@ -248,8 +248,14 @@ static void test_identity_rejects(void **state)
 	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
 	id.seed_len = PROTO_SEED_MAX + 1;
 	assert_int_equal(proto_identity_encode(&id, p, sizeof(p)), -1);
-	const char *badhosts[] = {"", "-web", ".web", "we_b", "we b", "wéb",
-				  "a234567890123456789012345678901234567890123456789012345678901234"};
+	const char *badhosts[] = {
+	    "",
+	    "-web",
+	    ".web",
+	    "we_b",
+	    "we b",
+	    "wéb",
+	    "a234567890123456789012345678901234567890123456789012345678901234"};
 	for (size_t i = 0; i < sizeof(badhosts) / sizeof(badhosts[0]); i++) {
 		id = ok;
 		id.hostname = badhosts[i];
@@ -437,15 +443,15 @@ static void test_validate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_frame_roundtrip_in_pieces),
-		cmocka_unit_test(test_limits),
-		cmocka_unit_test(test_resync_after_garbage),
-		cmocka_unit_test(test_hello_error_window_exit),
-		cmocka_unit_test(test_exec_roundtrip),
-		cmocka_unit_test(test_identity_roundtrip),
-		cmocka_unit_test(test_identity_rejects),
-		cmocka_unit_test(test_wake),
-		cmocka_unit_test(test_validate),
+	    cmocka_unit_test(test_frame_roundtrip_in_pieces),
+	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_resync_after_garbage),
+	    cmocka_unit_test(test_hello_error_window_exit),
+	    cmocka_unit_test(test_exec_roundtrip),
+	    cmocka_unit_test(test_identity_roundtrip),
+	    cmocka_unit_test(test_identity_rejects),
+	    cmocka_unit_test(test_wake),
+	    cmocka_unit_test(test_validate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -208,14 +208,10 @@ static void test_env_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_split_quoting),
-		cmocka_unit_test(test_split_variables),
-		cmocka_unit_test(test_parse_full),
-		cmocka_unit_test(test_parse_oneshot_and_reset),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_exec_prepare),
-		cmocka_unit_test(test_timespan),
-		cmocka_unit_test(test_env_file),
+	    cmocka_unit_test(test_split_quoting), cmocka_unit_test(test_split_variables),
+	    cmocka_unit_test(test_parse_full),	  cmocka_unit_test(test_parse_oneshot_and_reset),
+	    cmocka_unit_test(test_parse_errors),  cmocka_unit_test(test_exec_prepare),
+	    cmocka_unit_test(test_timespan),	  cmocka_unit_test(test_env_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
