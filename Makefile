@@ -1,6 +1,7 @@
 # mvm — one non-recursive Makefile.
 #   make                 build/mvmctl and build/mvm-init
-#   make check           the whole test suite (unit, toml-test, black-box)
+#   make check           layering and format checks, then the whole test suite (unit,
+#                        toml-test, black-box)
 #   make check-asan      the same under -fsanitize=address,undefined (build/asan/)
 #   make fuzz            libFuzzer harnesses (clang), not part of check
 #   make install PREFIX=/usr/local
@@ -27,9 +28,13 @@ ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recov
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
+# The host's layers, lowest first: a file may include headers of its own layer and
+# those below it, never above (scripts/check-layers.sh; src/main.c sits on top, the
+# guest sees only src/proto/).
+LAYERS := proto core vmm build shim vm fleet planner cli
+
 # Host library: everything but main.c and the guest. The CLI links it; unit tests link it too.
-LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c src/build/*.c src/vmm/*.c \
-	src/shim/*.c src/fleet/*.c src/planner/*.c src/cli/*.c))
+LIB_SRC := $(sort $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/src/main.o
 
@@ -72,7 +77,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIB_OBJ)
 
 tests: $(UNIT_BIN) $(TOOL_BIN)
 
-check: all tests
+check: check-layers fmt-check all tests
 	MVM_BUILD=$(abspath $(BUILD)) tests/run.sh
 
 check-asan:
@@ -93,11 +98,18 @@ install: all
 	install -m 0755 $(BUILD)/mvm-init $(DESTDIR)$(PREFIX)/lib/mvm/mvm-init
 	cp -R share/. $(DESTDIR)$(PREFIX)/share/mvm/
 
+check-layers:
+	@scripts/check-layers.sh $(LAYERS)
+
+FMT_SRC := $(sort $(wildcard src/*.c src/*/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.c bench/*.c))
 fmt-check:
-	clang-format --dry-run --Werror $(LIB_SRC) $(GUEST_SRC) src/main.c $(wildcard src/*/*.h)
+	@clang-format --dry-run --Werror $(FMT_SRC)
+
+fmt:
+	clang-format -i $(FMT_SRC)
 
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-asan fuzz install fmt-check clean
+.PHONY: all tests check check-asan check-layers fuzz install fmt-check fmt clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

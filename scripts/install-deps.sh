@@ -13,7 +13,7 @@ packages=(
 	# run: loaded with dlopen() (src/core/dl_*.h), so not pulled in by linking
 	libcurl4 libarchive13
 	# tests
-	libcmocka-dev bats jq curl
+	libcmocka-dev bats jq curl clang-format
 )
 
 as_root() {

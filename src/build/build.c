@@ -7,23 +7,17 @@
 #include "build.h"
 #include "build/kernel.h"
 #include "build/rootfs.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/jsonio.h"
 #include "core/spawn.h"
 #include "core/util.h"
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void phase(const struct build_progress *pg, const char *name, double start)
 {
 	if (pg && pg->phase_done)
-		pg->phase_done(pg->ctx, name, now_s() - start);
+		pg->phase_done(pg->ctx, name, mono_s() - start);
 }
 
 int build_resolve(const struct build_request *req, struct build_resolved *res, struct err *e)
@@ -128,15 +122,15 @@ static int pack(const char *out, const struct strvec *closure, const char *stage
 	}
 	_cleanup_free_ char *tree = fs_join(stage_dir, ".rootfs");
 	struct rootfs_stats st;
-	double t = now_s();
+	double t = mono_s();
 	int r = fs_mkdir_p(tree, 0700, e);
 	if (r >= 0)
 		r = rootfs_stage(out, closure, tree, &st, e);
-	res->stage_s = now_s() - t;
-	t = now_s();
+	res->stage_s = mono_s() - t;
+	t = mono_s();
 	if (r >= 0)
 		r = rootfs_mkfs(tree, image, &st, e);
-	res->mkfs_s = now_s() - t;
+	res->mkfs_s = mono_s() - t;
 	struct err ignore = ERR_INIT;
 	fs_rm_rf(tree, &ignore);
 	err_release(&ignore);
@@ -210,7 +204,7 @@ int build_realise(const struct build_request *req, const struct build_resolved *
 		  struct err *e)
 {
 	*out = (struct build_result){0};
-	double t = now_s();
+	double t = mono_s();
 	struct strvec closure = STRVEC_INIT;
 	int r = nix_build(req->nix, rs->installable, &out->out_path, NULL, e);
 	if (r >= 0)
@@ -218,7 +212,7 @@ int build_realise(const struct build_request *req, const struct build_resolved *
 	if (r < 0)
 		goto out;
 	phase(pg, "build", t);
-	t = now_s();
+	t = mono_s();
 	if ((r = pack(out->out_path, &closure, stage_dir, out, e)) < 0) {
 		err_prefix(e, r, "packing %s", out->out_path);
 		goto out;

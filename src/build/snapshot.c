@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "build/kernel.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
 #include "core/rstore.h"
@@ -18,20 +19,6 @@
 #define SNAPSHOT_BOOT_TIMEOUT_MS 60000
 #define SNAPSHOT_NEW		 ".snapshot-new"
 #define SNAPSHOT_OLD		 ".snapshot-old"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 void snapshot_result_release(struct snapshot_result *r)
 {
@@ -70,10 +57,10 @@ static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *
 	struct proto_decoder dec;
 	proto_decoder_init(&dec, buf, 2 * PROTO_MAX_FRAME);
 	int r = send_hello(vm->agent_fd);
-	long long deadline = now_ms() + SNAPSHOT_BOOT_TIMEOUT_MS;
+	long long deadline = mono_ms() + SNAPSHOT_BOOT_TIMEOUT_MS;
 	bool parked = false;
 	while (r == 0 && !parked) {
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		if (left <= 0) {
 			struct strbuf why = STRBUF_INIT;
 			console_tail(console_path, &why);
@@ -258,16 +245,16 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	    .vmm_log = vmmlog,
 	    .die_with_parent = true,
 	};
-	long long t0 = now_ms();
+	long long t0 = mono_ms();
 	if ((r = b->start(&vm, &cfg, e)) < 0)
 		goto out;
 	if ((r = wait_parked(&vm, console, e)) < 0)
 		goto out;
-	out->boot_ms = now_ms() - t0;
-	long long t1 = now_us();
+	out->boot_ms = mono_ms() - t0;
+	long long t1 = mono_us();
 	if ((r = b->snapshot(&vm, tmp, e)) < 0)
 		goto out;
-	out->save_us = now_us() - t1;
+	out->save_us = mono_us() - t1;
 	out->save_ms = (out->save_us + 500) / 1000;
 	b->stop(&vm, 0, &ig);
 	err_release(&ig);

@@ -11,6 +11,7 @@
 #include "build/snapshot.h"
 #include "build/update_hash.h"
 #include "cli.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
@@ -62,13 +63,6 @@ static const struct opt build_opts[] = {
 	      "also boot the revision once and save a snapshot that up restores"),
     OPT_END_(),
 };
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static json_t *fingerprint_key(const struct build_request *req, const struct strvec *ov)
 {
@@ -175,12 +169,12 @@ static int take_snapshot(struct run *r, const char *revdir, const struct slot_re
 	h.deps.vcpus = (unsigned)rec->vcpus;
 	h.deps.mem_mib = rec->mem_mib;
 	h.deps.data_disk_mib = rec->data_disk_mib;
-	double t = now_s();
+	double t = mono_s();
 	ret = snapshot_create(revdir, &h.deps, o.force, &r->snap, &cli->err);
 	snapshot_host_deps_release(&h);
 	if (ret < 0)
 		return err_prefix(&cli->err, ret, "snapshot");
-	cli_progress(cli, "snapshot", now_s() - t);
+	cli_progress(cli, "snapshot", mono_s() - t);
 	if (!r->snap.created)
 		cli_warn(cli, "no snapshot: %s", r->snap.reason);
 	else if (!cli->json)
@@ -194,7 +188,7 @@ static int do_build(struct run *r)
 {
 	struct cli *cli = r->cli;
 	struct err *e = &cli->err;
-	double t0 = now_s();
+	double t0 = mono_s();
 	int ret = slot_open(&r->slot, r->m.path, o.force ? SLOT_OPEN_ANY : 0, e);
 	if (ret < 0)
 		return ret;
@@ -219,10 +213,10 @@ static int do_build(struct run *r)
 	}
 
 	if (!fingerprint_hit(r)) {
-		double t = now_s();
+		double t = mono_s();
 		if ((ret = build_resolve(&r->req, &r->rs, e)) < 0)
 			return ret;
-		cli_progress(cli, "evaluate", now_s() - t);
+		cli_progress(cli, "evaluate", mono_s() - t);
 		r->revision = xstrdup(r->rs.revision);
 		_cleanup_free_ char *cur = NULL;
 		bool complete = slot_revision_complete(&r->slot, r->revision, NULL) == 1;
@@ -238,7 +232,7 @@ static int do_build(struct run *r)
 				json_object_set_new(cli->phases, "pack_mkfs",
 						    json_real(r->res.mkfs_s));
 			}
-			t = now_s();
+			t = mono_s();
 			if (ret >= 0)
 				ret = slot_commit(&r->slot, &st, r->revision, e);
 			rstore_stage_release(&st);
@@ -252,7 +246,7 @@ static int do_build(struct run *r)
 	}
 
 	/* Record the slot: identity, sizing (flags over the manifest), provenance. */
-	double t = now_s();
+	double t = mono_s();
 	struct slot_record rec;
 	slot_record_from_manifest(&r->m, &rec);
 	if (o.vcpus_set)
@@ -288,10 +282,10 @@ static int do_build(struct run *r)
 		err_release(&ignore);
 	}
 	if (r->built)
-		cli_progress(cli, "register", now_s() - t);
+		cli_progress(cli, "register", mono_s() - t);
 	if (o.snapshot && (ret = take_snapshot(r, revdir, &rec)) < 0)
 		return ret;
-	double total = now_s() - t0;
+	double total = mono_s() - t0;
 
 	if (cli->json) {
 		json_t *snap = json_pack("{s:b, s:b, s:s?}", "requested", o.snapshot, "created",

@@ -10,7 +10,7 @@
 #include "core/fs.h"
 #include "core/jsonio.h"
 #include "core/util.h"
-#include "shim/vm.h"
+#include "vm/vm.h"
 #include "vm_cli.h"
 
 #define EXIT_CANNOT_RUN 125

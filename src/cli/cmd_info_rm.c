@@ -13,7 +13,7 @@
 #include "core/hash.h"
 #include "core/util.h"
 #include "registry_cli.h"
-#include "shim/vm.h"
+#include "vm/vm.h"
 #include "vm_cli.h"
 
 /* True when arg names a manifest (file, directory, slot id) rather than

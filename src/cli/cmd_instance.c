@@ -11,7 +11,7 @@
 #include "fleet/fleet.h"
 #include "fleet/instance.h"
 #include "fleet/tenant.h"
-#include "shim/vm.h"
+#include "vm/vm.h"
 #include "vm_cli.h"
 
 /* --- ls ------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include "build/build.h"
 #include "build/nixopts.h"
 #include "cli.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
@@ -20,13 +21,6 @@
 #include "vmm/snapshot.h"
 
 #define LABEL "%-15s "
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static json_t *str_or_null(const char *s)
 {
@@ -534,13 +528,13 @@ static int run_rollback(struct cli *cli, int argc, char **argv)
 	struct pool p = POOL_INIT;
 	if ((r = pool_load(a.tenant, a.pool, &p, &cli->err)) < 0)
 		return r;
-	double t0 = now_s();
+	double t0 = mono_s();
 	_cleanup_free_ char *prev = current_of(&p, NULL);
 	_cleanup_free_ char *full = NULL;
 	r = pool_rollback(&p, rollback_revision, &full, &cli->err);
 	if (r >= 0) {
 		bool changed = r == 0;
-		double secs = now_s() - t0;
+		double secs = mono_s() - t0;
 		if (cli->json)
 			cli_json(cli,
 				 json_pack("{s:s++, s:s, s:o, s:b, s:f}", "pool", p.tenant, "/",

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "core/clock.h"
 #include "core/jsonio.h"
 #include "core/size.h"
 #include "core/util.h"
@@ -437,13 +438,6 @@ static const struct opt secrets_set_opts[] = {
     OPT_END_(),
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run_secrets_set(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
@@ -453,10 +447,10 @@ static int run_secrets_set(struct cli *cli, int argc, char **argv)
 		return r;
 	if (!so.from_file)
 		return cli_usage_error(cli, "--from-file FILE is required");
-	double start = now_s();
+	double start = mono_s();
 	if ((r = tenant_secrets_set(a.tenant, so.from_file, &cli->err)) < 0)
 		return r;
-	double seconds = now_s() - start;
+	double seconds = mono_s() - start;
 	struct tenant t;
 	if ((r = tenant_load(a.tenant, &t, &cli->err)) < 0)
 		return r;

@@ -13,7 +13,8 @@
 #include "core/registry.h"
 #include "core/size.h"
 #include "core/util.h"
-#include "shim/vm.h"
+#include "shim/shim.h"
+#include "vm/vm.h"
 #include "vm_artifacts.h"
 #include "vm_cli.h"
 

@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "core/jsonio.h"
 #include "core/util.h"
-#include "shim/vm.h"
+#include "vm/vm.h"
 #include "vm_artifacts.h"
 #include "vm_cli.h"
 

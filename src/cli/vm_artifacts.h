@@ -7,7 +7,7 @@
 
 #include "build/kernel.h"
 #include "cli.h"
-#include "shim/vm.h"
+#include "vm/vm.h"
 
 struct vm_artifacts {
 	char *kernel, *initrd, *rootfs;

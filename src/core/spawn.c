@@ -236,3 +236,25 @@ void child_release(struct child *c)
 	closep(&c->pidfd);
 	c->pidfd = -1;
 }
+
+unsigned long long proc_starttime(pid_t pid)
+{
+	if (pid <= 0)
+		return 0;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	struct strbuf sb = STRBUF_INIT;
+	unsigned long long st = 0;
+	if (strbuf_read_file(&sb, path, 4096) >= 0) {
+		/* the command name may hold spaces and parentheses: fields follow the last ')' */
+		char *p = strrchr(sb.buf, ')');
+		if (p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'))
+			p = NULL; /* a zombie has exited */
+		for (int field = 2; p && field < 22; field++)
+			p = strchr(p + 1, ' ');
+		if (p)
+			st = strtoull(p + 1, NULL, 10);
+	}
+	strbuf_release(&sb);
+	return st;
+}

@@ -55,3 +55,8 @@ void child_release(struct child *c);
 
 /* Looks a program up in PATH; returns a malloc'd absolute path or NULL. */
 char *which(const char *prog);
+
+/* The start time of a process (field 22 of /proc/<pid>/stat, in clock
+ * ticks since boot), 0 when it does not exist or has exited (a zombie):
+ * with the pid, it names one process across PID reuse. */
+unsigned long long proc_starttime(pid_t pid);

@@ -8,7 +8,7 @@
  *                                     revisions/<hash>/…, current -> revisions/<hash>
  *   $MVM_HOME/pools/<t>/<p>/instances/<id>/
  *                                     instance.json, and the instance's VM
- *                                     (shim/vm.h: vm.json, spec.json, console.log,
+ *                                     (shim/vmdir.h: vm.json, spec.json, console.log,
  *                                     data.ext4, mem, secrets.img, sleep/)
  *
  * IDs are 1-63 characters of [a-z0-9-], neither starting nor ending with '-'.

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
 #include "core/rstore.h"
@@ -15,7 +16,7 @@
 #include "fleet/instance.h"
 #include "fleet/quota.h"
 #include "fleet/tenant.h"
-#include "shim/vm.h"
+#include "vm/vm.h"
 #include "vmm/snapshot.h"
 
 #define INSTANCE_RECORD	 "instance.json"
@@ -39,13 +40,6 @@ static enum inst_state state_parse(const char *s)
 		if (!strcmp(s, state_names[i]))
 			return (enum inst_state)i;
 	return INST_STOPPED;
-}
-
-static long long now_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 void instance_release(struct instance *in)
@@ -512,9 +506,9 @@ int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool 
 	}
 	if ((r = quota_check_move(in, to, e)) < 0)
 		goto out;
-	long long t0 = now_ms();
+	long long t0 = mono_ms();
 	r = do_move(p, in, to, wipe_volumes, m, e);
-	m->ms = now_ms() - t0;
+	m->ms = mono_ms() - t0;
 	if (r < 0)
 		err_prefix(e, r, "%s: %s -> %s", in->ref, inst_state_name(m->from),
 			   inst_state_name(to));

@@ -7,7 +7,7 @@
  * Any other move is refused: EXIT_REFUSED `Invalid state transition: <from> -> <to>`.
  *
  * pools/<t>/<p>/instances/<id>/ is the instance and its VM (the VM reference
- * "<t>/<p>/<id>", shim/vm.h):
+ * "<t>/<p>/<id>", vm/vm.h):
  *   instance.json  {"schema_version": 1, "id", "tenant", "pool", "state",
  *                   "revision" (what it booted; kept until it starts again),
  *                   "vcpus", "mem_mib", "data_disk_mib", "started_from"

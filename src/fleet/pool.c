@@ -11,6 +11,7 @@
 
 #include "build/snapdeps.h"
 #include "build/snapshot.h"
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/jsonio.h"
@@ -32,17 +33,10 @@
 /* A pool revision holds what a slot revision holds. */
 #define pool_required_artifacts slot_required_artifacts
 
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void phase(const struct build_progress *pg, const char *name, double since)
 {
 	if (pg && pg->phase_done)
-		pg->phase_done(pg->ctx, name, now_s() - since);
+		pg->phase_done(pg->ctx, name, mono_s() - since);
 }
 
 /* "pool_<t>.<p>": ids never hold '_' or '.', so no other pool's tag ends the
@@ -517,7 +511,7 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 			     struct err *e)
 {
 	*out = (struct pool_build_result){0};
-	double t0 = now_s();
+	double t0 = mono_s();
 	struct fs_lock lk = FS_LOCK_INIT;
 	int r = take_build_lock(p->dir, p->tenant, p->id, &lk, e);
 	if (r < 0)
@@ -526,7 +520,7 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 	struct build_resolved rs = {0};
 	struct build_result res = {0};
 	_cleanup_free_ char *revdir = NULL, *cur = NULL, *now = NULL;
-	double t = now_s();
+	double t = mono_s();
 	if ((r = build_resolve(&req, &rs, e)) < 0)
 		goto out;
 	phase(pg, "evaluate", t);
@@ -537,7 +531,7 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 		r = rstore_stage_begin(&st, tag, e);
 		if (r >= 0)
 			r = build_realise(&req, &rs, st.dir, pg, &res, e);
-		t = now_s();
+		t = mono_s();
 		if (r >= 0)
 			r = rstore_commit(&p->store, &st, rs.revision, pool_required_artifacts, e);
 		rstore_stage_release(&st);
@@ -550,10 +544,10 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 			goto out;
 	}
 	revdir = rstore_revision_dir(&p->store, rs.revision);
-	t = now_s();
+	t = mono_s();
 	take_snapshot(p, revdir, out);
 	phase(pg, "snapshot", t);
-	out->seconds = now_s() - t0;
+	out->seconds = mono_s() - t0;
 	now = json_now_rfc3339();
 	json_t *entry =
 	    json_pack("{s:s, s:s, s:b, s:b, s:f}", "revision", rs.revision, "built_at", now,

@@ -16,13 +16,17 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
+#include "core/spawn.h"
 #include "core/util.h"
 #include "proto/agent.h"
-#include "shim/internal.h"
+#include "shim/ctl.h"
 #include "shim/relay.h"
-#include "shim/vm.h"
+#include "shim/shim.h"
+#include "shim/vmdir.h"
+#include "vmm/vmm.h"
 
 #define SHIM_MAX_CLIENTS   64	       /* control connections, exec sessions included */
 #define SHIM_CONSOLE_MAX   (16u << 20) /* console.log is started anew past this */

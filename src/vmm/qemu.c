@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
 #include "core/paths.h"
@@ -320,13 +321,6 @@ static void build_argv(struct strvec *argv, const struct vmm_config *cfg, int co
 		strvec_push(argv, "-S");
 	}
 	strbuf_release(&v);
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Waits at most ms for the process behind pidfd to exit. 1: exited. */

@@ -5,15 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/util.h"
 #include "vmm/qmp.h"
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void qmp_msg_release(struct qmp_msg *m)
 {
@@ -243,7 +237,7 @@ static bool take_event(struct qmp *q, const char *name,
 int qmp_wait_event(struct qmp *q, const char *name, bool (*match)(const json_t *data, void *arg),
 		   void *arg, int timeout_ms, struct qmp_msg *out, struct err *e)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	struct qmp_msg m = QMP_MSG_INIT;
 	/* a look at the queue after every read: only a burst of more than
 	 * QMP_MAX_EVENTS events in one read could push the awaited one out */
@@ -252,7 +246,7 @@ int qmp_wait_event(struct qmp *q, const char *name, bool (*match)(const json_t *
 			return err_set(e, -EPIPE, EXIT_FAILED,
 				       "QMP: the VMM closed the connection before the %s event",
 				       name);
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		struct pollfd p = {.fd = q->fd, .events = POLLIN};
 		int r = poll(&p, 1, left > 0 ? (int)left : 0);
 		if (r < 0 && errno != EINTR)
@@ -301,12 +295,12 @@ static void on_reply(struct qmp_msg *m, void *arg)
 
 static int wait_for(struct qmp *q, struct waiter *w, long long deadline, struct err *e)
 {
-	long long timeout = deadline - now_ms();
+	long long timeout = deadline - mono_ms();
 	while (!w->got) {
 		if (q->eof)
 			return err_set(e, -EPIPE, EXIT_FAILED,
 				       "QMP: the VMM closed the connection");
-		long long left = deadline - now_ms();
+		long long left = deadline - mono_ms();
 		if (left <= 0)
 			return err_set(e, -ETIMEDOUT, EXIT_FAILED, "QMP: no reply within %lld ms",
 				       timeout);
@@ -363,7 +357,7 @@ static int send_all(struct qmp *q, const char *buf, size_t len, int pass_fd, lon
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				long long left = deadline - now_ms();
+				long long left = deadline - mono_ms();
 				if (left <= 0)
 					return err_set(e, -ETIMEDOUT, EXIT_FAILED,
 						       "QMP: the VMM does not read its socket");
@@ -415,7 +409,7 @@ int qmp_execute(struct qmp *q, const char *cmd, json_t *args, int timeout_ms, js
 int qmp_execute_fd(struct qmp *q, const char *cmd, json_t *args, int pass_fd, int timeout_ms,
 		   json_t **ret, struct err *e)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	struct waiter w = {.id = q->next_id++, .msg = QMP_MSG_INIT};
 	int r = send_cmd(q, cmd, args, pass_fd, w.id, deadline, e);
 	if (r < 0)
@@ -449,12 +443,12 @@ int qmp_execute_final(struct qmp *q, const char *cmd, int timeout_ms, struct err
 
 int qmp_handshake(struct qmp *q, int timeout_ms, struct err *e)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = mono_ms() + timeout_ms;
 	struct waiter w = {.id = -1, .msg = QMP_MSG_INIT};
 	int r = wait_for(q, &w, deadline, e);
 	if (r < 0)
 		return err_prefix(e, r, "waiting for the QMP greeting");
 	qmp_msg_release(&w.msg);
-	long long left = deadline - now_ms();
+	long long left = deadline - mono_ms();
 	return qmp_execute(q, "qmp_capabilities", NULL, left > 0 ? (int)left : 1, NULL, e);
 }

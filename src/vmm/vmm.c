@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "core/jsonio.h"
@@ -175,13 +176,6 @@ static void cache_write(const struct vmm_backend *b, json_t *ident, bool works, 
 	json_write_file(path, doc, &e); /* a cache: failing to write it only costs a probe */
 	json_decref(doc);
 	err_release(&e);
-}
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 #define KVM_PROBE_TIMEOUT_MS 15000

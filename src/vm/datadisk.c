@@ -11,7 +11,8 @@
 #include "core/fs.h"
 #include "core/mkfs.h"
 #include "core/util.h"
-#include "shim/internal.h"
+#include "shim/vmdir.h"
+#include "vm/internal.h"
 
 #define DATA_DISK_FILE "data.ext4"
 /* What ext4 with 4 KiB blocks and the 64bit feature allows, and far beyond any typo'd size. */

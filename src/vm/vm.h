@@ -1,22 +1,7 @@
-/* Running VMs: starting one under its own supervisor (the shim), and
- * reading, stopping and following the VMs that exist.
- *
- * One directory per VM name, $MVM_HOME/vms/<name>/ (0700):
- *   vm.json      the record, written atomically by the shim (and by whoever
- *                finds the shim dead): name, state, backend, accel, pids,
- *                sizing, ports, revision, slot, started_at, boot_ms, exit_reason
- *   spec.json    what `up` asked for; the shim starts the VM from it
- *   shim.lock    flock'd by the shim for as long as it lives: a VM whose lock
- *                is free has no supervisor, whatever vm.json says
- *   console.log  the guest console;  vmm.log  the VMM's own messages
- *   data.ext4    the data disk (0600), when the VM has one: kept across
- *                `down`/`up`, deleted with the VM by vm_remove
- * The shim's control socket lives in a short runtime directory
- * (run_dir in the record): $MVM_HOME/run/<id>/ctl.sock, or, when that path
- * would not fit in sun_path, $XDG_RUNTIME_DIR/mvm/<id>/ or /tmp/mvm-<uid>/<id>/.
- *
- * States: starting → running → stopping → exited. `exited` records why.
- */
+/* The client side of VMs, the layer every command uses: starting one under
+ * its own supervisor (src/shim/), reading, stopping, following and removing
+ * the VMs that exist, and running commands in them. The directory of a VM
+ * and its record are described in shim/vmdir.h. */
 #pragma once
 
 #include <jansson.h>
@@ -26,12 +11,8 @@
 
 #include "core/err.h"
 #include "core/strvec.h"
+#include "shim/vmdir.h"
 #include "vmm/vmm.h"
-
-#define VM_READY_LINE	   "mvm: ready"
-#define VM_DEFAULT_VCPUS   1
-#define VM_DEFAULT_MEM_MIB 256
-#define VM_BOOT_TIMEOUT_MS 120000
 
 /* What to start. Paths must be absolute. */
 struct vm_spec {
@@ -106,14 +87,13 @@ struct vm_started {
 int vm_start(const struct vm_spec *spec, enum vm_wait wait, struct vm_started *out, struct err *e);
 void vm_started_release(struct vm_started *s);
 
-/* A name is [A-Za-z0-9][A-Za-z0-9.-]{0,62} (it is also the guest's hostname). */
+/* A name is [A-Za-z0-9][A-Za-z0-9.-]{0,62} (it is also the guest's hostname,
+ * vm_hostname in shim/vmdir.h). */
 bool vm_name_valid(const char *name);
 /* A name, or a fleet instance's "<tenant>/<pool>/<id>" (three names): its
  * VM lives in $MVM_HOME/pools/<tenant>/<pool>/instances/<id>/, is not listed
  * by vm_list, and its hostname is <id>. */
 bool vm_ref_valid(const char *ref);
-/* The guest's hostname for a VM name or reference. */
-const char *vm_hostname(const char *name);
 
 /* The record of one VM, with its liveness checked: a record whose shim is
  * gone is turned into `exited` ("the supervisor died") on disk first, and an
@@ -143,8 +123,6 @@ int vm_resume(const char *name, struct err *e);
  * guest down. On success the VM's record is `exited` (exit_reason "asleep")
  * and *save_ms is how long the save took. Restore it with vm_start and
  * snapshot_dir = that directory, mem_file = the same file, wake = true. */
-#define VM_SLEEP_DIR	 "sleep"
-#define VM_ASLEEP_REASON "asleep"
 int vm_sleep(const char *name, long long *save_ms, struct err *e);
 
 /* Deletes a VM: its directory with record, logs and data disk. A VM that is
@@ -184,10 +162,3 @@ struct vm_exec {
  * (the guest's message in e), anything else: the guest could not be reached
  * or the connection was lost (callers exit 125). */
 int vm_exec(const char *name, const struct vm_exec *x, int *status, struct err *e);
-
-/* The hidden `mvmctl shim` command: runs the supervisor of VM name.
- * notify_fd gets "started <pid>\n", then "ready <ms>\n", or "error <msg>\n";
- * lock_fd is vms/<name>/shim.lock, already locked by the caller. Detaches
- * (fork, new session, stdio on /dev/null) before anything else; the
- * process that called it returns at once. */
-int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e);

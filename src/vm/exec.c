@@ -12,12 +12,14 @@
 #include <sys/socket.h>
 #include <termios.h>
 
+#include "core/clock.h"
 #include "core/jsonio.h"
 #include "core/strvec.h"
 #include "core/util.h"
 #include "proto/agent.h"
-#include "shim/internal.h"
-#include "shim/vm.h"
+#include "shim/ctl.h"
+#include "shim/vmdir.h"
+#include "vm/vm.h"
 
 #define EXEC_STREAM	  1
 #define EXEC_KILL_WAIT_MS 5000 /* after the timeout's SIGKILL, for the EXIT */

@@ -1,5 +1,3 @@
-/* Removing VMs: the whole vms/<name>/ directory (record, logs, data disk)
- * goes in one rename to a hidden name, then is deleted. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -10,29 +8,49 @@
 #include <unistd.h>
 
 #include "core/fs.h"
+#include "core/jsonio.h"
 #include "core/paths.h"
 #include "core/rstore.h"
 #include "core/util.h"
-#include "shim/internal.h"
-#include "shim/vm.h"
+#include "shim/vmdir.h"
 
 #define RM_PREFIX ".rm-"
 /* A hidden directory untouched this long is the leftover of an interrupted removal. */
 #define RM_STALE_S 60
 
-bool vm_exists(const char *name)
+/* "<tenant>/<pool>/<id>": a fleet instance, whose VM lives in the
+ * instance's own directory (fleet/fleet.h). */
+static bool is_instance_ref(const char *name)
 {
-	if (!vm_name_valid(name))
-		return false;
-	_cleanup_free_ char *rec = vm_file(name, "vm.json");
-	return fs_is_file(rec);
+	return strchr(name, '/') != NULL;
 }
 
-static int refuse_alive(const char *name, struct err *e)
+char *vm_dir(const char *name)
 {
-	int r = err_set(e, -EBUSY, EXIT_REFUSED, "VM '%s' is running", name);
-	err_hint(e, "mvmctl down %s, or mvmctl rm --force %s", name, name);
-	return r;
+	if (is_instance_ref(name)) {
+		const char *id = strrchr(name, '/');
+		return xasprintf("%s/pools/%.*s/instances/%s", paths_home(), (int)(id - name), name,
+				 id + 1);
+	}
+	return xasprintf("%s/vms/%s", paths_home(), name);
+}
+
+char *vm_file(const char *name, const char *file)
+{
+	_cleanup_free_ char *d = vm_dir(name);
+	return xasprintf("%s/%s", d, file);
+}
+
+const char *vm_hostname(const char *name)
+{
+	const char *id = strrchr(name, '/');
+	return id ? id + 1 : name;
+}
+
+int vm_record_write(const char *name, json_t *rec, struct err *e)
+{
+	_cleanup_free_ char *path = vm_file(name, "vm.json");
+	return json_write_file(path, rec, e);
 }
 
 /* Deletes what interrupted removals left in vms/ (errors ignored: best effort). */
@@ -55,36 +73,6 @@ static void sweep_leftovers(const char *vms)
 		err_release(&ig);
 	}
 	closedir(d);
-}
-
-int vm_remove(const char *name, bool force, bool *was_running, struct err *e)
-{
-	*was_running = false;
-	json_t *rec = NULL;
-	int r = vm_get(name, &rec, e);
-	if (r < 0)
-		return r;
-	bool alive = vm_record_alive(rec);
-	json_decref(rec);
-	if (alive) {
-		if (!force)
-			return refuse_alive(name, e);
-		if ((r = vm_stop(name, was_running, e)) < 0)
-			return err_prefix(e, r, "removing VM '%s'", name);
-	}
-
-	/* Under the VM's lock nobody starts it while it goes; a holder means it
-	 * was started again in the meantime (or is being started). */
-	_cleanup_free_ char *lockp = vm_file(name, "shim.lock");
-	struct fs_lock lk = FS_LOCK_INIT;
-	r = fs_lock_take(&lk, lockp, false, e);
-	if (r == -EWOULDBLOCK)
-		return refuse_alive(name, e);
-	if (r < 0)
-		return err_prefix(e, r, "removing VM '%s'", name);
-	r = vm_dir_discard(name, e);
-	fs_lock_release(&lk); /* the lock file went with the directory */
-	return r;
 }
 
 int vm_dir_discard(const char *name, struct err *e)
