@@ -1,16 +1,15 @@
 /* mvmctl manifest ls|info|rm|verify|prune: the slots of the registry
- * (core/registry.h) as a user sees them. */
-#include <limits.h>
+ * (core/registry.h, core/registry_query.h) as a user sees them. Arguments
+ * and output only: every file under $MVM_HOME is read or removed by core/. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include "core/discover.h"
 #include "core/fs.h"
-#include "core/hash.h"
 #include "core/jsonio.h"
 #include "core/registry.h"
+#include "core/registry_query.h"
 #include "core/size.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 #include "registry_cli.h"
 
@@ -37,113 +36,10 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* ---- [PATH] → slot --------------------------------------------------------- */
-
-/* Lexically normalised absolute form of a path that need not exist. */
-static char *lexical_abs(const char *arg)
+/* A new reference to j, or null. */
+static json_t *json_or_null(json_t *j)
 {
-	struct strbuf in = STRBUF_INIT;
-	if (arg[0] != '/') {
-		char cwd[PATH_MAX];
-		if (getcwd(cwd, sizeof(cwd)))
-			strbuf_addstr(&in, cwd);
-		strbuf_addch(&in, '/');
-	}
-	strbuf_addstr(&in, arg);
-	struct strvec parts = STRVEC_INIT;
-	char *save = NULL;
-	for (char *tok = strtok_r(in.buf, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(tok, "."))
-			continue;
-		if (!strcmp(tok, "..")) {
-			if (parts.n) {
-				free(parts.v[--parts.n]);
-				parts.v[parts.n] = NULL;
-			}
-			continue;
-		}
-		strvec_push(&parts, tok);
-	}
-	struct strbuf out = STRBUF_INIT;
-	for (size_t i = 0; i < parts.n; i++)
-		strbuf_addf(&out, "/%s", parts.v[i]);
-	if (!out.len)
-		strbuf_addch(&out, '/');
-	strvec_clear(&parts);
-	strbuf_release(&in);
-	return strbuf_detach(&out, NULL);
-}
-
-/* The canonical path a manifest that no longer exists had: its parent
- * resolved when that still exists, else the lexical absolute form. */
-static char *gone_path_canonical(const char *arg)
-{
-	_cleanup_free_ char *abs = lexical_abs(arg);
-	_cleanup_free_ char *parent = fs_dirname(abs);
-	_cleanup_free_ char *base = fs_basename(abs);
-	_cleanup_free_ char *real = realpath(parent, NULL);
-	if (real)
-		return fs_join(real, base);
-	return TAKE_PTR(abs);
-}
-
-static bool slot_dir_exists_for(const char *manifest_path)
-{
-	struct sha256_hex id;
-	registry_slot_id(manifest_path, &id);
-	_cleanup_free_ char *templates = registry_templates_dir();
-	_cleanup_free_ char *dir = fs_join(templates, id.s);
-	return fs_is_dir(dir);
-}
-
-/* Opens the slot a [PATH] names: a manifest file or its directory (walked up
- * to when NULL), a slot id, or the path of a manifest that is gone but whose
- * slot remains. Returns 0 with s opened (the slot may not exist: see
- * slot_exists), <0 with cli->err set when no manifest could be identified. */
-static int open_target(struct cli *cli, const char *arg, unsigned flags, struct slot *s)
-{
-	*s = (struct slot)SLOT_INIT;
-	if (arg && hash_is_sha256_hex(arg)) {
-		_cleanup_free_ char *templates = registry_templates_dir();
-		_cleanup_free_ char *dir = fs_join(templates, arg);
-		if (fs_is_dir(dir))
-			return slot_open_id(s, arg, flags, &cli->err);
-	}
-	_cleanup_free_ char *path = NULL;
-	int r = discover_manifest(arg, &path, &cli->err);
-	if (r >= 0)
-		return slot_open(s, path, flags, &cli->err);
-	if (!arg || cli->err.exit != EXIT_NOTFOUND)
-		return r;
-	/* The manifest is gone (from an existing directory, or with it): its slot
-	 * may still be there (an orphan). */
-	struct stat st;
-	_cleanup_free_ char *gone = NULL;
-	if (stat(arg, &st) == 0)
-		gone = S_ISDIR(st.st_mode) ? realpath(arg, NULL) : NULL;
-	else
-		gone = gone_path_canonical(arg);
-	if (!gone)
-		return r;
-	_cleanup_free_ char *c1 = fs_join(gone, "mvm.toml");
-	_cleanup_free_ char *c2 = fs_join(gone, "Mvmfile.toml");
-	const char *cands[] = {gone, c1, c2};
-	for (size_t i = 0; i < ARRAY_SIZE(cands); i++) {
-		if (slot_dir_exists_for(cands[i])) {
-			err_release(&cli->err);
-			return slot_open(s, cands[i], flags, &cli->err);
-		}
-	}
-	return r;
-}
-
-static int no_slot_error(struct cli *cli, const struct slot *s)
-{
-	err_set(&cli->err, -ENOENT, EXIT_NOTFOUND, "%s has not been built (no slot at '%s')",
-		s->manifest_path ? s->manifest_path : s->id.s, s->dir);
-	_cleanup_free_ char *dir = s->manifest_path ? fs_dirname(s->manifest_path) : NULL;
-	err_hint(&cli->err, "run 'mvmctl build %s'", dir ? dir : "");
-	return -ENOENT;
+	return j ? json_incref(j) : json_null();
 }
 
 /* ---- manifest ls ------------------------------------------------------------- */
@@ -309,43 +205,6 @@ const struct command cmd_manifest_ls = {
 
 /* ---- manifest info ----------------------------------------------------------- */
 
-static json_t *read_json_quiet(const char *dir, const char *name)
-{
-	_cleanup_free_ char *path = fs_join(dir, name);
-	json_t *j = NULL;
-	struct err e = ERR_INIT;
-	if (json_read_file(path, &j, &e) < 0)
-		j = NULL;
-	err_release(&e);
-	return j;
-}
-
-/* The artifacts of a revision as JSON: recorded ones with their recorded
- * size and whether they are present at that size. */
-static json_t *artifacts_json(const char *revdir, char **problem)
-{
-	json_t *arr = json_array();
-	struct rstore_checksums c = RSTORE_CHECKSUMS_INIT;
-	struct err e = ERR_INIT;
-	if (rstore_read_checksums(revdir, &c, &e) < 0) {
-		*problem = xstrdup(e.msg);
-		err_release(&e);
-		return arr;
-	}
-	for (size_t i = 0; i < c.n; i++) {
-		_cleanup_free_ char *path = fs_join(revdir, c.files[i].name);
-		struct stat st;
-		bool present = lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-			       (uint64_t)st.st_size == c.files[i].size;
-		json_array_append_new(arr,
-				      json_pack("{s:s, s:I, s:s, s:b}", "name", c.files[i].name,
-						"size_bytes", (json_int_t)c.files[i].size, "sha256",
-						c.files[i].sha256.s, "present", present));
-	}
-	rstore_checksums_release(&c);
-	return arr;
-}
-
 static void print_object_lines(const json_t *obj)
 {
 	const char *k;
@@ -362,15 +221,13 @@ static void print_object_lines(const json_t *obj)
 	}
 }
 
-static void print_info(const struct slot *s, bool manifest_exists, bool manifest_changed,
-		       const char *current, json_t *revisions, json_t *artifacts,
-		       const char *artifacts_problem)
+static void print_info(const struct slot *s, const struct slot_info *in)
 {
 	const json_t *rec = s->record;
 	printf(LABEL "%s%s\n", "manifest", s->manifest_path,
-	       !manifest_exists	  ? " (gone: this slot is an orphan)"
-	       : manifest_changed ? " (changed since the last build)"
-				  : "");
+	       !in->manifest_exists   ? " (gone: this slot is an orphan)"
+	       : in->manifest_changed ? " (changed since the last build)"
+				      : "");
 	printf(LABEL "%s\n", "slot", s->id.s);
 	printf(LABEL "%s\n", "slot_dir", s->dir);
 	const char *name = json_get_str(rec, "name");
@@ -393,15 +250,15 @@ static void print_info(const struct slot *s, bool manifest_exists, bool manifest
 	const char *updated = json_get_str(rec, "updated_at");
 	printf(LABEL "%s\n", "created_at", created ? created : "-");
 	printf(LABEL "%s\n", "updated_at", updated ? updated : "-");
-	if (current) {
+	if (in->current) {
 		const char *built = record_built_at(rec);
-		printf(LABEL "%s\n", "revision", current);
+		printf(LABEL "%s\n", "revision", in->current);
 		if (built)
 			printf(LABEL "%s\n", "built_at", built);
 		printf("artifacts\n");
 		size_t i;
 		json_t *a;
-		json_array_foreach(artifacts, i, a)
+		json_array_foreach(in->artifacts, i, a)
 		{
 			json_int_t size = json_integer_value(json_object_get(a, "size_bytes"));
 			_cleanup_free_ char *human = registry_cli_bytes((uint64_t)size);
@@ -410,17 +267,17 @@ static void print_info(const struct slot *s, bool manifest_exists, bool manifest
 			       json_string_value(json_object_get(a, "name")), human,
 			       (long long)size, present ? "" : "  MISSING OR CHANGED SIZE");
 		}
-		if (artifacts_problem)
-			printf("  (%s)\n", artifacts_problem);
+		if (in->artifacts_problem)
+			printf("  (%s)\n", in->artifacts_problem);
 	} else {
 		printf(LABEL "none\n", "revision");
 	}
-	size_t nrev = json_array_size(revisions);
+	size_t nrev = json_array_size(in->revisions);
 	if (nrev > 1) {
 		printf(LABEL "%zu kept:", "revisions", nrev);
 		size_t i;
 		json_t *h;
-		json_array_foreach(revisions, i, h) printf(" %.12s", json_string_value(h));
+		json_array_foreach(in->revisions, i, h) printf(" %.12s", json_string_value(h));
 		putchar('\n');
 	}
 	const json_t *prov = json_object_get(rec, "provenance");
@@ -436,71 +293,46 @@ static void print_info(const struct slot *s, bool manifest_exists, bool manifest
 int registry_cli_info(struct cli *cli, const char *arg)
 {
 	struct slot s;
-	int r = open_target(cli, arg, 0, &s);
+	int r = registry_open_target(&s, arg, 0, &cli->err);
 	if (r < 0) {
 		slot_release(&s);
 		return r;
 	}
-	_cleanup_free_ char *current = NULL;
 	if (!slot_exists(&s) || !s.record) {
-		r = no_slot_error(cli, &s);
+		r = slot_not_built_error(&s, &cli->err);
 		slot_release(&s);
 		return r;
 	}
-	r = slot_current(&s, &current, &cli->err);
+	struct slot_info in;
+	r = slot_info_read(&s, &in, &cli->err);
 	if (r < 0) {
 		err_hint(&cli->err, "rebuild with 'mvmctl build --force'");
+		slot_info_release(&in);
 		slot_release(&s);
 		return r;
 	}
-	struct stat st;
-	bool manifest_exists = stat(s.manifest_path, &st) == 0;
-	bool manifest_changed = false;
-	const char *recorded_hash = json_get_str(s.record, "manifest_hash");
-	if (manifest_exists && recorded_hash) {
-		struct sha256_hex h;
-		if (hash_sha256_file(s.manifest_path, &h, NULL, NULL) == 0)
-			manifest_changed = strcmp(h.s, recorded_hash) != 0;
-	}
-	struct strvec hashes = STRVEC_INIT;
-	rstore_list(&s.store, &hashes, NULL);
-	json_t *revisions = json_array();
-	for (size_t i = 0; i < hashes.n; i++)
-		json_array_append_new(revisions, json_string(hashes.v[i]));
-	strvec_clear(&hashes);
-	json_t *artifacts = NULL;
-	_cleanup_free_ char *artifacts_problem = NULL;
-	_cleanup_free_ char *revdir = current ? rstore_revision_dir(&s.store, current) : NULL;
-	if (current)
-		artifacts = artifacts_json(revdir, &artifacts_problem);
 	if (cli->json) {
 		json_t *rev = json_null();
-		if (current) {
-			_cleanup_free_ char *why = NULL;
-			bool complete = slot_revision_complete(&s, current, &why) == 1;
-			json_t *built = read_json_quiet(revdir, "revision.json");
-			json_t *prov = read_json_quiet(revdir, "provenance.json");
-			rev = json_pack(
-			    "{s:s, s:s, s:b, s:o, s:o, s:o}", "hash", current, "dir", revdir,
-			    "complete", complete, "artifacts", json_incref(artifacts), "revision",
-			    built ? built : json_null(), "provenance", prov ? prov : json_null());
-			if (why)
-				json_object_set_new(rev, "problem", json_string(why));
+		if (in.current) {
+			rev = json_pack("{s:s, s:s, s:b, s:O, s:o, s:o}", "hash", in.current, "dir",
+					in.revision_dir, "complete", in.complete, "artifacts",
+					in.artifacts, "revision", json_or_null(in.revision_record),
+					"provenance", json_or_null(in.provenance));
+			if (in.incomplete_why)
+				json_object_set_new(rev, "problem", json_string(in.incomplete_why));
 		}
 		json_t *prov = json_object_get(s.record, "provenance");
 		cli_json(cli, json_pack("{s:s, s:s, s:s, s:b, s:b, s:O, s:o, s:o, s:O, s:O, s:n}",
 					"slot", s.id.s, "slot_dir", s.dir, "manifest_path",
-					s.manifest_path, "manifest_exists", manifest_exists,
-					"manifest_changed", manifest_changed, "record", s.record,
-					"current_revision", str_or_null(current), "revision", rev,
-					"revisions", revisions, "provenance",
+					s.manifest_path, "manifest_exists", in.manifest_exists,
+					"manifest_changed", in.manifest_changed, "record", s.record,
+					"current_revision", str_or_null(in.current), "revision",
+					rev, "revisions", in.revisions, "provenance",
 					prov ? prov : json_null(), "snapshot"));
 	} else {
-		print_info(&s, manifest_exists, manifest_changed, current, revisions, artifacts,
-			   artifacts_problem);
+		print_info(&s, &in);
 	}
-	json_decref(revisions);
-	json_decref(artifacts);
+	slot_info_release(&in);
 	slot_release(&s);
 	return 0;
 }
@@ -535,33 +367,10 @@ const struct opt registry_rm_optv[] = {
     OPT_END_(),
 };
 
-static int remove_manifest_file(struct cli *cli, const char *path, bool *removed)
-{
-	_cleanup_free_ char *base = fs_basename(path);
-	if (!strcmp(base, "flake.nix") || !strcmp(base, "flake.lock"))
-		return err_set(&cli->err, -EPERM, EXIT_REFUSED,
-			       "refusing to delete '%s': --manifest-file deletes the manifest, "
-			       "never the flake",
-			       path);
-	struct stat st;
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return err_sys(&cli->err, -errno, EXIT_FAILED, "removing '%s'", path);
-	}
-	if (!S_ISREG(st.st_mode))
-		return err_set(&cli->err, -EINVAL, EXIT_FAILED,
-			       "refusing to delete '%s': not a regular file", path);
-	if (unlink(path) < 0)
-		return err_sys(&cli->err, -errno, EXIT_FAILED, "removing '%s'", path);
-	*removed = true;
-	return 0;
-}
-
 int registry_cli_rm(struct cli *cli, const char *arg, const struct registry_rm_opts *o)
 {
 	struct slot s;
-	int r = open_target(cli, arg, SLOT_OPEN_ANY, &s);
+	int r = registry_open_target(&s, arg, SLOT_OPEN_ANY, &cli->err);
 	if (r < 0) {
 		slot_release(&s);
 		/* --force: an explicit path with nothing behind it is already gone */
@@ -575,50 +384,41 @@ int registry_cli_rm(struct cli *cli, const char *arg, const struct registry_rm_o
 		}
 		return r;
 	}
-	bool existed = slot_exists(&s);
-	if (!existed && !o->force) {
-		r = no_slot_error(cli, &s);
+	if (!slot_exists(&s) && !o->force) {
+		r = slot_not_built_error(&s, &cli->err);
 		err_hint(&cli->err, "'mvmctl manifest ls' lists the built manifests; --force makes "
 				    "an absent slot a success");
 		slot_release(&s);
 		return r;
 	}
-	uint64_t bytes = existed ? rstore_disk_usage(s.dir) : 0;
-	if (existed && (r = slot_remove(&s, &cli->err)) < 0) {
+	struct slot_removal rm;
+	r = registry_remove_slot(&s, o->manifest_file, &rm, &cli->err);
+	if (r < 0) {
 		slot_release(&s);
 		return r;
 	}
-	bool file_removed = false;
-	if (o->manifest_file) {
-		if (s.manifest_path)
-			r = remove_manifest_file(cli, s.manifest_path, &file_removed);
-		else
-			cli_warn(cli,
-				 "slot %s records no readable manifest path; no manifest file "
-				 "deleted",
-				 s.id.s);
-	}
-	if (r >= 0) {
-		if (cli->json) {
-			cli_json(cli, json_pack("{s:s, s:s, s:o, s:b, s:I, s:b}", "slot", s.id.s,
-						"slot_dir", s.dir, "manifest_path",
-						str_or_null(s.manifest_path), "removed", existed,
-						"freed_bytes", (json_int_t)bytes,
-						"manifest_file_removed", file_removed));
+	if (o->manifest_file && !s.manifest_path)
+		cli_warn(cli, "slot %s records no readable manifest path; no manifest file deleted",
+			 s.id.s);
+	if (cli->json) {
+		cli_json(cli,
+			 json_pack("{s:s, s:s, s:o, s:b, s:I, s:b}", "slot", s.id.s, "slot_dir",
+				   s.dir, "manifest_path", str_or_null(s.manifest_path), "removed",
+				   rm.removed, "freed_bytes", (json_int_t)rm.freed_bytes,
+				   "manifest_file_removed", rm.manifest_file_removed));
+	} else {
+		if (rm.removed) {
+			_cleanup_free_ char *human = registry_cli_bytes(rm.freed_bytes);
+			printf("removed %s (%s)\n", s.dir, human);
 		} else {
-			if (existed) {
-				_cleanup_free_ char *human = registry_cli_bytes(bytes);
-				printf("removed %s (%s)\n", s.dir, human);
-			} else {
-				cli_note(cli, "nothing to remove: %s has no slot",
-					 s.manifest_path ? s.manifest_path : s.id.s);
-			}
-			if (file_removed)
-				printf("removed %s\n", s.manifest_path);
+			cli_note(cli, "nothing to remove: %s has no slot",
+				 s.manifest_path ? s.manifest_path : s.id.s);
 		}
+		if (rm.manifest_file_removed)
+			printf("removed %s\n", s.manifest_path);
 	}
 	slot_release(&s);
-	return r < 0 ? r : 0;
+	return 0;
 }
 
 static int run_rm(struct cli *cli, int argc, char **argv)
@@ -652,61 +452,19 @@ static const struct opt verify_optv[] = {
     OPT_END_(),
 };
 
-/* Resolves a full hash or unique prefix among the slot's revisions. */
-static int resolve_revision(struct cli *cli, const struct slot *s, const char *want, char **out)
-{
-	struct strvec hashes = STRVEC_INIT;
-	int r = rstore_list(&s->store, &hashes, &cli->err);
-	if (r < 0)
-		return r;
-	size_t len = strlen(want), hits = 0;
-	const char *hit = NULL;
-	for (size_t i = 0; i < hashes.n; i++)
-		if (len >= 4 && !strncmp(hashes.v[i], want, len)) {
-			hits++;
-			hit = hashes.v[i];
-		}
-	if (hits == 1)
-		*out = xstrdup(hit);
-	strvec_clear(&hashes);
-	if (hits == 1)
-		return 0;
-	if (hits > 1)
-		return err_set(&cli->err, -EINVAL, EXIT_USAGE,
-			       "revision prefix '%s' is ambiguous in '%s'; give more digits", want,
-			       s->store.revisions);
-	err_set(&cli->err, -ENOENT, EXIT_NOTFOUND, "no revision '%s' in '%s'", want,
-		s->store.revisions);
-	err_hint(&cli->err, "'mvmctl manifest info%s%s --json' lists the revisions kept",
-		 s->manifest_path ? " " : "", s->manifest_path ? s->manifest_path : "");
-	return -ENOENT;
-}
-
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
 	struct slot s;
 	_cleanup_free_ char *rev = NULL;
-	int r = open_target(cli, argc ? argv[0] : NULL, SLOT_OPEN_ANY, &s);
+	int r = registry_open_target(&s, argc ? argv[0] : NULL, SLOT_OPEN_ANY, &cli->err);
 	if (r < 0)
 		goto out;
 	if (!slot_exists(&s)) {
-		r = no_slot_error(cli, &s);
+		r = slot_not_built_error(&s, &cli->err);
 		goto out;
 	}
-	if (verify_revision) {
-		r = resolve_revision(cli, &s, verify_revision, &rev);
-	} else {
-		r = slot_current(&s, &rev, &cli->err);
-		if (r == 0) {
-			r = err_set(&cli->err, -ENOENT, EXIT_NOTFOUND, "%s has no current revision",
-				    s.manifest_path ? s.manifest_path : s.dir);
-			err_hint(&cli->err, "run 'mvmctl build' first");
-		}
-	}
-	if (r < 0)
-		goto out;
 	struct rstore_verify v = RSTORE_VERIFY_INIT;
-	r = rstore_verify(&s.store, rev, slot_required_artifacts, &v, &cli->err);
+	r = slot_verify_revision(&s, verify_revision, &rev, &v, &cli->err);
 	if (r < 0)
 		goto out;
 	struct strbuf problems = STRBUF_INIT;
@@ -800,45 +558,38 @@ const struct command cmd_manifest_verify = {
 int registry_cli_prune_slots(struct cli *cli, bool dry_run, json_t *json, size_t *count,
 			     uint64_t *bytes)
 {
-	struct registry_list l;
-	int r = registry_list(&l, &cli->err);
-	if (r < 0)
+	struct registry_prune p;
+	int r = registry_prune_orphans(&p, dry_run, &cli->err);
+	if (r < 0) {
+		registry_prune_release(&p);
 		return r;
-	for (size_t i = 0; i < l.nslots && r >= 0; i++) {
-		const struct slot_entry *en = &l.slots[i];
-		if (!slot_status_prunable(en->status))
-			continue;
-		uint64_t size = rstore_disk_usage(en->slot.dir);
-		enum slot_status now;
-		struct err pe = ERR_INIT;
-		int pr = registry_prune_slot(en->slot.id.s, dry_run, &now, &pe);
-		if (pr < 0) {
-			cli_warn(cli, "skipping %s: %s", en->slot.dir, pe.msg);
-			err_release(&pe);
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		const struct slot_pruned *pr = &p.v[i];
+		const struct slot *s = &pr->entry->slot;
+		if (pr->skipped) {
+			cli_warn(cli, "skipping %s: %s", s->dir, pr->skipped);
 			continue;
 		}
-		if (pr == 0)
-			continue; /* repaired meanwhile */
-		(*count)++;
-		*bytes += size;
-		const char *what =
-		    en->slot.manifest_path ? en->slot.manifest_path : en->slot.record_problem;
+		const char *what = s->manifest_path ? s->manifest_path : s->record_problem;
 		if (json) {
-			json_t *o = json_pack(
-			    "{s:s, s:s, s:s, s:o, s:I}", "slot", en->slot.id.s, "slot_dir",
-			    en->slot.dir, "status", slot_status_name(now), "manifest_path",
-			    str_or_null(en->slot.manifest_path), "disk_bytes", (json_int_t)size);
-			if (en->slot.record_problem)
-				json_object_set_new(o, "problem",
-						    json_string(en->slot.record_problem));
+			json_t *o =
+			    json_pack("{s:s, s:s, s:s, s:o, s:I}", "slot", s->id.s, "slot_dir",
+				      s->dir, "status", slot_status_name(pr->now), "manifest_path",
+				      str_or_null(s->manifest_path), "disk_bytes",
+				      (json_int_t)pr->disk_bytes);
+			if (s->record_problem)
+				json_object_set_new(o, "problem", json_string(s->record_problem));
 			json_array_append_new(json, o);
 		} else {
-			printf("%s %s (%s: %s)\n", dry_run ? "would remove" : "removed",
-			       en->slot.dir, slot_status_name(now), what ? what : "?");
+			printf("%s %s (%s: %s)\n", dry_run ? "would remove" : "removed", s->dir,
+			       slot_status_name(pr->now), what ? what : "?");
 		}
 	}
-	registry_list_release(&l);
-	return r;
+	*count += p.removed;
+	*bytes += p.bytes;
+	registry_prune_release(&p);
+	return 0;
 }
 
 static struct {

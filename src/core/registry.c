@@ -328,6 +328,45 @@ int slot_remove(struct slot *s, struct err *e)
 	return 0;
 }
 
+/* The manifest file itself, for registry_remove_slot --manifest-file. */
+static int remove_manifest_file(const char *path, bool *removed, struct err *e)
+{
+	_cleanup_free_ char *base = fs_basename(path);
+	if (!strcmp(base, "flake.nix") || !strcmp(base, "flake.lock"))
+		return err_set(e, -EPERM, EXIT_REFUSED,
+			       "refusing to delete '%s': --manifest-file deletes the manifest, "
+			       "never the flake",
+			       path);
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", path);
+	}
+	if (!S_ISREG(st.st_mode))
+		return err_set(e, -EINVAL, EXIT_FAILED,
+			       "refusing to delete '%s': not a regular file", path);
+	if (unlink(path) < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", path);
+	*removed = true;
+	return 0;
+}
+
+int registry_remove_slot(struct slot *s, bool manifest_file, struct slot_removal *out,
+			 struct err *e)
+{
+	*out = (struct slot_removal){.removed = slot_exists(s)};
+	if (out->removed) {
+		out->freed_bytes = rstore_disk_usage(s->dir);
+		int r = slot_remove(s, e);
+		if (r < 0)
+			return r;
+	}
+	if (manifest_file && s->manifest_path)
+		return remove_manifest_file(s->manifest_path, &out->manifest_file_removed, e);
+	return 0;
+}
+
 /* ---- listing ----------------------------------------------------------------- */
 
 const char *slot_status_name(enum slot_status st)
@@ -437,6 +476,45 @@ int registry_prune_slot(const char *id, bool dry_run, enum slot_status *now, str
 	slot_entry_release(&again);
 	slot_entry_release(&first);
 	return r;
+}
+
+int registry_prune_orphans(struct registry_prune *p, bool dry_run, struct err *e)
+{
+	*p = (struct registry_prune)REGISTRY_PRUNE_INIT;
+	int r = registry_list(&p->list, e);
+	if (r < 0)
+		return r;
+	p->v = xcalloc(p->list.nslots + 1, sizeof(*p->v));
+	for (size_t i = 0; i < p->list.nslots; i++) {
+		const struct slot_entry *en = &p->list.slots[i];
+		if (!slot_status_prunable(en->status))
+			continue;
+		struct slot_pruned *pr = &p->v[p->n];
+		*pr = (struct slot_pruned){.entry = en,
+					   .disk_bytes = rstore_disk_usage(en->slot.dir)};
+		struct err pe = ERR_INIT;
+		int ret = registry_prune_slot(en->slot.id.s, dry_run, &pr->now, &pe);
+		if (ret < 0)
+			pr->skipped = xstrdup(pe.msg ? pe.msg : strerror(-ret));
+		err_release(&pe);
+		if (ret == 0)
+			continue; /* repaired meanwhile */
+		p->n++;
+		if (ret > 0) {
+			p->removed++;
+			p->bytes += pr->disk_bytes;
+		}
+	}
+	return 0;
+}
+
+void registry_prune_release(struct registry_prune *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].skipped);
+	free(p->v);
+	registry_list_release(&p->list);
+	*p = (struct registry_prune)REGISTRY_PRUNE_INIT;
 }
 
 static int cmp_slot(const void *pa, const void *pb)

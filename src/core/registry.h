@@ -144,6 +144,20 @@ int slot_write_record(struct slot *s, const struct slot_record *r, struct err *e
  * slot_lock does). An absent slot is success. */
 int slot_remove(struct slot *s, struct err *e);
 
+/* What registry_remove_slot did. */
+struct slot_removal {
+	bool removed;		    /* the slot existed and is gone */
+	uint64_t freed_bytes;	    /* its disk usage (rstore_disk_usage) before */
+	bool manifest_file_removed; /* the manifest file was deleted */
+};
+
+/* slot_remove, measuring what it frees; with manifest_file also deletes the
+ * manifest file s records, when it records one: only a regular file, and
+ * never flake.nix or flake.lock (EXIT_REFUSED). A manifest file already gone
+ * is no error. */
+int registry_remove_slot(struct slot *s, bool manifest_file, struct slot_removal *out,
+			 struct err *e);
+
 /* Listing. */
 enum slot_status {
 	SLOT_OK,	 /* record readable, manifest file present */
@@ -192,3 +206,30 @@ void slot_entry_release(struct slot_entry *en);
  * prunable (*now says what it is), <0 error (a build holding the lock fails
  * as slot_lock does). With dry_run nothing is removed (1: would be). */
 int registry_prune_slot(const char *id, bool dry_run, enum slot_status *now, struct err *e);
+
+/* One slot registry_prune_orphans removed (would remove, with dry_run) or skipped. */
+struct slot_pruned {
+	const struct slot_entry *entry; /* as listed before pruning, in the registry_prune's list */
+	enum slot_status now;		/* its status when it was removed */
+	uint64_t disk_bytes;		/* its disk usage before */
+	char *skipped; /* not removed: why (a build holds its lock, …); else NULL */
+};
+
+struct registry_prune {
+	struct registry_list list;
+	struct slot_pruned *v; /* in list order; slots repaired meanwhile are left out */
+	size_t n;
+	size_t removed; /* entries of v not skipped */
+	uint64_t bytes; /* their disk_bytes */
+};
+
+#define REGISTRY_PRUNE_INIT                                                                        \
+	{                                                                                          \
+		.list = REGISTRY_LIST_INIT                                                         \
+	}
+
+/* registry_prune_slot on every prunable slot of registry_list. A slot that
+ * cannot be removed is skipped (an entry with skipped set), not a failure;
+ * only listing the registry fails. p is safe to release after a failure. */
+int registry_prune_orphans(struct registry_prune *p, bool dry_run, struct err *e);
+void registry_prune_release(struct registry_prune *p);
