@@ -169,6 +169,9 @@ static int take_snapshot(struct run *r, const char *revdir, const struct slot_re
 	h.deps.vcpus = (unsigned)rec->vcpus;
 	h.deps.mem_mib = rec->mem_mib;
 	h.deps.data_disk_mib = rec->data_disk_mib;
+	/* a slot for `up --secret`'s disk: one snapshot serves VMs with secrets
+	 * and without (those get a blank placeholder there) */
+	h.deps.secrets_disk = true;
 	double t = mono_s();
 	ret = snapshot_create(revdir, &h.deps, o.force, &r->snap, &cli->err);
 	snapshot_host_deps_release(&h);

@@ -4,6 +4,7 @@
  * services until Ctrl-C), and remove every trace of the VM. The guest
  * command's status is ours; our own failures are 125 (CONVENTIONS.md). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -16,7 +17,9 @@
 #define EXIT_CANNOT_RUN 125
 
 static bool exec_input, exec_tty;
-static struct strvec exec_env = STRVEC_INIT;
+static struct strvec exec_env = STRVEC_INIT, exec_env_files = STRVEC_INIT;
+static struct strvec env_resolved = STRVEC_INIT; /* both, by Docker's rules */
+static struct strvec exec_secrets = STRVEC_INIT, exec_secret_envs = STRVEC_INIT;
 static const char *exec_cwd;
 static long long exec_timeout;
 
@@ -27,8 +30,23 @@ const struct opt vm_cli_exec_opts[] = {
      .short_name = 'e',
      .long_name = "env",
      .value = &exec_env,
-     .argh = "K=V",
-     .help = "set an environment variable (repeatable)"},
+     .argh = "K=V|K",
+     .help = "set an environment variable; K alone takes the host's value (repeatable)"},
+    {.type = OPT_STRING_LIST,
+     .long_name = "env-file",
+     .value = &exec_env_files,
+     .argh = "FILE",
+     .help = "read K=V lines from FILE ('#' comments, no expansion; repeatable)"},
+    {.type = OPT_STRING_LIST,
+     .long_name = "secret",
+     .value = &exec_secrets,
+     .argh = "NAME=FILE",
+     .help = "an ephemeral VM's /run/secrets/NAME, from FILE (repeatable)"},
+    {.type = OPT_STRING_LIST,
+     .long_name = "secret-env",
+     .value = &exec_secret_envs,
+     .argh = "NAME",
+     .help = "an ephemeral VM's /run/secrets/NAME, from the host's variable NAME (repeatable)"},
     OPT_STRING_('w', "workdir", &exec_cwd, "DIR", "working directory in the guest"),
     {.type = OPT_INT,
      .long_name = "timeout",
@@ -63,12 +81,7 @@ static int exit_code_of(const struct err *e)
 
 static int check_env(struct cli *cli)
 {
-	for (size_t i = 0; i < exec_env.n; i++) {
-		const char *eq = strchr(exec_env.v[i], '=');
-		if (!eq || eq == exec_env.v[i])
-			return cli_usage_error(cli, "-e expects K=V, got '%s'", exec_env.v[i]);
-	}
-	return 0;
+	return vm_cli_env_resolve(cli, &exec_env_files, &exec_env, &env_resolved);
 }
 
 /* Runs the command in the VM called name; returns the exit status. */
@@ -76,7 +89,7 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd)
 {
 	struct vm_exec x = {
 	    .argv = strvec_argv(cmd),
-	    .env = strvec_argv(&exec_env),
+	    .env = strvec_argv(&env_resolved),
 	    .cwd = exec_cwd,
 	    .input = exec_input,
 	    .tty = exec_tty,
@@ -97,6 +110,18 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd)
 	return status;
 }
 
+/* An ephemeral VM with the environment and secrets of the options. */
+static int ephemeral(struct cli *cli, const char *path, struct strvec *cmd)
+{
+	struct vm_secret *secrets = NULL;
+	size_t n = 0;
+	int r = vm_cli_secrets_resolve(cli, &exec_secrets, &exec_secret_envs, &secrets, &n);
+	if (r == 0)
+		r = vm_cli_ephemeral(cli, path, cmd, &env_resolved, secrets, n);
+	free(secrets);
+	return r;
+}
+
 static int run_exec(struct cli *cli, int argc, char **argv)
 {
 	if (!cli->rest.n)
@@ -106,15 +131,21 @@ static int run_exec(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	const char *target = argc ? argv[0] : NULL;
-	if (target && vm_exists(target))
+	if (target && vm_exists(target)) {
+		if (exec_secrets.n || exec_secret_envs.n)
+			return cli_usage_error(cli,
+					       "--secret and --secret-env are for a VM being "
+					       "started; '%s' is running already",
+					       target);
 		return vm_cli_exec(cli, target, &cli->rest);
+	}
 	if (target && !fs_exists(target)) {
 		r = err_set(&cli->err, -ENOENT, EXIT_CANNOT_RUN,
 			    "no VM named '%s', and no manifest or directory '%s'", target, target);
 		err_hint(&cli->err, "mvmctl ls -a");
 		return r;
 	}
-	r = vm_cli_ephemeral(cli, target, &cli->rest);
+	r = ephemeral(cli, target, &cli->rest);
 	if (r < 0)
 		cli->err.exit = exit_code_of(&cli->err);
 	return r;
@@ -124,7 +155,9 @@ const struct command cmd_exec = {
     .name = "exec",
     .run = run_exec,
     .summary = "Run a command in a running VM, or in an ephemeral one.",
-    .usage = "[NAME|PATH] [-i] [-t] [-e K=V]... [-w DIR] [--timeout S] -- CMD...",
+    .usage =
+	"[NAME|PATH] [-i] [-t] [-e K=V]... [--env-file FILE]... [--secret NAME=FILE]... [-w DIR] "
+	"[--timeout S] -- CMD...",
     .description =
 	"With the name of a running VM, runs CMD in it. With a manifest path (or none: "
 	"the manifest found walking up from the current directory) boots an ephemeral VM "
@@ -146,7 +179,7 @@ static int run_run(struct cli *cli, int argc, char **argv)
 	int r = check_env(cli);
 	if (r)
 		return r;
-	r = vm_cli_ephemeral(cli, argc ? argv[0] : NULL, cli->rest.n ? &cli->rest : NULL);
+	r = ephemeral(cli, argc ? argv[0] : NULL, cli->rest.n ? &cli->rest : NULL);
 	if (r < 0)
 		cli->err.exit = exit_code_of(&cli->err);
 	return r;
@@ -156,7 +189,8 @@ const struct command cmd_run = {
     .name = "run",
     .run = run_run,
     .summary = "Boot an ephemeral VM, run a command (or its services), remove it.",
-    .usage = "[PATH] [-i] [-t] [-e K=V]... [-w DIR] [--timeout S] [-- CMD...]",
+    .usage = "[PATH] [-i] [-t] [-e K=V]... [--env-file FILE]... [--secret NAME=FILE]... [-w DIR] "
+	     "[--timeout S] [-- CMD...]",
     .description = "Boots the manifest's current revision as a VM that leaves no trace: with CMD, "
 		   "runs it and exits with its status; without, shows the console until Ctrl-C. "
 		   "Either way the VM, its record and its disks are removed when it ends, and also "

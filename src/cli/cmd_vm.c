@@ -43,6 +43,8 @@ static struct strvec up_ports = STRVEC_INIT;
 static long long up_vcpus;
 static bool up_vcpus_given, up_mem_given;
 static uint64_t up_mem;
+static struct strvec up_env = STRVEC_INIT, up_env_files = STRVEC_INIT;
+static struct strvec up_secrets = STRVEC_INIT, up_secret_envs = STRVEC_INIT;
 
 static const struct opt up_opts[] = {
     OPT_STRING_(0, "name", &up_name, "NAME", "name of the VM (default: generated)"),
@@ -59,7 +61,7 @@ static const struct opt up_opts[] = {
      .alias = "cpus",
      .value = &up_vcpus,
      .argh = "N",
-     .help = "virtual CPUs (default: the slot's)",
+     .help = "virtual CPUs (default: the manifest's, else the last build's)",
      .min = 1,
      .max = 64,
      .given = &up_vcpus_given},
@@ -67,8 +69,30 @@ static const struct opt up_opts[] = {
      .long_name = "mem",
      .value = &up_mem,
      .argh = "SIZE",
-     .help = "guest memory, e.g. 512M or 1G (default: the slot's)",
+     .help = "guest memory, e.g. 512M or 1G (default: the manifest's, else the last build's)",
      .given = &up_mem_given},
+    {.type = OPT_STRING_LIST,
+     .short_name = 'e',
+     .long_name = "env",
+     .value = &up_env,
+     .argh = "K=V|K",
+     .help = "a variable for every service and exec in the VM; K alone takes the host's value "
+	     "(repeatable)"},
+    {.type = OPT_STRING_LIST,
+     .long_name = "env-file",
+     .value = &up_env_files,
+     .argh = "FILE",
+     .help = "read K=V lines from FILE ('#' comments, no expansion; repeatable)"},
+    {.type = OPT_STRING_LIST,
+     .long_name = "secret",
+     .value = &up_secrets,
+     .argh = "NAME=FILE",
+     .help = "/run/secrets/NAME in the guest (0400, root's, read-only), from FILE (repeatable)"},
+    {.type = OPT_STRING_LIST,
+     .long_name = "secret-env",
+     .value = &up_secret_envs,
+     .argh = "NAME",
+     .help = "/run/secrets/NAME in the guest, from the host's variable NAME (repeatable)"},
     OPT_END_(),
 };
 
@@ -78,8 +102,15 @@ static int run_up(struct cli *cli, int argc, char **argv)
 	struct vmm_port *ports = NULL;
 	struct vm_started st = VM_STARTED_INIT;
 	struct vm_spec spec = {.name = up_name};
-	int r = vm_artifacts_resolve(cli, argc ? argv[0] : NULL, &a);
-	if (r < 0)
+	struct strvec env = STRVEC_INIT;
+	struct vm_secret *secrets = NULL;
+	size_t n_secrets = 0;
+	int r = vm_cli_env_resolve(cli, &up_env_files, &up_env, &env);
+	if (r == 0)
+		r = vm_cli_secrets_resolve(cli, &up_secrets, &up_secret_envs, &secrets, &n_secrets);
+	if (r != 0) /* < 0 with cli->err, or a usage error already printed */
+		goto out;
+	if ((r = vm_artifacts_resolve(cli, argc ? argv[0] : NULL, &a)) < 0)
 		goto out;
 	if (spec.name && !vm_name_valid(spec.name)) {
 		r = cli_usage_error(cli, "'%s' is not a valid VM name (letters, digits, '-', '.')",
@@ -94,10 +125,17 @@ static int run_up(struct cli *cli, int argc, char **argv)
 		goto out;
 	spec.ports = ports;
 	spec.n_ports = up_ports.n;
-	if (up_vcpus_given)
+	if (up_vcpus_given) {
 		spec.vcpus = (unsigned)up_vcpus;
-	if (up_mem_given)
+		spec.vcpus_source = "flag";
+	}
+	if (up_mem_given) {
 		spec.mem_mib = up_mem;
+		spec.mem_source = "flag";
+	}
+	spec.env = env.n ? strvec_argv(&env) : NULL;
+	spec.secrets = secrets;
+	spec.n_secrets = n_secrets;
 	vm_artifacts_pick_snapshot(cli, &a, &spec);
 
 	catch_signals();
@@ -136,6 +174,10 @@ static int run_up(struct cli *cli, int argc, char **argv)
 	r = r == 1 ? 130 : 0;
 out:
 	free(ports);
+	for (size_t i = 0; i < env.n; i++) /* values may be credentials */
+		explicit_bzero(env.v[i], strlen(env.v[i]));
+	strvec_clear(&env);
+	free(secrets);
 	vm_artifacts_release(&a);
 	vm_started_release(&st);
 	return r;
@@ -145,7 +187,8 @@ const struct command cmd_up = {
     .name = "up",
     .run = run_up,
     .summary = "Boot the built microVM of a manifest (or a directory of artifacts).",
-    .usage = "[PATH] [--name NAME] [-d] [-p [IP:]H:G]... [--vcpus N] [--mem SIZE] [--json]",
+    .usage = "[PATH] [--name NAME] [-d] [-p [IP:]H:G]... [--vcpus N] [--mem SIZE] [-e K=V]... "
+	     "[--env-file FILE]... [--secret NAME=FILE]... [--secret-env NAME]... [--json]",
     .description =
 	"Boots the current revision of the manifest's slot under a per-VM supervisor. "
 	"Without -d it stays attached to the console and Ctrl-C stops the VM; with -d it "
@@ -153,9 +196,20 @@ const struct command cmd_up = {
 	"a directory holding rootfs.ext4 (and vmlinux, initrd.img; else the provisioned "
 	"kernel is used). When the manifest sets data_disk, the VM's first start makes its "
 	"data disk (ext4, mounted at /data in the guest); later starts of the same name "
-	"reuse it as it is, until 'mvmctl rm NAME'.",
+	"reuse it as it is, until 'mvmctl rm NAME'. Sizing, first to last: --vcpus/--mem; "
+	"the manifest as it is on disk now (an edit takes effect without a rebuild); the "
+	"last build's record (with its build --vcpus/--mem) where the manifest does not say. "
+	"A snapshot taken at another size is not used: a warning, then a cold boot. "
+	"'info --json' says where each size came from (sizing_source). Variables from -e and "
+	"--env-file reach every service and every exec in the VM (an exec's own -e wins); "
+	"they travel over the agent channel, never on a command line, and 'info' lists "
+	"their names only. Each --secret/--secret-env is /run/secrets/NAME in the guest "
+	"(0400, root's) on a read-only disk made fresh for this start in the VM's own "
+	"directory (0600) and deleted when the VM stops; a VM without secrets has no "
+	"secrets disk. Neither is part of what a snapshot depends on: a restored VM "
+	"gets its own values.",
     .examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
-		"mvmctl up --vcpus 2 --mem 1G",
+		"mvmctl up --vcpus 2 --mem 1G\nmvmctl up -d -e LOG_LEVEL=debug --env-file .env",
     .environment = "MVM_ACCEL  auto (default), kvm or tcg\nMVM_HOME   state directory",
     .opts = up_opts,
     .max_args = 1,

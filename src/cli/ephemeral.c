@@ -20,7 +20,8 @@ static void on_signal(int sig)
 	interrupted = sig;
 }
 
-int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd)
+int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
+		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets)
 {
 	struct vm_artifacts a = VM_ARTIFACTS_INIT;
 	struct vm_started st = VM_STARTED_INIT;
@@ -30,6 +31,9 @@ int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd)
 		goto out;
 	if ((r = vm_artifacts_spec(cli, &a, &spec)) < 0)
 		goto out;
+	spec.env = env->n ? (const char *const *)env->v : NULL; /* services too, not only cmd */
+	spec.secrets = secrets;
+	spec.n_secrets = n_secrets;
 	vm_artifacts_pick_snapshot(cli, &a, &spec);
 	/* a signal during the boot kills us, and the shim sees its owner go */
 	r = vm_start(&spec, VM_WAIT_READY, &st, &cli->err);

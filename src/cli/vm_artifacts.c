@@ -6,6 +6,7 @@
 #include "core/fs.h"
 #include "core/hash.h"
 #include "core/jsonio.h"
+#include "core/manifest.h"
 #include "core/registry.h"
 #include "core/util.h"
 #include "vm_artifacts.h"
@@ -55,6 +56,37 @@ static int artifacts_from_dir(struct cli *cli, const char *dir, struct vm_artifa
 	return 0;
 }
 
+/* Sizing: the manifest as it is on disk now (resource edits take effect at
+ * the next up, no rebuild), then the last build's record where the manifest
+ * does not say, then the VM defaults. */
+static int size_from(struct cli *cli, const char *mpath, const json_t *rec, struct vm_artifacts *a)
+{
+	struct manifest m;
+	int r = manifest_load(mpath, &m, &cli->err);
+	if (r < 0)
+		return r;
+	a->vcpus = (unsigned)json_get_int(rec, "vcpus", 0);
+	a->mem_mib = (uint64_t)json_get_int(rec, "mem_mib", 0);
+	a->data_disk_mib = (uint64_t)json_get_int(rec, "data_disk_mib", 0);
+	a->vcpus_from = a->vcpus ? "slot" : "default";
+	a->mem_from = a->mem_mib ? "slot" : "default";
+	a->data_disk_from = json_object_get(rec, "data_disk_mib") ? "slot" : "default";
+	if (m.vcpus_set) {
+		a->vcpus = (unsigned)m.vcpus;
+		a->vcpus_from = "manifest";
+	}
+	if (m.mem_set) {
+		a->mem_mib = m.mem_mib;
+		a->mem_from = "manifest";
+	}
+	if (m.data_disk_set) {
+		a->data_disk_mib = m.data_disk_mib;
+		a->data_disk_from = "manifest";
+	}
+	manifest_release(&m);
+	return 0;
+}
+
 static int artifacts_from_slot(struct cli *cli, const char *arg, struct vm_artifacts *a)
 {
 	_cleanup_free_ char *mpath = NULL, *dir = NULL;
@@ -86,9 +118,8 @@ static int artifacts_from_slot(struct cli *cli, const char *arg, struct vm_artif
 		a->initrd = initrd;
 	else
 		free(initrd);
-	a->vcpus = (unsigned)json_get_int(s.record, "vcpus", 0);
-	a->mem_mib = (uint64_t)json_get_int(s.record, "mem_mib", 0);
-	a->data_disk_mib = (uint64_t)json_get_int(s.record, "data_disk_mib", 0);
+	if ((r = size_from(cli, mpath, s.record, a)) < 0)
+		goto out;
 	const char *nm = json_get_str(s.record, "name");
 	if (nm)
 		a->name_base = xstrdup(nm);
@@ -135,6 +166,9 @@ int vm_artifacts_spec(struct cli *cli, const struct vm_artifacts *a, struct vm_s
 	spec->vcpus = a->vcpus;
 	spec->mem_mib = a->mem_mib;
 	spec->data_disk_mib = a->data_disk_mib;
+	spec->vcpus_source = a->vcpus_from ? a->vcpus_from : "default";
+	spec->mem_source = a->mem_from ? a->mem_from : "default";
+	spec->data_disk_source = a->data_disk_from ? a->data_disk_from : "default";
 	spec->revision = a->revision;
 	spec->slot = a->slot;
 	spec->manifest_path = a->manifest_path;
@@ -165,9 +199,21 @@ void vm_artifacts_pick_snapshot(struct cli *cli, struct vm_artifacts *a, struct 
 	    .mem_mib = spec->mem_mib ? spec->mem_mib : VM_DEFAULT_MEM_MIB,
 	    .data_disk_mib = spec->data_disk_mib,
 	    .kernel_sha256 = ksha,
+	    .secrets_disk = spec->n_secrets > 0,
 	};
 	struct strbuf why = STRBUF_INIT;
 	int r = snapshot_usable(a->rev_dir, &want, &why);
+	spec->snapshot_secrets_slot = want.secrets_disk;
+	if (r == 0 && !want.secrets_disk) {
+		/* a snapshot with a secrets slot serves a VM without secrets too */
+		struct strbuf ig = STRBUF_INIT;
+		want.secrets_disk = true;
+		if (snapshot_usable(a->rev_dir, &want, &ig) == 1) {
+			r = 1;
+			spec->snapshot_secrets_slot = true;
+		}
+		strbuf_release(&ig);
+	}
 	if (r == 1) {
 		free(a->snapshot_dir);
 		a->snapshot_dir = fs_join(a->rev_dir, SNAPSHOT_DIR);

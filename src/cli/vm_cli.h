@@ -17,7 +17,20 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd);
  * current revision of the manifest at path (NULL: walk up) as an ephemeral
  * VM, runs cmd in it (NULL: shows the console until Ctrl-C), and removes the
  * VM. Returns the exit status, or <0 with cli->err. */
-int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd);
-/* The options of `exec NAME` (-i, -t, -e, -w, --timeout), which vm_cli_exec
+struct vm_secret;
+int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
+		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets);
+/* The environment a VM or command gets from --env-file FILE… (first) and
+ * -e K=V|K… (after, so they win), by Docker's rules, appended to out. A bad
+ * line or name: EXIT_USAGE naming it (never a value). */
+int vm_cli_env_resolve(struct cli *cli, const struct strvec *files, const struct strvec *args,
+		       struct strvec *out);
+/* The secrets of --secret NAME=FILE… (files, split in place) and
+ * --secret-env NAME… (the host's variables), checked (vm_secrets_check):
+ * *out (free it) points into both and into the environment. Bad input:
+ * EXIT_USAGE naming it (never a value). */
+int vm_cli_secrets_resolve(struct cli *cli, struct strvec *files, const struct strvec *envs,
+			   struct vm_secret **out, size_t *n);
+/* The options of `exec NAME` (-i, -t, -e, --env-file, -w, --timeout), which vm_cli_exec
  * reads; other commands that run a guest command take the same table. */
 extern const struct opt vm_cli_exec_opts[];

@@ -247,6 +247,7 @@ static int apply_key(struct manifest *m, const struct toml_kv *kv, struct err *e
 			return bad(e, m, kv, "expected an integer from 1 to %d, got %lld",
 				   MANIFEST_MAX_VCPUS, (long long)v->u.integer);
 		m->vcpus = (int)v->u.integer;
+		m->vcpus_set = true;
 	} else if (!strcmp(kv->key, "mem")) {
 		if ((r = want_size(e, m, kv, &m->mem_mib)) < 0)
 			return r;
@@ -254,9 +255,11 @@ static int apply_key(struct manifest *m, const struct toml_kv *kv, struct err *e
 			return bad(e, m, kv, "expected at least %dM, got \"%s\" (%llu MiB)",
 				   MANIFEST_MIN_MEM_MIB, v->u.str.ptr,
 				   (unsigned long long)m->mem_mib);
+		m->mem_set = true;
 	} else if (!strcmp(kv->key, "data_disk")) {
 		if ((r = want_size(e, m, kv, &m->data_disk_mib)) < 0)
 			return r;
+		m->data_disk_set = true;
 	} else if (!strcmp(kv->key, "name")) {
 		if ((r = want_string(e, m, kv, &s)) < 0)
 			return r;

@@ -31,8 +31,9 @@ struct manifest {
 	int vcpus;
 	uint64_t mem_mib;
 	uint64_t data_disk_mib;
-	char *name;		/* NULL when unset */
-	struct strvec warnings; /* e.g. unknown keys, for the CLI to print */
+	bool vcpus_set, mem_set, data_disk_set; /* written in the file (else the default) */
+	char *name;				/* NULL when unset */
+	struct strvec warnings;			/* e.g. unknown keys, for the CLI to print */
 };
 
 /* Parses and validates the manifest at path (which must exist). Invalid

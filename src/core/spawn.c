@@ -18,7 +18,18 @@ static int pidfd_open_sys(pid_t pid)
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
 
-static char **build_env(const char *const *add)
+/* Whether environ entry kv is named in names ("K" or "K=…" entries). */
+static bool named(const char *kv, const char *const *names)
+{
+	for (size_t j = 0; names && names[j]; j++) {
+		size_t kl = strcspn(names[j], "=");
+		if (!strncmp(kv, names[j], kl) && kv[kl] == '=')
+			return true;
+	}
+	return false;
+}
+
+static char **build_env(const char *const *add, const char *const *unset)
 {
 	size_t n = 0, nadd = 0;
 	while (environ[n])
@@ -27,17 +38,9 @@ static char **build_env(const char *const *add)
 		nadd++;
 	char **env = xcalloc(n + nadd + 1, sizeof(*env));
 	size_t k = 0;
-	for (size_t i = 0; i < n; i++) {
-		bool replaced = false;
-		for (size_t j = 0; j < nadd; j++) {
-			const char *eq = strchr(add[j], '=');
-			size_t kl = eq ? (size_t)(eq - add[j]) : strlen(add[j]);
-			if (!strncmp(environ[i], add[j], kl) && environ[i][kl] == '=')
-				replaced = true;
-		}
-		if (!replaced)
+	for (size_t i = 0; i < n; i++)
+		if (!named(environ[i], add) && !named(environ[i], unset))
 			env[k++] = environ[i];
-	}
 	for (size_t j = 0; j < nadd; j++)
 		env[k++] = (char *)add[j];
 	env[k] = NULL;
@@ -108,7 +111,7 @@ int child_start(struct child *c, struct err *e)
 	int in = c->in_fd >= 0 ? c->in_fd : devnull;
 	int out = c->capture_out ? outp[1] : c->out_fd >= 0 ? c->out_fd : 1;
 	int errfd = c->merge_err ? out : c->capture_err ? errp[1] : c->err_fd >= 0 ? c->err_fd : 2;
-	env = build_env(c->env_add);
+	env = build_env(c->env_add, c->env_unset);
 
 	pid_t pid = fork();
 	if (pid < 0) {

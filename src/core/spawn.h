@@ -15,8 +15,9 @@
 
 struct child {
 	/* inputs */
-	const char *const *argv;    /* argv[0] is looked up in PATH */
-	const char *const *env_add; /* "K=V" entries added to (or replacing in) the environment */
+	const char *const *argv;      /* argv[0] is looked up in PATH */
+	const char *const *env_add;   /* "K=V" entries added to (or replacing in) the environment */
+	const char *const *env_unset; /* names taken out of the environment (NULL-terminated) */
 	const char *cwd;
 	int in_fd;  /* -1: /dev/null */
 	int out_fd; /* -1: inherit stdout unless capture_out */

@@ -20,6 +20,13 @@ void strbuf_release(struct strbuf *sb)
 	strbuf_init(sb);
 }
 
+void strbuf_wipe(struct strbuf *sb)
+{
+	if (sb->alloc)
+		explicit_bzero(sb->buf, sb->alloc);
+	strbuf_release(sb);
+}
+
 char *strbuf_detach(struct strbuf *sb, size_t *len)
 {
 	char *p = sb->alloc ? sb->buf : xstrdup("");

@@ -15,10 +15,9 @@
 
 #include "core/fs.h"
 #include "core/jsonio.h"
-#include "core/mkfs.h"
 #include "core/paths.h"
 #include "core/rstore.h"
-#include "core/spawn.h"
+#include "core/secrets_img.h"
 #include "core/strbuf.h"
 #include "core/util.h"
 #include "fleet/fleet.h"
@@ -33,8 +32,6 @@
 #define SECRETS_META	      "meta.json"
 /* A secrets file is configuration, not data: anything larger is a mistake. */
 #define SECRETS_MAX_BYTES (1u << 20)
-/* Image size: max(1 MiB, 2 * json + 512 KiB), in whole MiB. */
-#define SECRETS_IMG_MIN_KIB 1024u
 
 static const struct quota_field {
 	const char *key;
@@ -107,83 +104,6 @@ static json_t *quotas_json(const struct tenant_quotas *q)
 	return o;
 }
 
-/* ---- the secrets image ----------------------------------------------------- */
-
-/* Makes img (created 0600 here, must not exist) an ext4 image labelled
- * TENANT_SECRETS_LABEL holding the files of content_dir (NULL: none), sized
- * for payload bytes. work_dir receives a scratch file when ownership has to
- * be fixed up. */
-static int secrets_image_make(const char *img, const char *content_dir, size_t payload,
-			      const char *work_dir, struct err *e)
-{
-	uint64_t kib = (uint64_t)payload * 2 / 1024 + 512;
-	if (kib < SECRETS_IMG_MIN_KIB)
-		kib = SECRETS_IMG_MIN_KIB;
-	kib = (kib + 1023) & ~(uint64_t)1023;
-	_cleanup_close_ int fd =
-	    open(img, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", img);
-	_cleanup_free_ char *size = xasprintf("%lluk", (unsigned long long)kib);
-	/* no journal and few inodes: a read-only image of one file, made in milliseconds */
-	struct strvec argv = STRVEC_INIT;
-	strvec_pushv(&argv, (const char *const[]){"mkfs.ext4", "-q", "-F", "-L",
-						  TENANT_SECRETS_LABEL, "-m", "0", "-N", "16", "-O",
-						  "^has_journal", "-E", "root_owner=0:0", NULL});
-	if (content_dir) {
-		strvec_push(&argv, "-d");
-		strvec_push(&argv, content_dir);
-	}
-	strvec_push(&argv, img);
-	strvec_push(&argv, size);
-	int r = mkfs_ext4_run(strvec_argv(&argv), e);
-	strvec_clear(&argv);
-	if (r < 0)
-		return err_prefix(e, r, "making the secrets image '%s'", img);
-
-	/* mkfs leaves the root directory 0755 and -d copies the owner of the
-	 * staged files: make /run/secrets 0700 in the guest and the files
-	 * root's, so no guest user but root can read them */
-	{
-		_cleanup_free_ char *cmds = fs_join(work_dir, "debugfs.cmds");
-		bool owner = content_dir && (geteuid() != 0 || getegid() != 0);
-		static const char script[] = "sif / mode 040700\n"
-					     "sif /" SECRETS_JSON " uid 0\n"
-					     "sif /" SECRETS_JSON " gid 0\n";
-		size_t len = owner ? sizeof(script) - 1 : strlen("sif / mode 040700\n");
-		r = fs_write_atomic(cmds, script, len, 0600, e);
-		if (r < 0)
-			return r;
-		const char *dargv[] = {"debugfs", "-w", "-f", cmds, img, NULL};
-		struct child d = CHILD_INIT;
-		d.argv = dargv;
-		d.capture_out = d.capture_err = d.merge_err = true;
-		d.max_capture = 64 << 10;
-		r = child_run(&d, e);
-		unlink(cmds);
-		/* debugfs exits 0 when a request fails: any line but its banner
-		 * and the echoed requests ("debugfs …") is an error */
-		const char *bad = NULL;
-		for (const char *l = d.out.buf; r >= 0 && !bad && *l;) {
-			const char *nl = strchrnul(l, '\n');
-			if (nl > l && strncmp(l, "debugfs", 7))
-				bad = l;
-			l = *nl ? nl + 1 : nl;
-		}
-		if (r >= 0 && (d.status != 0 || bad)) {
-			strbuf_rtrim(&d.out);
-			r = err_set(e, -EIO, EXIT_FAILED, "debugfs failed (status %d): %s",
-				    d.status, d.out.len ? d.out.buf : "no output");
-		}
-		child_release(&d);
-		if (r < 0)
-			return err_prefix(e, r, "giving the secrets in '%s' to root", img);
-	}
-	if (fsync(fd) < 0)
-		return err_sys(e, -errno, EXIT_FAILED, "writing '%s'", img);
-	return 0;
-}
-
 /* ---- create, load, list, remove ------------------------------------------ */
 
 /* A fresh directory under $MVM_HOME/tmp named "<pid>-<n>-new-tenant-<id>"
@@ -242,7 +162,7 @@ int tenant_create(const char *id, const struct tenant_quotas *q, struct err *e)
 	if (r >= 0 && mkdir(sdir, 0700) < 0)
 		r = err_sys(e, -errno, EXIT_FAILED, "creating directory '%s'", sdir);
 	if (r >= 0)
-		r = secrets_image_make(img, NULL, 0, stage, e);
+		r = secrets_image_make(img, NULL, NULL, 0, stage, e);
 	if (r >= 0 && (r = fs_fsync_dir(sdir)) < 0)
 		err_sys(e, r, EXIT_FAILED, "syncing '%s'", sdir);
 	if (r >= 0 && (r = fs_fsync_dir(stage)) < 0)
@@ -473,13 +393,6 @@ static int read_secrets(const char *file, struct strbuf *sb, long long *keys, st
 	return 0;
 }
 
-static void strbuf_wipe(struct strbuf *sb)
-{
-	if (sb->alloc)
-		explicit_bzero(sb->buf, sb->alloc);
-	strbuf_release(sb);
-}
-
 /* A tenant made before secrets/ existed, once secrets/ has replaced them:
  * its top-level secrets.json and secrets.img go, and tenant.json loses
  * "secrets" (nothing reads them any more; killed half-way, they are ignored). */
@@ -535,7 +448,8 @@ int tenant_secrets_set(const char *id, const char *file, struct err *e)
 	}
 	if (r >= 0) {
 		_cleanup_free_ char *img = fs_join(sdir_new, SECRETS_IMG);
-		r = secrets_image_make(img, content, sb.len, st.dir, e);
+		r = secrets_image_make(img, content, (const char *const[]){SECRETS_JSON, NULL},
+				       sb.len, st.dir, e);
 	}
 	if (r >= 0) {
 		_cleanup_free_ char *json = fs_join(sdir_new, SECRETS_JSON);

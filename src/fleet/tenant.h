@@ -27,9 +27,10 @@
 
 #include "core/err.h"
 #include "core/fs.h"
+#include "core/secrets_img.h"
 #include "core/strvec.h"
 
-#define TENANT_SECRETS_LABEL "mvm-secrets"
+#define TENANT_SECRETS_LABEL SECRETS_IMG_LABEL
 
 /* Defaults for quotas not given at `tenant create` (documented in help and README). */
 #define TENANT_DEFAULT_MAX_VCPUS	      16

@@ -423,7 +423,7 @@ static void start_exec(uint32_t id, const struct proto_frame *f)
 		return;
 	}
 	char **argv = calloc(x.argc + 1, sizeof(*argv));
-	char **env = calloc(x.envc + 8, sizeof(*env));
+	char **env = calloc(x.envc + vm_env_count() + 8, sizeof(*env));
 	struct session *s = calloc(1, sizeof(*s));
 	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2] = {-1, -1};
 	int master = -1, slave = -1;
@@ -439,6 +439,8 @@ static void start_exec(uint32_t id, const struct proto_frame *f)
 	set_env(env, &nenv, "LANG=C.UTF-8");
 	if (x.flags & PROTO_EXEC_TTY)
 		set_env(env, &nenv, "TERM=xterm-256color");
+	for (size_t i = 0; i < vm_env_count(); i++)
+		set_env(env, &nenv, vm_env_at(i));
 	cur = x.env_p;
 	for (uint32_t i = 0; i < x.envc; i++)
 		set_env(env, &nenv, proto_strings_next(&cur));
@@ -639,6 +641,20 @@ static void on_identity(const struct proto_frame *f)
 	explicit_bzero((void *)id.seed, id.seed_len);
 }
 
+/* ENV: the VM's environment, any time on stream 0; before the identity it
+ * reaches every service. */
+static void on_env(const struct proto_frame *f)
+{
+	if (f->stream != 0) {
+		send_error(f->stream, PROTO_ESTREAM, "env belongs on stream 0");
+		return;
+	}
+	uint32_t n;
+	const uint8_t *first;
+	proto_env_decode(f->payload, f->len, &n, &first); /* validated by dispatch */
+	vm_env_set(n, first);
+}
+
 /* WAKE: this VM slept and was restored; accepted any number of times once the
  * guest is somebody (cold-booted, or identified). Sessions are not touched. */
 static void on_wake(const struct proto_frame *f)
@@ -701,6 +717,10 @@ static void dispatch(const struct proto_frame *f)
 	}
 	if (f->type == PROTO_WAKE) {
 		on_wake(f);
+		return;
+	}
+	if (f->type == PROTO_ENV) {
+		on_env(f);
 		return;
 	}
 	if (f->type == PROTO_PING) {

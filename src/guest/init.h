@@ -92,6 +92,11 @@ void network_prepare(void);
 /* sethostname, /etc/hostname and (when absent) /etc/hosts; NULL or "" = "mvm". */
 void hostname_setup(const char *name);
 
+/* --- vmenv.c: the VM's environment (ENV frame) ------------------------ */
+void vm_env_set(uint32_t count, const uint8_t *first);
+size_t vm_env_count(void);
+const char *vm_env_at(size_t i);
+
 /* --- identity.c: snapshot mode (mvm.snapshot=1), and waking from sleep --- */
 struct proto_identity;
 /* Makes a parked guest the VM the host names: clock, random pool, hostname,

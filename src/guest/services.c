@@ -394,6 +394,8 @@ static void spawn(struct service *s)
 	for (size_t i = 0; i < files.n; i++)
 		env_add(&env, &n, files.v[i]);
 	unit_list_free(&files);
+	for (size_t i = 0; i < vm_env_count(); i++)
+		env_add(&env, &n, vm_env_at(i));
 
 	struct unit_exec x;
 	if (unit_exec_prepare(s->u.exec.v[s->exec_idx], (const char *const *)env, &x) < 0) {

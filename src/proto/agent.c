@@ -323,6 +323,56 @@ int proto_exec_decode(const uint8_t *p, size_t len, struct proto_exec *x)
 	return 0;
 }
 
+bool proto_env_entry_valid(const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	if (!eq || eq == kv || (kv[0] >= '0' && kv[0] <= '9'))
+		return false;
+	for (const char *c = kv; c < eq; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_'))
+			return false;
+	return true;
+}
+
+int proto_env_encode(const char *const *env, uint8_t *buf, size_t cap)
+{
+	size_t n = 0, off = 4;
+	while (env && env[n])
+		n++;
+	if (n > PROTO_MAX_ARGS)
+		return -1;
+	if (cap > PROTO_MAX_PAYLOAD)
+		cap = PROTO_MAX_PAYLOAD;
+	if (cap < 4)
+		return -1;
+	put32(buf, (uint32_t)n);
+	for (size_t i = 0; i < n; i++)
+		if (!proto_env_entry_valid(env[i]) || put_str(buf, cap, &off, env[i]) < 0)
+			return -1;
+	return (int)off;
+}
+
+int proto_env_decode(const uint8_t *p, size_t len, uint32_t *count, const uint8_t **first)
+{
+	if (len < 4 || len > PROTO_MAX_PAYLOAD)
+		return -PROTO_EPAYLOAD;
+	uint32_t n = get32(p);
+	if (n > PROTO_MAX_ARGS)
+		return -PROTO_EPAYLOAD;
+	size_t off = 4;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *s = take_str(p, len, &off);
+		if (!s || !proto_env_entry_valid(s))
+			return -PROTO_EPAYLOAD;
+	}
+	if (off != len)
+		return -PROTO_EPAYLOAD;
+	*count = n;
+	*first = p + 4;
+	return 0;
+}
+
 const char *proto_strings_next(const uint8_t **cursor)
 {
 	uint32_t n = get32(*cursor);
@@ -573,6 +623,11 @@ int proto_validate(const struct proto_frame *f)
 		return proto_identity_decode(p, n, &u.id);
 	case PROTO_WAKE:
 		return proto_wake_decode(p, n, &u.id);
+	case PROTO_ENV: {
+		uint32_t count;
+		const uint8_t *first;
+		return proto_env_decode(p, n, &count, &first);
+	}
 	case PROTO_EXEC:
 		return proto_exec_decode(p, n, &u.x);
 	case PROTO_STARTED:
@@ -617,6 +672,8 @@ const char *proto_type_name(uint8_t type)
 		return "parked";
 	case PROTO_WAKE:
 		return "wake";
+	case PROTO_ENV:
+		return "env";
 	case PROTO_EXEC:
 		return "exec";
 	case PROTO_STARTED:

@@ -45,6 +45,7 @@ enum proto_type {
 	PROTO_IDENTITY = 7, /* host -> guest, stream 0: who a parked (snapshot) guest becomes */
 	PROTO_PARKED = 8,   /* guest -> host, stream 0: snapshot mode, waiting for IDENTITY */
 	PROTO_WAKE = 9,	    /* host -> guest, stream 0: a slept VM was restored */
+	PROTO_ENV = 10,	    /* host -> guest, stream 0: the VM's environment (`up -e`) */
 	PROTO_EXEC = 16,    /* host -> guest: start a process on a new stream */
 	PROTO_STARTED = 17, /* guest -> host: u32 pid */
 	PROTO_STDIN = 18,   /* host -> guest: bytes; empty = end of input */
@@ -192,6 +193,20 @@ int proto_identity_decode(const uint8_t *p, size_t len, struct proto_identity *i
  * woken VM keeps its network). Every IDENTITY payload is a valid WAKE one. */
 int proto_wake_encode(const struct proto_identity *id, uint8_t *buf, size_t cap);
 int proto_wake_decode(const uint8_t *p, size_t len, struct proto_identity *id);
+/* ENV: the variables `mvmctl up -e/--env-file` gave the VM, for every service
+ * and every exec it runs; sent before IDENTITY (a VM with an environment
+ * boots parked, restored or cold), so the services start with it. A later
+ * ENV replaces the whole set.
+ *
+ *   u32  count (0 .. PROTO_MAX_ARGS), then count EXEC string records "K=V"
+ *
+ * K is a shell-style name: [A-Za-z_][A-Za-z0-9_]*. */
+int proto_env_encode(const char *const *env, uint8_t *buf, size_t cap);
+/* *first is the first string record (iterate with proto_strings_next). */
+int proto_env_decode(const uint8_t *p, size_t len, uint32_t *count, const uint8_t **first);
+/* True for "K=V" with K as above (V any bytes but NUL). */
+bool proto_env_entry_valid(const char *kv);
+
 /* The checks IDENTITY applies to its strings (also for the host's own use). */
 bool proto_hostname_valid(const char *s);
 /* "a.b.c.d" (with_prefix false) or "a.b.c.d/len", len 0..32 (with_prefix true;

@@ -61,7 +61,8 @@ struct shim {
 	 * the read end of notify_fd, and leaves nothing behind */
 	bool ephemeral;
 	bool restored, identity_sent; /* started from a snapshot; its identity went out */
-	bool wake; /* the snapshot was this VM's own sleep: WAKE instead of IDENTITY */
+	bool parked_boot; /* a cold boot that waits for its identity (spec.json "parked_boot") */
+	bool wake;	  /* the snapshot was this VM's own sleep: WAKE instead of IDENTITY */
 	/* A woken guest's services ran before it slept, so it answers HELLO with
 	 * READY before it has seen the WAKE. The WAKE is followed by a PING: its
 	 * PONG says the WAKE has been applied (frames are handled in order), and
@@ -607,8 +608,30 @@ static void agent_hello(struct shim *s)
  * from one snapshot share their randomness. */
 #define WAKE_PING "wake"
 
+/* The VM's environment (spec.json "env"), before its identity: the guest
+ * starts its services once the identity is applied. */
+static int send_env(struct shim *s)
+{
+	json_t *env = json_object_get(s->spec, "env");
+	size_t n = json_array_size(env);
+	if (!n)
+		return 0;
+	const char **v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_string_value(json_array_get(env, i));
+	uint8_t *p = xmalloc(PROTO_MAX_PAYLOAD);
+	int len = proto_env_encode(v, p, PROTO_MAX_PAYLOAD);
+	int r = len < 0 ? -EINVAL : agent_send(s, PROTO_ENV, p, (size_t)len);
+	explicit_bzero(p, PROTO_MAX_PAYLOAD);
+	free(p);
+	free(v);
+	return r;
+}
+
 static void send_identity(struct shim *s)
 {
+	if (!s->wake && send_env(s) < 0)
+		return; /* no identity without its environment: the boot times out, truthfully */
 	uint8_t seed[64];
 	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
 		return; /* no identity without a seed: the boot times out, truthfully */
@@ -652,7 +675,7 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 				record(s);
 			else if (s->console_ready)
 				became_ready(s);
-			if (s->restored && !s->identity_sent)
+			if ((s->restored || s->parked_boot) && !s->identity_sent)
 				send_identity(s);
 		}
 	} else if (f->type == PROTO_READY) {
@@ -961,6 +984,7 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	if ((r = load_config(&s, &cfg, &ports, &drives, &se)) < 0)
 		goto fail;
 	s.ephemeral = json_is_true(json_object_get(s.spec, "ephemeral"));
+	s.parked_boot = json_is_true(json_object_get(s.spec, "parked_boot"));
 	s.log_path = vm_file(name, "console.log");
 	s.log_fd = open(s.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 	if (s.log_fd < 0) {

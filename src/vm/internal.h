@@ -1,6 +1,7 @@
 /* Shared by the files of src/vm/; not part of the layer's surface (vm.h). */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -20,3 +21,14 @@ void vm_wait_gone(const char *name, int ms);
 #define VM_DATA_DISK_LABEL "mvm-data"
 int vm_data_disk_ensure(const char *name, uint64_t want_mib, char **path, uint64_t *mib,
 			struct err *e);
+
+/* The secrets disk of a start (secrets.c): vms/<name>/VM_SECRETS_IMG, made
+ * fresh; or, for a restore into a snapshot's secrets slot without secrets, a
+ * blank placeholder of the slot's size, VM_SECRETS_SLOT. Call with the VM's
+ * lock held. */
+#define VM_SECRETS_IMG	"secrets.img"
+#define VM_SECRETS_SLOT "secrets-slot.img"
+struct vm_secret;
+int vm_secrets_disk_make(const char *name, const struct vm_secret *secrets, size_t n, char **path,
+			 struct err *e);
+int vm_secrets_slot_make(const char *name, char **path, struct err *e);

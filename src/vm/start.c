@@ -155,7 +155,7 @@ struct start {
 	char *name, *dir, *run_dir;
 	struct fs_lock lk; /* vms/<name>/shim.lock until the supervisor holds it */
 	bool fresh_dir, recorded, spawned;
-	char *data_disk;
+	char *data_disk, *secrets_disk;
 	uint64_t data_disk_mib;
 	json_t *spec_json, *rec;
 	int notify_fd; /* the read end of the supervisor's notify pipe */
@@ -186,7 +186,7 @@ static int check_inputs(struct start *st, struct err *e)
 	for (size_t i = 0; i < spec->n_drives; i++)
 		if ((r = check_file("drive", spec->drives[i].path, e)) < 0)
 			return r;
-	return 0;
+	return vm_secrets_check(spec->secrets, spec->n_secrets, e);
 }
 
 /* 2. The name, its directory, and its lock: a held lock is a live VM. */
@@ -234,7 +234,12 @@ static int prepare(struct start *st, struct err *e)
 		if (r < 0)
 			return err_prefix(e, r, "VM '%s'", st->name);
 	}
-	return 0;
+	if (spec->n_secrets)
+		r = vm_secrets_disk_make(st->name, spec->secrets, spec->n_secrets,
+					 &st->secrets_disk, e);
+	else if (spec->snapshot_dir && spec->snapshot_secrets_slot)
+		r = vm_secrets_slot_make(st->name, &st->secrets_disk, e);
+	return r;
 }
 
 /* 4. Restore or cold boot: the snapshot is used only when the data disk it
@@ -277,14 +282,23 @@ static int write_spec(struct start *st, struct err *e)
 {
 	const struct vm_spec *spec = st->spec;
 	bool tcg = st->out->accel.accel == VMM_ACCEL_TCG;
-	struct strbuf cmdline = STRBUF_INIT;
-	int r = kernel_cmdline(&cmdline, tcg, vm_hostname(st->name), spec->cmdline_extra);
+	bool parked = spec->env && spec->env[0];
+	struct strbuf extra = STRBUF_INIT, cmdline = STRBUF_INIT;
+	if (spec->cmdline_extra)
+		strbuf_addstr(&extra, spec->cmdline_extra);
+	if (parked) /* the guest waits for ENV and IDENTITY before its services */
+		strbuf_addf(&extra, "%smvm.snapshot=1", extra.len ? " " : "");
+	int r = kernel_cmdline(&cmdline, tcg, vm_hostname(st->name), extra.len ? extra.buf : NULL);
+	strbuf_release(&extra);
 	if (r < 0) {
 		strbuf_release(&cmdline);
 		return err_set(e, r, EXIT_FAILED, "cannot build the kernel command line for '%s'",
 			       st->name);
 	}
 	json_t *drives = json_array();
+	if (st->secrets_disk) /* where a snapshot's secrets slot is: before the data disk */
+		json_array_append_new(
+		    drives, json_pack("{s:s, s:b}", "path", st->secrets_disk, "read_only", 1));
 	for (size_t i = 0; i < spec->n_drives; i++)
 		json_array_append_new(drives, json_pack("{s:s, s:b}", "path", spec->drives[i].path,
 							"read_only", spec->drives[i].read_only));
@@ -306,14 +320,24 @@ static int write_spec(struct start *st, struct err *e)
 	if (spec->ephemeral)
 		json_object_set_new(st->spec_json, "ephemeral", json_true());
 	choose_boot(st);
+	if (parked) {
+		json_t *env = json_array();
+		for (const char *const *kv = spec->env; *kv; kv++)
+			json_array_append_new(env, json_string(*kv));
+		json_object_set_new(st->spec_json, "env", env);
+		json_object_set_new(st->spec_json, "parked_boot", json_true());
+	}
 	if (spec->mem_file)
 		json_object_set_new(st->spec_json, "mem_file", json_string(spec->mem_file));
-	if (spec->remove_on_exit) {
-		json_t *rm = json_array();
-		for (const char *const *f = spec->remove_on_exit; *f; f++)
-			json_array_append_new(rm, json_string(*f));
+	json_t *rm = json_array();
+	for (const char *const *f = spec->remove_on_exit; f && *f; f++)
+		json_array_append_new(rm, json_string(*f));
+	if (st->secrets_disk)
+		json_array_append_new(rm, json_string(st->secrets_disk));
+	if (json_array_size(rm))
 		json_object_set_new(st->spec_json, "remove_on_exit", rm);
-	}
+	else
+		json_decref(rm);
 	_cleanup_free_ char *path = vm_file(st->name, "spec.json");
 	return json_write_file(path, st->spec_json, e);
 }
@@ -340,6 +364,20 @@ static int write_record(struct start *st, struct err *e)
 		json_object_set_new(st->rec, "data_disk", json_string(st->data_disk));
 	if (spec->ephemeral)
 		json_object_set_new(st->rec, "ephemeral", json_true());
+	json_object_set_new(st->rec, "sizing_source",
+			    json_pack("{s:s, s:s, s:s}", "vcpus",
+				      spec->vcpus_source ? spec->vcpus_source : "default",
+				      "mem_mib", spec->mem_source ? spec->mem_source : "default",
+				      "data_disk_mib",
+				      spec->data_disk_source ? spec->data_disk_source : "default"));
+	json_t *keys = json_array();
+	for (const char *const *kv = spec->env; kv && *kv; kv++)
+		json_array_append_new(keys, json_stringn(*kv, strcspn(*kv, "=")));
+	json_object_set_new(st->rec, "env_keys", keys);
+	json_t *snames = json_array();
+	for (size_t i = 0; i < spec->n_secrets; i++)
+		json_array_append_new(snames, json_string(spec->secrets[i].name));
+	json_object_set_new(st->rec, "secrets", snames);
 	json_object_set_new(st->rec, "data_disk_mib", json_integer((json_int_t)st->data_disk_mib));
 	int r = vm_record_write(st->name, st->rec, e);
 	if (r < 0)
@@ -374,12 +412,20 @@ static int spawn_supervisor(struct start *st, struct err *e)
 	fcntl(pfd[1], F_SETFD, 0);
 	fcntl(st->lk.fd, F_SETFD, 0);
 	_cleanup_close_ int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	/* the values of --secret-env reach the guest on its disk only: not the
+	 * environment of the supervisor, and so not QEMU's */
+	struct strvec unset = STRVEC_INIT;
+	for (size_t i = 0; i < st->spec->n_secrets; i++)
+		if (!st->spec->secrets[i].file)
+			strvec_push(&unset, st->spec->secrets[i].name);
 	struct child c = CHILD_INIT;
 	c.argv = argv;
+	c.env_unset = strvec_argv(&unset);
 	c.new_session = true;
 	c.out_fd = devnull;
 	c.err_fd = devnull;
 	int r = child_start(&c, e);
+	strvec_clear(&unset);
 	close(pfd[1]);
 	if (r < 0) {
 		child_release(&c);
@@ -462,6 +508,8 @@ static void start_undo(struct start *st, struct err *e)
 	}
 	if (st->run_dir && !st->out->shim_pid)
 		fs_rm_rf(st->run_dir, &ig);
+	if (st->secrets_disk && !st->spawned)
+		unlink(st->secrets_disk);
 	err_release(&ig);
 }
 
@@ -473,6 +521,7 @@ static void start_release(struct start *st)
 	free(st->dir);
 	free(st->run_dir);
 	free(st->data_disk);
+	free(st->secrets_disk);
 	json_decref(st->spec_json);
 	json_decref(st->rec);
 }

@@ -14,6 +14,21 @@
 #include "shim/vmdir.h"
 #include "vmm/vmm.h"
 
+/* One file of a VM's secrets disk, /run/secrets/<name> in the guest (0400,
+ * root's, read-only): the contents of file, or value (len bytes) when file
+ * is NULL. Names are 1-VM_SECRET_NAME_MAX of [A-Za-z0-9_.-], not starting
+ * with '.'; all of a VM's values add up to at most SECRETS_IMG_MIN_PAYLOAD. */
+#define VM_SECRET_NAME_MAX 64
+struct vm_secret {
+	const char *name;
+	const char *file;
+	const char *value;
+	size_t len;
+};
+bool vm_secret_name_valid(const char *name);
+/* Checks names, files and sizes (EXIT_USAGE naming the secret, never a value). */
+int vm_secrets_check(const struct vm_secret *secrets, size_t n, struct err *e);
+
 /* What to start. Paths must be absolute. */
 struct vm_spec {
 	const char *name;      /* NULL: generated from name_base ("<base>-<4 hex>") */
@@ -22,6 +37,20 @@ struct vm_spec {
 	enum vmm_accel accel;  /* AUTO: resolved by vm_start (see vmm_accel_resolve) */
 	const char *kernel, *initrd, *rootfs;
 	const char *cmdline_extra; /* appended to the kernel command line; may be NULL */
+	/* "K=V" for every service and exec of the VM (NULL-terminated, may be
+	 * NULL): delivered over the agent before the identity, never on a command
+	 * line; a VM with an environment boots parked (cold or restored) and the
+	 * record lists only the names (env_keys). */
+	const char *const *env;
+	/* The VM's secrets disk, made fresh in its directory (secrets.img, 0600)
+	 * for this start, attached read-only before the data disk and deleted
+	 * when the VM stops; n_secrets 0: no secrets disk. */
+	const struct vm_secret *secrets;
+	size_t n_secrets;
+	/* The snapshot to restore has a secrets slot (blk:secrets): a VM without
+	 * secrets gets a blank, unlabelled placeholder there, which the guest
+	 * does not mount. */
+	bool snapshot_secrets_slot;
 	const struct vmm_drive *drives;
 	size_t n_drives;
 	unsigned vcpus;	  /* 0: VM_DEFAULT_VCPUS */
@@ -30,6 +59,9 @@ struct vm_spec {
 	 * guest's /data), made with this size the first time and reused as it is by
 	 * every later start of the name; attached read-write after drives. 0: none */
 	uint64_t data_disk_mib;
+	/* where vcpus, mem_mib and data_disk_mib came from ("flag", "manifest",
+	 * "slot", "default"): recorded as sizing_source; may be NULL */
+	const char *vcpus_source, *mem_source, *data_disk_source;
 	const struct vmm_port *ports;
 	size_t n_ports;
 	const char *revision, *slot; /* recorded only; may be NULL */
@@ -147,11 +179,20 @@ int vm_attach(const char *name, int fd, volatile int *interrupt, struct err *e);
 /* One command in a running VM (`mvmctl exec NAME`), through its shim. */
 struct vm_exec {
 	const char *const *argv; /* NULL-terminated, argv[0] looked up in the guest's PATH */
-	const char *const *env;	 /* "K=V" added to the guest's environment; may be NULL */
-	const char *cwd;	 /* NULL: "/" */
-	bool input;		 /* forward in_fd as the command's stdin (else /dev/null) */
-	bool tty;		 /* a guest pseudo-terminal; honoured when in_fd is a terminal */
-	int timeout_s;		 /* > 0: killed after this long (status 124) */
+	const char *const *env;
+	/* The VM's secrets disk, made fresh in its directory (secrets.img, 0600)
+	 * for this start, attached read-only before the data disk and deleted
+	 * when the VM stops; n_secrets 0: no secrets disk. */
+	const struct vm_secret *secrets;
+	size_t n_secrets;
+	/* The snapshot to restore has a secrets slot (blk:secrets): a VM without
+	 * secrets gets a blank, unlabelled placeholder there, which the guest
+	 * does not mount. */
+	bool snapshot_secrets_slot; /* "K=V" added to the guest's environment; may be NULL */
+	const char *cwd;	    /* NULL: "/" */
+	bool input;		    /* forward in_fd as the command's stdin (else /dev/null) */
+	bool tty;		    /* a guest pseudo-terminal; honoured when in_fd is a terminal */
+	int timeout_s;		    /* > 0: killed after this long (status 124) */
 	int in_fd, out_fd, err_fd;
 };
 

@@ -56,7 +56,7 @@ up_json() {
 	[ "$(jq -r .vcpus "$m")" = 1 ]
 	[ "$(jq -r .mem_mib "$m")" = 256 ]
 	[ "$(jq -r .data_disk_mib "$m")" = 64 ]
-	[ "$(jq -r '.devices | join(",")' "$m")" = "blk:root,blk:data,serial:agent,net:user" ]
+	[ "$(jq -r '.devices | join(",")' "$m")" = "blk:root,blk:secrets,blk:data,serial:agent,net:user" ]
 	assert_contains "$(jq -r .vmm_version "$m")" "QEMU 7"
 	[ "$(jq -r .kernel_sha256 "$m")" = "$(jq -r '.files.vmlinux.sha256' "$REV/checksums.json")" ]
 	[ "$(jq -r .save_ms "$m")" -ge 0 ]
