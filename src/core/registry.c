@@ -282,9 +282,12 @@ int slot_write_record(struct slot *s, const struct slot_record *r, struct err *e
 	const char *created = s->record ? json_get_str(s->record, "created_at") : NULL;
 	json_t *rec = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:I, s:I}", "schema_version",
 				SLOT_RECORD_SCHEMA_VERSION, "manifest_path", s->manifest_path,
-				"manifest_hash", mhash.s, "flake", r->flake, "profile", r->profile,
+				"manifest_hash", s->id.s, "flake", r->flake, "profile", r->profile,
 				"vcpus", r->vcpus, "mem_mib", (json_int_t)r->mem_mib,
 				"data_disk_mib", (json_int_t)r->data_disk_mib);
+	/* upstream mvm's names: manifest_hash is the slot, flake_ref the flake */
+	json_object_set_new(rec, "manifest_sha256", json_string(mhash.s));
+	json_object_set_new(rec, "flake_ref", json_string(r->flake));
 	if (r->name)
 		json_object_set_new(rec, "name", json_string(r->name));
 	json_object_set_new(rec, "backend",
@@ -593,4 +596,14 @@ void registry_list_release(struct registry_list *l)
 	}
 	free(l->legacy);
 	*l = (struct registry_list)REGISTRY_LIST_INIT;
+}
+
+const char *slot_manifest_sha256(const json_t *record)
+{
+	const char *h = json_get_str(record, "manifest_sha256");
+	if (h)
+		return h;
+	h = json_get_str(record, "manifest_hash");
+	/* older records: the content's hash; newer ones name the slot there */
+	return h && !json_get_str(record, "flake_ref") ? h : NULL;
 }

@@ -15,8 +15,10 @@
  * manifest.json (written atomically by slot_write_record):
  *   schema_version  1
  *   manifest_path   canonical absolute path of the manifest file
- *   manifest_hash   sha256 hex of the manifest file's content
- *   flake           the resolved flake ref nix was given
+ *   manifest_hash   the slot id (upstream mvm's name for it)
+ *   manifest_sha256 sha256 hex of the manifest file's content (records written
+ *                   before it existed had that in manifest_hash: slot_manifest_sha256)
+ *   flake, flake_ref  the resolved flake ref nix was given (flake_ref: upstream's name)
  *   profile
  *   vcpus, mem_mib, data_disk_mib   effective sizing (flag overrides applied)
  *   name            absent when unset
@@ -45,6 +47,10 @@
 #define SLOT_RECORD_SCHEMA_VERSION 1
 #define SLOT_REVISIONS_REL	   "artifacts/revisions"
 #define SLOT_BACKEND_DEFAULT	   "qemu"
+
+/* The manifest content hash a slot record holds: manifest_sha256, or in a
+ * record of the older layout manifest_hash (which now names the slot). */
+const char *slot_manifest_sha256(const json_t *record);
 
 /* The artifacts every slot revision must hold, non-empty (NULL-terminated). */
 extern const char *const slot_required_artifacts[];
@@ -135,7 +141,7 @@ struct slot_record {
  * the caller then applies flag overrides and sets the rest. Borrows m's strings. */
 void slot_record_from_manifest(const struct manifest *m, struct slot_record *r);
 /* Writes manifest.json atomically (0600), hashing the manifest file for
- * manifest_hash, keeping created_at from the previous record, and replaces
+ * manifest_sha256, keeping created_at from the previous record, and replaces
  * s->record with what was written. The slot directory is created if needed. */
 int slot_write_record(struct slot *s, const struct slot_record *r, struct err *e);
 

@@ -163,7 +163,7 @@ int slot_info_read(const struct slot *s, struct slot_info *in, struct err *e)
 		return r;
 	struct stat st;
 	in->manifest_exists = s->manifest_path && stat(s->manifest_path, &st) == 0;
-	const char *recorded_hash = json_get_str(s->record, "manifest_hash");
+	const char *recorded_hash = slot_manifest_sha256(s->record);
 	if (in->manifest_exists && recorded_hash) {
 		struct sha256_hex h;
 		if (hash_sha256_file(s->manifest_path, &h, NULL, NULL) == 0)

@@ -30,8 +30,16 @@ json() { printf '%s' "$output" | jq -r "$1"; }
 	# the records
 	m="$sdir/manifest.json"
 	[ "$(jq -r .manifest_path "$m")" = "$proj/mvm.toml" ]
-	[ "$(jq -r .manifest_hash "$m")" = "$(sha256sum <"$proj/mvm.toml" | cut -d' ' -f1)" ]
+	# upstream mvm's names: manifest_hash is the slot, flake_ref the flake
+	[ "$(jq -r .manifest_hash "$m")" = "$(basename "$sdir")" ]
+	[ "$(jq -r .manifest_sha256 "$m")" = "$(sha256sum <"$proj/mvm.toml" | cut -d' ' -f1)" ]
 	[ "$(jq -r .flake "$m")" = "$proj" ]
+	[ "$(jq -r .flake_ref "$m")" = "$proj" ]
+	[ "$("$MVMCTL" manifest info "$proj" --json | jq -r .manifest_changed)" = false ]
+	cp "$proj/mvm.toml" "$BATS_TEST_TMPDIR/mvm.toml.orig"
+	printf '# an edit\n' >>"$proj/mvm.toml"
+	[ "$("$MVMCTL" manifest info "$proj" --json | jq -r .manifest_changed)" = true ]
+	cp "$BATS_TEST_TMPDIR/mvm.toml.orig" "$proj/mvm.toml"
 	[ "$(jq -r .profile "$m")" = default ]
 	[ "$(jq -r .vcpus "$m")" = 1 ]
 	[ "$(jq -r .mem_mib "$m")" = 256 ]

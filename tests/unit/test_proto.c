@@ -237,6 +237,46 @@ static void test_identity_roundtrip(void **state)
 	assert_int_equal(proto_identity_encode(&id, p, 100), -1);
 }
 
+static void test_env(void **state)
+{
+	(void)state;
+	uint8_t p[256];
+	const char *env[] = {"A=1", "_B2=two words", "EMPTY=", "EQ=a=b", NULL};
+	int n = proto_env_encode(env, p, sizeof(p));
+	assert_true(n > 0);
+	uint32_t count = 0;
+	const uint8_t *cur = NULL;
+	assert_int_equal(proto_env_decode(p, (size_t)n, &count, &cur), 0);
+	assert_int_equal(count, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(proto_strings_next(&cur), env[i]);
+	struct proto_frame f = {.type = PROTO_ENV, .payload = p, .len = (uint32_t)n};
+	assert_int_equal(proto_validate(&f), 0);
+	assert_string_equal(proto_type_name(PROTO_ENV), "env");
+	/* every truncation and one byte more are refused */
+	for (int i = 0; i < n; i++)
+		assert_int_equal(proto_env_decode(p, (size_t)i, &count, &cur), -PROTO_EPAYLOAD);
+	assert_int_equal(proto_env_decode(p, (size_t)n + 1, &count, &cur), -PROTO_EPAYLOAD);
+	/* no entries is an empty environment */
+	assert_int_equal(proto_env_encode(NULL, p, sizeof(p)), 4);
+	assert_int_equal(proto_env_decode(p, 4, &count, &cur), 0);
+	assert_int_equal(count, 0);
+	/* names are shell names; the encoder refuses what the decoder would */
+	const char *bad[] = {"NOEQ", "=v", "1A=x", "A-B=x", "A B=x", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *one[] = {bad[i], NULL};
+		assert_int_equal(proto_env_encode(one, p, sizeof(p)), -1);
+		assert_false(proto_env_entry_valid(bad[i]));
+	}
+	/* a bad name put on the wire by hand */
+	const char *good[] = {"AB=1", NULL};
+	n = proto_env_encode(good, p, sizeof(p));
+	p[8] = '-';
+	assert_int_equal(proto_env_decode(p, (size_t)n, &count, &cur), -PROTO_EPAYLOAD);
+	/* too small a buffer */
+	assert_int_equal(proto_env_encode(env, p, 10), -1);
+}
+
 static void test_identity_rejects(void **state)
 {
 	(void)state;
@@ -450,6 +490,7 @@ int main(void)
 	    cmocka_unit_test(test_exec_roundtrip),
 	    cmocka_unit_test(test_identity_roundtrip),
 	    cmocka_unit_test(test_identity_rejects),
+	    cmocka_unit_test(test_env),
 	    cmocka_unit_test(test_wake),
 	    cmocka_unit_test(test_validate),
 	};

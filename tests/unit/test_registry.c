@@ -430,8 +430,11 @@ static void test_record_roundtrip_and_drift(void **state)
 	hash_sha256_str("vcpus = 2\n", &mh);
 	assert_int_equal(json_get_int(rec, "schema_version", 0), 1);
 	assert_string_equal(json_get_str(rec, "manifest_path"), mp);
-	assert_string_equal(json_get_str(rec, "manifest_hash"), mh.s);
+	assert_string_equal(json_get_str(rec, "manifest_sha256"), mh.s);
+	assert_string_equal(slot_manifest_sha256(rec), mh.s);
+	assert_string_equal(json_get_str(rec, "manifest_hash"), s.id.s);
 	assert_string_equal(json_get_str(rec, "flake"), "/p");
+	assert_string_equal(json_get_str(rec, "flake_ref"), "/p");
 	assert_string_equal(json_get_str(rec, "backend"), "qemu");
 	assert_int_equal(json_get_int(rec, "mem_mib", 0), 1024);
 	assert_int_equal(json_get_int(rec, "data_disk_mib", -1), 0);
