@@ -1,4 +1,5 @@
 /* mvmctl doctor: is this host ready to build and run microVMs? */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -73,12 +74,49 @@ static void check_library(struct report *r, const char *name, int (*load)(struct
 	err_release(&e);
 }
 
+/* Which egress modes (up --network) work here: nat and isolated need QEMU's
+ * user networking (slirp), none always works; --allow also needs QEMU to be
+ * able to run mvmctl as its relay. */
+static void check_network(struct report *r)
+{
+	_cleanup_free_ char *qemu = which("qemu-system-x86_64");
+	if (!qemu)
+		return; /* the vmm check says so */
+	const char *argv[] = {qemu, "-netdev", "help", NULL};
+	struct child c = CHILD_INIT;
+	c.argv = argv;
+	c.capture_out = c.capture_err = c.merge_err = true;
+	c.max_capture = 64 << 10;
+	struct err e = ERR_INIT;
+	bool user = child_run(&c, &e) == 0 && strstr(c.out.buf, "\nuser") != NULL;
+	child_release(&c);
+	err_release(&e);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	bool relay = n > 0 && strcspn(exe, " ,\t\n'\"\\") == strlen(exe);
+	if (!user)
+		check(r, "network", WARN, "QEMU has no user networking: only --network none works",
+		      "install a qemu-system-x86 built with slirp (Debian's is)");
+	else if (!relay)
+		check(r, "network", WARN,
+		      "nat, isolated and none work; --allow does not: mvmctl's path holds a space, "
+		      "comma or quote",
+		      "install mvmctl under a plain path (make install PREFIX=/usr/local)");
+	else
+		check(r, "network", OK,
+		      "nat, isolated (QEMU's restrict=on) and none work; --allow relays through "
+		      "mvmctl netproxy",
+		      NULL);
+}
+
 static int run_doctor(struct cli *cli, int argc, char **argv)
 {
 	(void)argc, (void)argv;
 	struct report r = {.cli = cli, .checks = json_array()};
 
 	check_program(&r, "vmm", "qemu-system-x86_64", true, "apt-get install qemu-system-x86");
+	check_network(&r);
 	bool kvm = access("/dev/kvm", R_OK | W_OK) == 0;
 	check(&r, "accelerator", kvm ? OK : WARN,
 	      kvm ? "/dev/kvm present (used only after a guest boot probe succeeds; else TCG)"

@@ -20,6 +20,8 @@ static bool exec_input, exec_tty;
 static struct strvec exec_env = STRVEC_INIT, exec_env_files = STRVEC_INIT;
 static struct strvec env_resolved = STRVEC_INIT; /* both, by Docker's rules */
 static struct strvec exec_secrets = STRVEC_INIT, exec_secret_envs = STRVEC_INIT;
+static const char *exec_network;
+static struct strvec exec_allow = STRVEC_INIT;
 static const char *exec_cwd;
 static long long exec_timeout;
 
@@ -47,6 +49,13 @@ const struct opt vm_cli_exec_opts[] = {
      .value = &exec_secret_envs,
      .argh = "NAME",
      .help = "an ephemeral VM's /run/secrets/NAME, from the host's variable NAME (repeatable)"},
+    OPT_STRING_(0, "network", &exec_network, "MODE",
+		"an ephemeral VM's egress: nat (default), isolated or none"),
+    {.type = OPT_STRING_LIST,
+     .long_name = "allow",
+     .value = &exec_allow,
+     .argh = "HOST:PORT",
+     .help = "an isolated ephemeral VM may reach this destination (repeatable)"},
     OPT_STRING_('w', "workdir", &exec_cwd, "DIR", "working directory in the guest"),
     {.type = OPT_INT,
      .long_name = "timeout",
@@ -114,11 +123,16 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd)
 static int ephemeral(struct cli *cli, const char *path, struct strvec *cmd)
 {
 	struct vm_secret *secrets = NULL;
+	struct vmm_allow *allow = NULL;
+	struct vm_spec net = {0};
 	size_t n = 0;
 	int r = vm_cli_secrets_resolve(cli, &exec_secrets, &exec_secret_envs, &secrets, &n);
 	if (r == 0)
-		r = vm_cli_ephemeral(cli, path, cmd, &env_resolved, secrets, n);
+		r = vm_cli_network_resolve(cli, exec_network, &exec_allow, 0, &net, &allow);
+	if (r == 0)
+		r = vm_cli_ephemeral(cli, path, cmd, &env_resolved, secrets, n, &net);
 	free(secrets);
+	free(allow);
 	return r;
 }
 
@@ -132,10 +146,10 @@ static int run_exec(struct cli *cli, int argc, char **argv)
 		return r;
 	const char *target = argc ? argv[0] : NULL;
 	if (target && vm_exists(target)) {
-		if (exec_secrets.n || exec_secret_envs.n)
+		if (exec_secrets.n || exec_secret_envs.n || exec_network || exec_allow.n)
 			return cli_usage_error(cli,
-					       "--secret and --secret-env are for a VM being "
-					       "started; '%s' is running already",
+					       "--secret, --secret-env, --network and --allow are "
+					       "for a VM being started; '%s' is running already",
 					       target);
 		return vm_cli_exec(cli, target, &cli->rest);
 	}

@@ -13,6 +13,7 @@
 #include "core/registry.h"
 #include "core/size.h"
 #include "core/util.h"
+#include "shim/netproxy.h"
 #include "shim/shim.h"
 #include "vm/vm.h"
 #include "vm_artifacts.h"
@@ -45,6 +46,8 @@ static bool up_vcpus_given, up_mem_given;
 static uint64_t up_mem;
 static struct strvec up_env = STRVEC_INIT, up_env_files = STRVEC_INIT;
 static struct strvec up_secrets = STRVEC_INIT, up_secret_envs = STRVEC_INIT;
+static const char *up_network;
+static struct strvec up_allow = STRVEC_INIT;
 
 static const struct opt up_opts[] = {
     OPT_STRING_(0, "name", &up_name, "NAME", "name of the VM (default: generated)"),
@@ -93,6 +96,13 @@ static const struct opt up_opts[] = {
      .value = &up_secret_envs,
      .argh = "NAME",
      .help = "/run/secrets/NAME in the guest, from the host's variable NAME (repeatable)"},
+    OPT_STRING_(0, "network", &up_network, "MODE",
+		"egress: nat (default), isolated (published ports only) or none (no device)"),
+    {.type = OPT_STRING_LIST,
+     .long_name = "allow",
+     .value = &up_allow,
+     .argh = "HOST:PORT",
+     .help = "an isolated VM may reach this destination, at 10.0.2.100+i:PORT (repeatable)"},
     OPT_END_(),
 };
 
@@ -105,6 +115,7 @@ static int run_up(struct cli *cli, int argc, char **argv)
 	struct strvec env = STRVEC_INIT;
 	struct vm_secret *secrets = NULL;
 	size_t n_secrets = 0;
+	struct vmm_allow *allow = NULL;
 	int r = vm_cli_env_resolve(cli, &up_env_files, &up_env, &env);
 	if (r == 0)
 		r = vm_cli_secrets_resolve(cli, &up_secrets, &up_secret_envs, &secrets, &n_secrets);
@@ -121,6 +132,8 @@ static int run_up(struct cli *cli, int argc, char **argv)
 	for (size_t i = 0; i < up_ports.n; i++)
 		if ((r = vmm_port_parse(up_ports.v[i], &ports[i], &cli->err)) < 0)
 			goto out;
+	if ((r = vm_cli_network_resolve(cli, up_network, &up_allow, up_ports.n, &spec, &allow)) < 0)
+		goto out;
 	if ((r = vm_artifacts_spec(cli, &a, &spec)) < 0)
 		goto out;
 	spec.ports = ports;
@@ -178,6 +191,7 @@ out:
 		explicit_bzero(env.v[i], strlen(env.v[i]));
 	strvec_clear(&env);
 	free(secrets);
+	free(allow);
 	vm_artifacts_release(&a);
 	vm_started_release(&st);
 	return r;
@@ -188,7 +202,8 @@ const struct command cmd_up = {
     .run = run_up,
     .summary = "Boot the built microVM of a manifest (or a directory of artifacts).",
     .usage = "[PATH] [--name NAME] [-d] [-p [IP:]H:G]... [--vcpus N] [--mem SIZE] [-e K=V]... "
-	     "[--env-file FILE]... [--secret NAME=FILE]... [--secret-env NAME]... [--json]",
+	     "[--env-file FILE]... [--secret NAME=FILE]... [--secret-env NAME]... "
+	     "[--network nat|isolated|none] [--allow HOST:PORT]... [--json]",
     .description =
 	"Boots the current revision of the manifest's slot under a per-VM supervisor. "
 	"Without -d it stays attached to the console and Ctrl-C stops the VM; with -d it "
@@ -207,10 +222,17 @@ const struct command cmd_up = {
 	"(0400, root's) on a read-only disk made fresh for this start in the VM's own "
 	"directory (0600) and deleted when the VM stops; a VM without secrets has no "
 	"secrets disk. Neither is part of what a snapshot depends on: a restored VM "
-	"gets its own values.",
+	"gets its own values. --network sets what the guest may reach: nat (the internet "
+	"and the host, at 10.0.2.2), isolated (nothing; published ports still reach it) or "
+	"none (no network device: a cold boot, -p refused); the default is MVM_NETWORK, "
+	"then [network] default in config.toml, then nat. Each --allow HOST:PORT makes the "
+	"VM isolated but for that destination, which the guest reaches at 10.0.2.100:PORT "
+	"(the next at .101, …; 'info' lists them) through a relay mvmctl runs per "
+	"connection.",
     .examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
 		"mvmctl up --vcpus 2 --mem 1G\nmvmctl up -d -e LOG_LEVEL=debug --env-file .env",
-    .environment = "MVM_ACCEL  auto (default), kvm or tcg\nMVM_HOME   state directory",
+    .environment = "MVM_ACCEL    auto (default), kvm or tcg\nMVM_NETWORK  nat (default), "
+		   "isolated or none\nMVM_HOME     state directory",
     .opts = up_opts,
     .max_args = 1,
 };
@@ -541,5 +563,23 @@ const struct command cmd_shim = {
     .opts = shim_opts,
     .min_args = 1,
     .max_args = 1,
+    .hidden = true,
+};
+
+/* QEMU runs it for each guest connection to an allowed destination; fds 0-2
+ * are that connection, so nothing is printed, whatever happens. */
+static int run_netproxy(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	return netproxy_main(argv[0], argv[1], &cli->err) < 0 ? 1 : 0;
+}
+
+const struct command cmd_netproxy = {
+    .name = "netproxy",
+    .run = run_netproxy,
+    .summary = "Relays one guest connection to an allowed destination (not for direct use).",
+    .usage = "HOST PORT",
+    .min_args = 2,
+    .max_args = 2,
     .hidden = true,
 };

@@ -8,7 +8,8 @@ extern const struct command cmd_build, cmd_doctor;
 extern const struct command cmd_tenant;
 extern const struct command cmd_pool;
 extern const struct command cmd_instance;
-extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim, cmd_exec, cmd_run;
+extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim, cmd_netproxy, cmd_exec,
+    cmd_run;
 
 const struct command *const cli_commands[] = {
     &cmd_init,
@@ -31,5 +32,6 @@ const struct command *const cli_commands[] = {
     &cmd_instance,
     &cmd_help,
     &cmd_shim,
+    &cmd_netproxy,
     NULL,
 };

@@ -21,7 +21,8 @@ static void on_signal(int sig)
 }
 
 int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
-		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets)
+		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets,
+		     const struct vm_spec *net)
 {
 	struct vm_artifacts a = VM_ARTIFACTS_INIT;
 	struct vm_started st = VM_STARTED_INIT;
@@ -34,6 +35,9 @@ int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
 	spec.env = env->n ? (const char *const *)env->v : NULL; /* services too, not only cmd */
 	spec.secrets = secrets;
 	spec.n_secrets = n_secrets;
+	spec.net = net->net;
+	spec.allow = net->allow;
+	spec.n_allow = net->n_allow;
 	vm_artifacts_pick_snapshot(cli, &a, &spec);
 	/* a signal during the boot kills us, and the shim sees its owner go */
 	r = vm_start(&spec, VM_WAIT_READY, &st, &cli->err);

@@ -199,21 +199,13 @@ void vm_artifacts_pick_snapshot(struct cli *cli, struct vm_artifacts *a, struct 
 	    .mem_mib = spec->mem_mib ? spec->mem_mib : VM_DEFAULT_MEM_MIB,
 	    .data_disk_mib = spec->data_disk_mib,
 	    .kernel_sha256 = ksha,
-	    .secrets_disk = spec->n_secrets > 0,
+	    /* a snapshot with a secrets slot serves a VM without secrets too */
+	    .secrets_disk = spec->n_secrets > 0 || snapshot_has_secrets_slot(a->rev_dir),
+	    .no_network = spec->net == VMM_NET_NONE,
 	};
 	struct strbuf why = STRBUF_INIT;
 	int r = snapshot_usable(a->rev_dir, &want, &why);
 	spec->snapshot_secrets_slot = want.secrets_disk;
-	if (r == 0 && !want.secrets_disk) {
-		/* a snapshot with a secrets slot serves a VM without secrets too */
-		struct strbuf ig = STRBUF_INIT;
-		want.secrets_disk = true;
-		if (snapshot_usable(a->rev_dir, &want, &ig) == 1) {
-			r = 1;
-			spec->snapshot_secrets_slot = true;
-		}
-		strbuf_release(&ig);
-	}
 	if (r == 1) {
 		free(a->snapshot_dir);
 		a->snapshot_dir = fs_join(a->rev_dir, SNAPSHOT_DIR);

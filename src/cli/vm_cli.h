@@ -18,8 +18,11 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd);
  * VM, runs cmd in it (NULL: shows the console until Ctrl-C), and removes the
  * VM. Returns the exit status, or <0 with cli->err. */
 struct vm_secret;
+struct vm_spec;
+/* net: the egress of vm_cli_network_resolve (its net, allow, n_allow). */
 int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
-		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets);
+		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets,
+		     const struct vm_spec *net);
 /* The environment a VM or command gets from --env-file FILE… (first) and
  * -e K=V|K… (after, so they win), by Docker's rules, appended to out. A bad
  * line or name: EXIT_USAGE naming it (never a value). */
@@ -34,3 +37,11 @@ int vm_cli_secrets_resolve(struct cli *cli, struct strvec *files, const struct s
 /* The options of `exec NAME` (-i, -t, -e, --env-file, -w, --timeout), which vm_cli_exec
  * reads; other commands that run a guest command take the same table. */
 extern const struct opt vm_cli_exec_opts[];
+
+/* Egress: --network (flag), else nat|isolated|none from MVM_NETWORK, else
+ * config.toml's [network] default, else nat; --allow HOST:PORT… makes it
+ * isolated (any other mode with it is a usage error), and -p with none is
+ * one. Sets spec->net/allow/n_allow; *allow (free it) holds the entries. */
+struct vmm_allow;
+int vm_cli_network_resolve(struct cli *cli, const char *flag, const struct strvec *allows,
+			   size_t n_ports, struct vm_spec *spec, struct vmm_allow **allow);

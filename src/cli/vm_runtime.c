@@ -1,9 +1,10 @@
 /* What crosses into a VM when it starts, as `up`, `run` and `exec` take it:
  * -e/--env and --env-file (core/envfile.h), --secret and --secret-env
- * (vm.h: struct vm_secret). */
+ * (vm.h: struct vm_secret), --network and --allow (vmm.h: egress). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "core/envfile.h"
 #include "core/util.h"
 #include "vm/vm.h"
@@ -46,4 +47,55 @@ int vm_cli_secrets_resolve(struct cli *cli, struct strvec *files, const struct s
 		(*out)[(*n)++] = (struct vm_secret){.name = name, .value = v, .len = strlen(v)};
 	}
 	return vm_secrets_check(*out, *n, &cli->err);
+}
+
+int vm_cli_network_resolve(struct cli *cli, const char *flag, const struct strvec *allows,
+			   size_t n_ports, struct vm_spec *spec, struct vmm_allow **allow)
+{
+	struct err *e = &cli->err;
+	enum vmm_net net = VMM_NET_NAT;
+	*allow = NULL;
+	if (flag) {
+		if (vmm_net_parse(flag, &net) < 0) {
+			int r = err_set(e, -EINVAL, EXIT_USAGE,
+					"--network '%s' is not one of nat, isolated, none", flag);
+			err_hint(e, "mvmctl help up");
+			return r;
+		}
+	} else if (allows->n) {
+		net = VMM_NET_ISOLATED; /* --allow: that, and nothing else */
+	} else {
+		struct config c;
+		int r = config_load(&c, e);
+		if (r == 0)
+			vmm_net_parse(c.network, &net); /* checked by config_load */
+		config_release(&c);
+		if (r < 0)
+			return r;
+	}
+	if (allows->n && net != VMM_NET_ISOLATED)
+		return err_set(e, -EINVAL, EXIT_USAGE,
+			       "--allow lets an isolated VM reach a destination; --network %s "
+			       "cannot have it",
+			       vmm_net_name(net));
+	if (net == VMM_NET_NONE && n_ports) {
+		int r = err_set(e, -EINVAL, EXIT_USAGE,
+				"-p needs a network: with --network none the VM has no network "
+				"device");
+		err_hint(e, "use --network isolated to publish ports and reach nothing else");
+		return r;
+	}
+	if (allows->n > VMM_ALLOW_MAX)
+		return err_set(e, -E2BIG, EXIT_USAGE, "at most %d --allow destinations",
+			       VMM_ALLOW_MAX);
+	*allow = xcalloc(allows->n + 1, sizeof(**allow));
+	for (size_t i = 0; i < allows->n; i++) {
+		int r = vmm_allow_parse(allows->v[i], &(*allow)[i], e);
+		if (r < 0)
+			return r;
+	}
+	spec->net = net;
+	spec->allow = *allow;
+	spec->n_allow = allows->n;
+	return 0;
 }

@@ -47,6 +47,24 @@ static int load_nix(struct config *c, const struct toml_value *tab, struct err *
 	return 0;
 }
 
+static int load_network(struct config *c, const struct toml_value *tab, struct err *e)
+{
+	for (size_t i = 0; i < tab->u.table.len; i++) {
+		const struct toml_kv *kv = &tab->u.table.items[i];
+		if (!strcmp(kv->key, "default")) {
+			int r = set_str(&c->network, c->path, kv, e);
+			if (r < 0)
+				return r;
+			if (strcmp(c->network, "nat") && strcmp(c->network, "isolated") &&
+			    strcmp(c->network, "none"))
+				return bad(e, c->path, kv,
+					   "expected \"nat\", \"isolated\" or \"none\"");
+			c->network_from = c->path;
+		}
+	}
+	return 0;
+}
+
 static int load_file(struct config *c, struct err *e)
 {
 	const char *env = getenv("MVM_CONFIG");
@@ -76,6 +94,8 @@ static int load_file(struct config *c, struct err *e)
 			r = set_str(&c->kernel, path, kv, e);
 		else if (!strcmp(kv->key, "nix") && kv->value->type == TOML_TABLE)
 			r = load_nix(c, kv->value, e);
+		else if (!strcmp(kv->key, "network") && kv->value->type == TOML_TABLE)
+			r = load_network(c, kv->value, e);
 	}
 	toml_free(root);
 	return r;
@@ -117,6 +137,18 @@ int config_load(struct config *c, struct err *e)
 		c->offline = strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no");
 	if ((v = getenv("MVM_OVERRIDE_INPUTS")) && *v && (r = parse_overrides(c, v, e)) < 0)
 		return r;
+	if ((v = getenv("MVM_NETWORK")) && *v) {
+		if (strcmp(v, "nat") && strcmp(v, "isolated") && strcmp(v, "none"))
+			return err_set(e, -EINVAL, EXIT_INVALID,
+				       "MVM_NETWORK '%s' is not one of nat, isolated, none", v);
+		free(c->network);
+		c->network = xstrdup(v);
+		c->network_from = "MVM_NETWORK";
+	}
+	if (!c->network) {
+		c->network = xstrdup("nat");
+		c->network_from = "default";
+	}
 	if (!c->backend)
 		c->backend = xstrdup("qemu");
 	if (!c->accel)
@@ -135,6 +167,7 @@ void config_release(struct config *c)
 	free(c->backend);
 	free(c->accel);
 	free(c->kernel);
+	free(c->network);
 	strvec_clear(&c->override_inputs);
 	*c = (struct config){0};
 }

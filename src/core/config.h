@@ -7,6 +7,8 @@
  *   backend = "qemu"              # MVM_BACKEND
  *   accel = "auto"                # MVM_ACCEL: auto | kvm | tcg
  *   kernel = "/path/to/vmlinux"   # MVM_KERNEL: another guest kernel
+ *   [network]
+ *   default = "nat"               # MVM_NETWORK: nat | isolated | none (up, run, exec)
  *   [nix]
  *   offline = true                # MVM_OFFLINE=1: never ask a binary cache
  *   override_inputs = { nixpkgs = "path:/srv/nixpkgs" }
@@ -24,6 +26,8 @@ struct config {
 	char *backend;
 	char *accel;
 	char *kernel;
+	char *network;		  /* "nat" unless set; checked by the commands that boot */
+	const char *network_from; /* "MVM_NETWORK", the file's path, or "default" */
 	bool offline;
 	struct strvec override_inputs; /* NAME, REF pairs */
 };

@@ -5,6 +5,7 @@
  * signalfd, the pidfd, the console, the agent, the VMM's events and the
  * control socket and its clients. */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,7 +63,9 @@ struct shim {
 	bool ephemeral;
 	bool restored, identity_sent; /* started from a snapshot; its identity went out */
 	bool parked_boot; /* a cold boot that waits for its identity (spec.json "parked_boot") */
-	bool wake;	  /* the snapshot was this VM's own sleep: WAKE instead of IDENTITY */
+	struct vmm_allow *allow; /* spec.json "allow" */
+	char *exe;		 /* ours, for QEMU to run as the relay of allowed connections */
+	bool wake; /* the snapshot was this VM's own sleep: WAKE instead of IDENTITY */
 	/* A woken guest's services ran before it slept, so it answers HELLO with
 	 * READY before it has seen the WAKE. The WAKE is followed by a PING: its
 	 * PONG says the WAKE has been applied (frames are handled in order), and
@@ -769,6 +772,29 @@ static int load_config(struct shim *s, struct vmm_config *cfg, struct vmm_port *
 	}
 	cfg->drives = *drives;
 	cfg->n_drives = nd;
+	const char *net = json_get_str(sp, "network");
+	if (net && vmm_net_parse(net, &cfg->net) < 0)
+		return err_set(e, -EINVAL, EXIT_FAILED, "spec.json: unknown network '%s'", net);
+	json_t *al = json_object_get(sp, "allow");
+	size_t na = json_array_size(al);
+	s->allow = xcalloc(na + 1, sizeof(*s->allow));
+	for (size_t i = 0; i < na; i++) {
+		const char *a = json_string_value(json_array_get(al, i));
+		int r = vmm_allow_parse(a ? a : "", &s->allow[i], e);
+		if (r < 0)
+			return err_prefix(e, r, "spec.json");
+	}
+	cfg->allow = s->allow;
+	cfg->n_allow = na;
+	if (na) { /* QEMU runs us as the relay of each allowed connection */
+		char buf[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+		if (n <= 0)
+			return err_sys(e, -errno, EXIT_FAILED, "finding the mvmctl executable");
+		buf[n] = '\0';
+		s->exe = xstrdup(buf);
+		cfg->proxy_exe = s->exe;
+	}
 	if (!cfg->kernel || !cfg->rootfs)
 		return err_set(e, -EINVAL, EXIT_FAILED, "spec.json: kernel and rootfs are needed");
 	return 0;
@@ -834,6 +860,8 @@ static void shim_release(struct shim *s)
 	notify_close(s);
 	json_decref(s->rec);
 	json_decref(s->spec);
+	free(s->allow);
+	free(s->exe);
 	strbuf_release(&s->line);
 	relay_release(&s->relay);
 	free(s->log_path);

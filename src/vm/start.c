@@ -315,6 +315,17 @@ static int write_spec(struct start *st, struct err *e)
 		      spec->boot_timeout_ms > 0 ? spec->boot_timeout_ms : VM_BOOT_TIMEOUT_MS,
 		      "agent", true, "run_dir", st->run_dir);
 	strbuf_release(&cmdline);
+	json_object_set_new(st->spec_json, "network", json_string(vmm_net_name(spec->net)));
+	if (spec->n_allow) {
+		json_t *al = json_array();
+		for (size_t i = 0; i < spec->n_allow; i++) {
+			struct strbuf sb = STRBUF_INIT;
+			vmm_allow_format(&spec->allow[i], &sb);
+			json_array_append_new(al, json_string(sb.buf));
+			strbuf_release(&sb);
+		}
+		json_object_set_new(st->spec_json, "allow", al);
+	}
 	if (spec->initrd)
 		json_object_set_new(st->spec_json, "initrd", json_string(spec->initrd));
 	if (spec->ephemeral)
@@ -370,6 +381,18 @@ static int write_record(struct start *st, struct err *e)
 				      "mem_mib", spec->mem_source ? spec->mem_source : "default",
 				      "data_disk_mib",
 				      spec->data_disk_source ? spec->data_disk_source : "default"));
+	json_object_set_new(st->rec, "network", json_string(vmm_net_name(spec->net)));
+	json_t *allow = json_array();
+	for (size_t i = 0; i < spec->n_allow; i++) {
+		struct strbuf dest = STRBUF_INIT, guest = STRBUF_INIT;
+		vmm_allow_format(&spec->allow[i], &dest);
+		vmm_allow_guest(&spec->allow[i], i, &guest);
+		json_array_append_new(
+		    allow, json_pack("{s:s, s:s}", "dest", dest.buf, "guest", guest.buf));
+		strbuf_release(&dest);
+		strbuf_release(&guest);
+	}
+	json_object_set_new(st->rec, "allow", allow);
 	json_t *keys = json_array();
 	for (const char *const *kv = spec->env; kv && *kv; kv++)
 		json_array_append_new(keys, json_stringn(*kv, strcspn(*kv, "=")));

@@ -64,6 +64,10 @@ struct vm_spec {
 	const char *vcpus_source, *mem_source, *data_disk_source;
 	const struct vmm_port *ports;
 	size_t n_ports;
+	/* egress (vmm.h): nat, isolated or none; allow entries need isolated */
+	enum vmm_net net;
+	const struct vmm_allow *allow;
+	size_t n_allow;
 	const char *revision, *slot; /* recorded only; may be NULL */
 	const char *manifest_path;   /* recorded only; may be NULL */
 	int boot_timeout_ms;	     /* 0: VM_BOOT_TIMEOUT_MS */

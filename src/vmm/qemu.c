@@ -221,6 +221,30 @@ static void inheritable(int fd)
 		fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
 }
 
+/* What -netdev will say must survive QEMU's option parser (',' separates
+ * options) and slirp's split of the guestfwd command at spaces. */
+static int qemu_check_net(const struct vmm_config *cfg, struct err *e)
+{
+	if (cfg->net == VMM_NET_NONE && cfg->n_ports)
+		return err_set(e, -EINVAL, EXIT_USAGE, "published ports need a network (not none)");
+	if (!cfg->n_allow)
+		return 0;
+	if (cfg->net != VMM_NET_ISOLATED || cfg->n_allow > VMM_ALLOW_MAX)
+		return err_set(e, -EINVAL, EXIT_USAGE,
+			       "allowed destinations need the isolated network, at most %d",
+			       VMM_ALLOW_MAX);
+	if (!cfg->proxy_exe || strcspn(cfg->proxy_exe, " ,\t\n'\"\\") != strlen(cfg->proxy_exe))
+		return err_set(e, -EINVAL, EXIT_NOTREADY,
+			       "the path of mvmctl ('%s') holds a space, comma or quote: QEMU "
+			       "cannot run it for --allow",
+			       cfg->proxy_exe ? cfg->proxy_exe : "");
+	for (size_t i = 0; i < cfg->n_allow; i++)
+		if (strcspn(cfg->allow[i].host, " ,\t\n'\"\\") != strlen(cfg->allow[i].host))
+			return err_set(e, -EINVAL, EXIT_USAGE, "--allow: bad host '%s'",
+				       cfg->allow[i].host);
+	return 0;
+}
+
 static void build_argv(struct strvec *argv, const struct vmm_config *cfg, int con_fd, int qmp_fd,
 		       int agent_fd, bool incoming)
 {
@@ -304,16 +328,28 @@ static void build_argv(struct strvec *argv, const struct vmm_config *cfg, int co
 		strvec_push(argv, "-device");
 		strvec_push(argv, "virtserialport,chardev=agent,name=" QEMU_AGENT_PORT);
 	}
-	strbuf_addstr(&v, "user,id=net0");
-	for (size_t i = 0; i < cfg->n_ports; i++) {
-		const struct vmm_port *p = &cfg->ports[i];
-		bool v6 = strchr(p->host_ip, ':') != NULL;
-		strbuf_addf(&v, ",hostfwd=%s:%s%s%s:%u-:%u", p->proto == VMM_UDP ? "udp" : "tcp",
-			    v6 ? "[" : "", p->host_ip, v6 ? "]" : "", p->host_port, p->guest_port);
+	if (cfg->net != VMM_NET_NONE) {
+		strbuf_addstr(&v, "user,id=net0");
+		if (cfg->net == VMM_NET_ISOLATED) /* hostfwd and guestfwd only */
+			strbuf_addstr(&v, ",restrict=on");
+		for (size_t i = 0; i < cfg->n_ports; i++) {
+			const struct vmm_port *p = &cfg->ports[i];
+			bool v6 = strchr(p->host_ip, ':') != NULL;
+			strbuf_addf(&v, ",hostfwd=%s:%s%s%s:%u-:%u",
+				    p->proto == VMM_UDP ? "udp" : "tcp", v6 ? "[" : "", p->host_ip,
+				    v6 ? "]" : "", p->host_port, p->guest_port);
+		}
+		/* slirp splits the command at spaces itself (no shell); the strings
+		 * were checked to hold no space, comma or quote (qemu_check_net) */
+		for (size_t i = 0; i < cfg->n_allow; i++)
+			strbuf_addf(&v,
+				    ",guestfwd=tcp:" VMM_ALLOW_NET ".%zu:%u-cmd:%s netproxy %s %u",
+				    VMM_ALLOW_FIRST + i, cfg->allow[i].port, cfg->proxy_exe,
+				    cfg->allow[i].host, cfg->allow[i].port);
+		push_opt(argv, "-netdev", &v);
+		strvec_push(argv, "-device");
+		strvec_push(argv, "virtio-net-device,netdev=net0");
 	}
-	push_opt(argv, "-netdev", &v);
-	strvec_push(argv, "-device");
-	strvec_push(argv, "virtio-net-device,netdev=net0");
 	if (incoming) {
 		/* the state comes over QMP (migrate-incoming); stay paused after it */
 		strvec_push(argv, "-incoming");
@@ -382,6 +418,9 @@ static int qemu_launch(struct vmm_vm *vm, const struct vmm_config *cfg, bool inc
 	if (!cfg->kernel || !cfg->rootfs)
 		return err_set(e, -EINVAL, EXIT_FAILED,
 			       "QEMU: a kernel and a root image are needed");
+	int cr = qemu_check_net(cfg, e);
+	if (cr < 0)
+		return cr;
 	int con[2] = {-1, -1}, qmp[2] = {-1, -1}, agent[2] = {-1, -1};
 	_cleanup_close_ int logfd = -1;
 	struct strvec argv = STRVEC_INIT;

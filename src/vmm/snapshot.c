@@ -22,7 +22,8 @@ json_t *snapshot_devices(const struct snapshot_deps *d)
 	if (d->data_disk_mib)
 		json_array_append_new(a, json_string("blk:data"));
 	json_array_append_new(a, json_string("serial:agent"));
-	json_array_append_new(a, json_string("net:user"));
+	if (!d->no_network)
+		json_array_append_new(a, json_string("net:user"));
 	return a;
 }
 
@@ -150,4 +151,22 @@ int snapshot_usable(const char *rev_dir, const struct snapshot_deps *want, struc
 	json_decref(devs);
 	json_decref(m);
 	return ok;
+}
+
+bool snapshot_has_secrets_slot(const char *rev_dir)
+{
+	_cleanup_free_ char *mp = xasprintf("%s/" SNAPSHOT_DIR "/" SNAPSHOT_META, rev_dir);
+	json_t *m = NULL;
+	struct err e = ERR_INIT;
+	bool has = false;
+	if (json_read_file(mp, &m, &e) == 0) {
+		json_t *d;
+		size_t i;
+		json_array_foreach(json_object_get(m, "devices"), i,
+				   d) if (json_is_string(d) &&
+					  !strcmp(json_string_value(d), "blk:secrets")) has = true;
+	}
+	json_decref(m);
+	err_release(&e);
+	return has;
 }

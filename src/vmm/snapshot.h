@@ -36,6 +36,7 @@ struct snapshot_deps {
 	uint64_t data_disk_mib; /* 0: no data disk */
 	/* a read-only secrets disk before the data disk (fleet instances) */
 	bool secrets_disk;
+	bool no_network; /* --network none: no network device */
 	const char *kernel_sha256;
 };
 
@@ -48,6 +49,11 @@ json_t *snapshot_meta_new(const struct snapshot_deps *d);
  * with the reason in why ("snapshot taken at vcpus=2 mem=1024M; starting
  * with vcpus=4"); -ENOENT when the revision has no snapshot. */
 int snapshot_usable(const char *rev_dir, const struct snapshot_deps *want, struct strbuf *why);
+
+/* True when the snapshot in rev_dir was taken with a secrets disk
+ * (blk:secrets): a VM without secrets restores from it with a blank
+ * placeholder there. */
+bool snapshot_has_secrets_slot(const char *rev_dir);
 
 /* The kernel's sha256 as recorded in the revision's checksums.json
  * (malloc'd), or NULL. */

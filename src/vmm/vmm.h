@@ -80,6 +80,32 @@ void vmm_port_format(const struct vmm_port *p, struct strbuf *out);
 /* Fails (EXIT_FAILED) naming the port when host_ip:host_port cannot be bound now. */
 int vmm_port_check_free(const struct vmm_port *p, struct err *e);
 
+/* Egress: what the guest may reach.
+ *   nat       user-mode NAT: the internet and the host (10.0.2.2 is its loopback)
+ *   isolated  nothing: not the internet, not the host, not other VMs; published
+ *             ports still reach the guest (QEMU's restrict=on)
+ *   none      no network device at all
+ * With allow entries (isolated), allowed destination i is reachable from the
+ * guest at VMM_ALLOW_NET.(VMM_ALLOW_FIRST + i), on its own port; each
+ * connection there is relayed to it by `<proxy_exe> netproxy HOST PORT`. */
+enum vmm_net { VMM_NET_NAT = 0, VMM_NET_ISOLATED, VMM_NET_NONE };
+const char *vmm_net_name(enum vmm_net n);
+int vmm_net_parse(const char *s, enum vmm_net *out); /* -EINVAL: not a mode */
+
+#define VMM_ALLOW_NET	"10.0.2"
+#define VMM_ALLOW_FIRST 100
+#define VMM_ALLOW_MAX	32
+#define VMM_HOST_MAX	253
+struct vmm_allow {
+	char host[VMM_HOST_MAX + 1]; /* an IPv4 address or a DNS name */
+	uint16_t port;
+};
+/* "HOST:PORT" (EXIT_USAGE naming what is wrong). */
+int vmm_allow_parse(const char *s, struct vmm_allow *a, struct err *e);
+/* "HOST:PORT" and the guest's "10.0.2.N:PORT" for entry i, into out. */
+void vmm_allow_format(const struct vmm_allow *a, struct strbuf *out);
+void vmm_allow_guest(const struct vmm_allow *a, size_t i, struct strbuf *out);
+
 /* --- starting ---------------------------------------------------------- */
 
 struct vmm_drive {
@@ -109,6 +135,10 @@ struct vmm_config {
 	/* network: user-mode NAT with these forwards (guest 10.0.2.15/24 via 10.0.2.2) */
 	const struct vmm_port *ports;
 	size_t n_ports;
+	enum vmm_net net; /* egress (above); VMM_NET_NONE: no ports either */
+	const struct vmm_allow *allow;
+	size_t n_allow;
+	const char *proxy_exe;	/* mvmctl, for allow entries: <proxy_exe> netproxy HOST PORT */
 	bool agent;		/* create the agent channel (vm->agent_fd) */
 	enum vmm_accel accel;	/* resolved: KVM or TCG */
 	unsigned tcg_cache_mib; /* TCG translation cache cap; 0: the backend's default */

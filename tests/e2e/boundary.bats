@@ -248,7 +248,7 @@ no_vm() {
 	"$MVMCTL" up "$PROJ" -d --name running 2>/dev/null
 	run --separate-stderr "$MVMCTL" exec running --secret a=x.txt -- true
 	[ "$status" -eq 2 ]
-	assert_contains "$stderr" "--secret and --secret-env are for a VM being started"
+	assert_contains "$stderr" "--secret, --secret-env, --network and --allow are for a VM being started; 'running' is running already"
 }
 
 @test "an ephemeral exec and run get the environment and the secrets, and leave nothing behind" {
@@ -264,4 +264,140 @@ no_vm() {
 	[ "$(ls "$MVM_HOME/vms")" = "$before" ]
 	run grep -rla -- eph-secret "$MVM_HOME"
 	[ -z "$output" ]
+}
+
+# serve TEXT [ADDR]: a TCP server on this machine answering TEXT; sets $PORT.
+serve() {
+	local out="$BATS_TEST_TMPDIR/serve.$RANDOM"
+	"$MVM_BUILD/tests/tcp-reply" "${2:-127.0.0.1}" 0 "$1" >"$out" &
+	SERVERS+=" $!"
+	local i
+	for ((i = 0; i < 100; i++)); do
+		PORT=$(head -1 "$out")
+		[ -n "$PORT" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# reach VM ADDR PORT: what the guest reads from ADDR:PORT (empty: nothing).
+reach() {
+	"$MVMCTL" exec "$1" -- sh -c "timeout 4 nc $2 $3 </dev/null 2>&1" || true
+}
+
+stop_servers() {
+	[ -z "${SERVERS:-}" ] || kill $SERVERS 2>/dev/null || true
+}
+
+@test "--network nat (the default) reaches the host's loopback at 10.0.2.2 and its other addresses" {
+	SERVERS=""
+	serve via-loopback
+	local lport=$PORT
+	"$MVMCTL" up "$PROJ" -d --name natvm 2>/dev/null
+	[ "$(reach natvm 10.0.2.2 "$lport")" = via-loopback ]
+	local j
+	j=$("$MVMCTL" info natvm --json)
+	[ "$(jq -r .vm.network <<<"$j")" = nat ]
+	[ "$(jq -r '.vm.allow | length' <<<"$j")" = 0 ]
+	[ "$("$MVMCTL" ls --json | jq -r '.vms[] | select(.name == "natvm") | .network')" = nat ]
+	local ip
+	ip=$(hostname -I 2>/dev/null | awk '{print $1}')
+	if [ -n "$ip" ]; then
+		serve via-address 0.0.0.0
+		[ "$(reach natvm "$ip" "$PORT")" = via-address ]
+	fi
+	stop_servers
+}
+
+@test "--network isolated: nothing is reached, not the host's loopback nor its addresses; published ports still work" {
+	SERVERS=""
+	serve loopback-secret
+	local lport=$PORT
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name iso --network isolated -p 127.0.0.1:0:8000
+	[ "$status" -eq 2 ] # port 0 is not a port: the usual check still applies
+	local hport=$((20000 + RANDOM % 20000))
+	"$MVMCTL" up "$PROJ" -d --name iso --network isolated -p "127.0.0.1:$hport:8000" 2>/dev/null
+	[ "$("$MVMCTL" info iso --json | jq -r .vm.started_from)" = snapshot ]
+	local got
+	got=$(reach iso 10.0.2.2 "$lport")
+	[[ $got != *loopback-secret* ]]
+	assert_contains "$got" "Connection refused"
+	local ip
+	ip=$(hostname -I 2>/dev/null | awk '{print $1}')
+	if [ -n "$ip" ]; then
+		serve address-secret 0.0.0.0
+		got=$(reach iso "$ip" "$PORT")
+		[[ $got != *address-secret* ]]
+	fi
+	# a published port: the host reaches a server in the guest
+	"$MVMCTL" exec iso -- sh -c '(echo published | nc -l -p 8000 >/dev/null &); sleep 0.3'
+	run bash -c "exec 3<>/dev/tcp/127.0.0.1/$hport && cat <&3"
+	[ "$output" = published ]
+	[ "$("$MVMCTL" info iso --json | jq -r .vm.network)" = isolated ]
+	stop_servers
+}
+
+@test "--allow HOST:PORT: that destination, at 10.0.2.100:PORT in the guest, and nothing else" {
+	SERVERS=""
+	serve allowed-one
+	local allowed=$PORT
+	serve not-allowed
+	local other=$PORT
+	"$MVMCTL" up "$PROJ" -d --name allow1 --allow "127.0.0.1:$allowed" 2>/dev/null
+	[ "$(reach allow1 10.0.2.100 "$allowed")" = allowed-one ]
+	# twice: the relay runs once per connection
+	[ "$(reach allow1 10.0.2.100 "$allowed")" = allowed-one ]
+	assert_contains "$(reach allow1 10.0.2.2 "$other")" "Connection refused"
+	assert_contains "$(reach allow1 10.0.2.2 "$allowed")" "Connection refused"
+	[ "$(reach allow1 10.0.2.100 "$other")" != not-allowed ]
+	local j
+	j=$("$MVMCTL" info allow1 --json)
+	[ "$(jq -r .vm.network <<<"$j")" = isolated ]
+	[ "$(jq -c .vm.allow <<<"$j")" = "[{\"dest\":\"127.0.0.1:$allowed\",\"guest\":\"10.0.2.100:$allowed\"}]" ]
+	# the relay is mvmctl itself, spawned without a shell
+	local qemu
+	qemu=$(jq -r .vm.vmm_pid <<<"$j")
+	assert_contains "$(tr '\0' ' ' <"/proc/$qemu/cmdline")" "guestfwd=tcp:10.0.2.100:$allowed-cmd:$MVMCTL netproxy 127.0.0.1 $allowed"
+	stop_servers
+}
+
+@test "--network none: no network device; -p with it, a bogus mode and --allow with nat are usage errors" {
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name nonet --network none
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "snapshot taken with other devices: cold boot"
+	run "$MVMCTL" exec nonet -- ls /sys/class/net
+	[ "$output" = lo ]
+	[ "$("$MVMCTL" info nonet --json | jq -r .vm.network)" = none ]
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name badnet --network none -p 18099:80
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "-p needs a network: with --network none the VM has no network device"
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name badnet --network bogus
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "--network 'bogus' is not one of nat, isolated, none"
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name badnet --network nat --allow 10.1.2.3:80
+	[ "$status" -eq 2 ]
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name badnet --allow 'no such:80'
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "is neither an IPv4 address nor a DNS name"
+	run --separate-stderr "$MVMCTL" exec "$PROJ" --network bogus -- true
+	[ "$status" -eq 2 ]
+	no_vm badnet
+}
+
+@test "the default egress: MVM_NETWORK, then [network] default in config.toml, then nat" {
+	printf '[network]\ndefault = "isolated"\n' >"$BATS_TEST_TMPDIR/config.toml"
+	MVM_CONFIG="$BATS_TEST_TMPDIR/config.toml" "$MVMCTL" up "$PROJ" -d --name byconfig 2>/dev/null
+	[ "$("$MVMCTL" info byconfig --json | jq -r .vm.network)" = isolated ]
+	MVM_CONFIG="$BATS_TEST_TMPDIR/config.toml" MVM_NETWORK=none "$MVMCTL" up "$PROJ" -d --name byenv 2>/dev/null
+	[ "$("$MVMCTL" info byenv --json | jq -r .vm.network)" = none ]
+	run --separate-stderr env MVM_NETWORK=weird "$MVMCTL" up "$PROJ" -d --name badenv
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "MVM_NETWORK 'weird' is not one of nat, isolated, none"
+	printf '[network]\ndefault = "open"\n' >"$BATS_TEST_TMPDIR/bad.toml"
+	run --separate-stderr env MVM_CONFIG="$BATS_TEST_TMPDIR/bad.toml" "$MVMCTL" up "$PROJ" -d --name badenv
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" 'default: expected "nat", "isolated" or "none"'
+	no_vm badenv
+	run "$MVMCTL" doctor --json
+	[ "$(jq -r '.checks[] | select(.name == "network") | .status' <<<"$output")" = ok ]
 }

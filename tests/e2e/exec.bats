@@ -84,9 +84,14 @@ wait_for() {
 	[ "$output" = "out:hello:
 /srv" ]
 	[ "$stderr" = "err" ]
-	run --separate-stderr "$MVMCTL" exec -e NOEQUALS "$VM" -- true
+	# -e K takes the host's value, as Docker does (none when the host has none)
+	run --separate-stderr env NOEQUALS=from-host "$MVMCTL" exec -e NOEQUALS "$VM" -- sh -c 'echo "$NOEQUALS"'
+	[ "$output" = from-host ]
+	run --separate-stderr env -u NOEQUALS "$MVMCTL" exec -e NOEQUALS "$VM" -- sh -c 'echo "${NOEQUALS-unset}"'
+	[ "$output" = unset ]
+	run --separate-stderr "$MVMCTL" exec -e 1BAD=x "$VM" -- true
 	[ "$status" -eq 2 ]
-	assert_contains "$stderr" "-e expects K=V, got 'NOEQUALS'"
+	assert_contains "$stderr" "-e '1BAD': '1BAD' is not a valid variable name"
 	run --separate-stderr "$MVMCTL" exec "$VM"
 	[ "$status" -eq 2 ]
 	assert_contains "$stderr" "give the command after '--'"
