@@ -20,6 +20,12 @@ void strbuf_release(struct strbuf *sb)
 	strbuf_init(sb);
 }
 
+void strbuf_add_printable(struct strbuf *sb, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		strbuf_addch(sb, s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?');
+}
+
 void strbuf_wipe(struct strbuf *sb)
 {
 	if (sb->alloc)

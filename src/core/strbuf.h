@@ -19,6 +19,10 @@ extern char strbuf_empty[];
 
 void strbuf_init(struct strbuf *sb);
 void strbuf_release(struct strbuf *sb);
+/* Appends n bytes from a peer we do not trust (a guest) as printable ASCII:
+ * every byte outside 0x20..0x7e (NUL, escape sequences, newlines, UTF-8)
+ * becomes '?', so it can be stored in a record or shown on a terminal. */
+void strbuf_add_printable(struct strbuf *sb, const char *s, size_t n);
 /* Zeroes the whole buffer (a secret was in it), then releases it. */
 void strbuf_wipe(struct strbuf *sb);
 char *strbuf_detach(struct strbuf *sb, size_t *len);

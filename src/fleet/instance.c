@@ -139,7 +139,10 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 	/* running or warm is only true while its VM lives */
 	json_t *vm = NULL;
 	struct err ve = ERR_INIT;
-	bool alive = vm_get(in->ref, &vm, &ve) == 0 && vm_record_alive(vm);
+	int g = vm_get(in->ref, &vm, &ve);
+	/* a record that cannot be read is no proof of death while a supervisor
+	 * holds the lock: its QEMU may be running on the instance's files */
+	bool alive = g == 0 ? vm_record_alive(vm) : vm_supervised(in->ref);
 	struct fs_lock lk = FS_LOCK_INIT;
 	if (!alive && !holding(t) && try_tenant_lock(t, &lk) < 0)
 		alive = true; /* a move of it is under way elsewhere: its record stands */
@@ -154,7 +157,7 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 		struct err se = ERR_INIT;
 		instance_save(in, &se); /* best effort: the next reader repeats it */
 		err_release(&se);
-	} else if (json_is_true(json_object_get(vm, "paused")) != (in->state == INST_WARM)) {
+	} else if (vm && json_is_true(json_object_get(vm, "paused")) != (in->state == INST_WARM)) {
 		in->state = json_is_true(json_object_get(vm, "paused")) ? INST_WARM : INST_RUNNING;
 	}
 	fs_lock_release(&lk);

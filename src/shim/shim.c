@@ -671,10 +671,17 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 		struct proto_hello h;
 		if (proto_hello_decode(f->payload, f->len, &h) == 0) {
 			s->agent_hello = true;
-			json_object_set_new(
-			    s->rec, "agent",
-			    json_stringn(h.agent, h.agent_len > 64 ? 64 : h.agent_len));
-			if (s->ready)
+			/* the guest's words: printable text only (a NUL would make the
+			 * record unreadable), and written only when it changes (a guest
+			 * repeating HELLO must not drive fsyncs) */
+			struct strbuf name = STRBUF_INIT;
+			strbuf_add_printable(&name, h.agent, h.agent_len > 64 ? 64 : h.agent_len);
+			const char *was = json_get_str(s->rec, "agent");
+			bool changed = !was || strcmp(was, name.buf);
+			if (changed)
+				json_object_set_new(s->rec, "agent", json_string(name.buf));
+			strbuf_release(&name);
+			if (s->ready && changed)
 				record(s);
 			else if (s->console_ready)
 				became_ready(s);

@@ -137,7 +137,7 @@ static void on_frame(struct session *s, const struct proto_frame *f)
 		if (proto_error_decode(f->payload, f->len, &pe) < 0)
 			break;
 		strbuf_reset(&s->guest_error);
-		strbuf_add(&s->guest_error, pe.msg, pe.msg_len);
+		strbuf_add_printable(&s->guest_error, pe.msg, pe.msg_len); /* for a terminal */
 		break;
 	}
 	case PROTO_EXIT: {

@@ -58,6 +58,21 @@ bool vm_record_alive(const json_t *rec)
 
 /* --- liveness ---------------------------------------------------------------- */
 
+bool vm_supervised(const char *name)
+{
+	if (!vm_ref_valid(name))
+		return false;
+	_cleanup_free_ char *lockp = vm_file(name, "shim.lock");
+	if (!fs_exists(lockp))
+		return false;
+	struct fs_lock lk = FS_LOCK_INIT;
+	struct err ig = ERR_INIT;
+	int r = fs_lock_take(&lk, lockp, false, &ig);
+	err_release(&ig);
+	fs_lock_release(&lk);
+	return r == -EWOULDBLOCK;
+}
+
 /* Turns a record whose shim is gone into `exited`. Called with nothing held. */
 static int reconcile(const char *name, json_t **recp, struct err *e)
 {

@@ -139,6 +139,9 @@ int vm_get(const char *name, json_t **rec, struct err *e);
 int vm_list(json_t **records, struct err *e);
 /* True when the record says the VM is alive (starting, running, stopping). */
 bool vm_record_alive(const json_t *rec);
+/* True when a supervisor holds the VM's lock: it lives, whatever its record
+ * says or whether it can be read at all. */
+bool vm_supervised(const char *name);
 
 /* Stops a VM through its shim and waits (bounded) for the shim to finish:
  * agent shutdown when there is an agent, then the VMM's graceful stop, then

@@ -11,6 +11,16 @@ build_setup_file() {
 	MVM_HOME="$KCACHE" "$MVM_BUILD/tests/kernel-ensure" >/dev/null
 }
 
+# file_home_setup: for setup_file of a file whose tests share one MVM_HOME:
+# offline, TCG, the stand-in nixpkgs, the provisioned kernel linked in.
+file_home_setup() {
+	build_setup_file
+	export MVM_HOME="$BATS_FILE_TMPDIR/home" MVM_OFFLINE=1 MVM_ACCEL=tcg
+	export MVM_OVERRIDE_INPUTS="nixpkgs=path:$STANDIN"
+	mkdir -p "$MVM_HOME" && chmod 700 "$MVM_HOME"
+	cp -al "$KCACHE/kernels" "$MVM_HOME/kernels"
+}
+
 build_setup() {
 	common_setup
 	export MVM_OFFLINE=1

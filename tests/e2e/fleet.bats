@@ -10,11 +10,7 @@ load build_helpers
 SECRET='s3cr3t-f1eet-value'
 
 setup_file() {
-	build_setup_file
-	export MVM_HOME="$BATS_FILE_TMPDIR/home" MVM_OFFLINE=1 MVM_ACCEL=tcg
-	export MVM_OVERRIDE_INPUTS="nixpkgs=path:$STANDIN"
-	mkdir -p "$MVM_HOME" && chmod 700 "$MVM_HOME"
-	cp -al "$KCACHE/kernels" "$MVM_HOME/kernels"
+	file_home_setup
 	export FLAKE="$BATS_FILE_TMPDIR/flake"
 	cp -r "$MVM_SRC/tests/fixtures/datadisk" "$FLAKE"
 	# seed 003 writes `mvm …`: the same binary under that name
@@ -206,6 +202,25 @@ count() { ids "$1" | grep -c . || true; }
 	"$MVM" pool scale acme/big --running 0
 	rm -rf "$MVM_HOME/pools/acme/big/instances"
 	"$MVM" pool rm acme/big
+}
+
+@test "a VM record that cannot be read is no proof of death while its supervisor holds the lock" {
+	local a d
+	a=$(ids running | head -n1)
+	d=$(idir "$a")
+	cp "$d/vm.json" "$BATS_TEST_TMPDIR/vm.json"
+	# what a guest's HELLO with a NUL in its name used to leave: jansson writes
+	# \u0000 and refuses to read it back
+	jq -c '.agent = "evil"' "$d/vm.json" | sed 's/"evil"/"ev\\u0000il"/' >"$d/vm.json.tmp"
+	mv "$d/vm.json.tmp" "$d/vm.json"
+	run "$MVM" instance ls acme/workers --json
+	[ "$status" -eq 0 ]
+	[ "$(jq -r ".instances[] | select(.address == \"$a\") | .state" <<<"$output")" = running ]
+	[ -e "$d/mem" ] && [ -e "$d/secrets.img" ]
+	assert_eq 2 "$(count running)"
+	cp "$BATS_TEST_TMPDIR/vm.json" "$d/vm.json"
+	run "$MVM" instance exec "$a" -- true
+	[ "$status" -eq 0 ]
 }
 
 @test "kill -9 of an instance's VMM is repaired by pool reconcile" {

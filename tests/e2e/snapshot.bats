@@ -11,11 +11,7 @@ bats_require_minimum_version 1.5.0
 load build_helpers
 
 setup_file() {
-	build_setup_file
-	export MVM_HOME="$BATS_FILE_TMPDIR/home" MVM_OFFLINE=1 MVM_ACCEL=tcg
-	export MVM_OVERRIDE_INPUTS="nixpkgs=path:$STANDIN"
-	mkdir -p "$MVM_HOME" && chmod 700 "$MVM_HOME"
-	cp -al "$KCACHE/kernels" "$MVM_HOME/kernels"
+	file_home_setup
 	export PROJ="$BATS_FILE_TMPDIR/datadisk"
 	cp -r "$MVM_SRC/tests/fixtures/datadisk" "$PROJ"
 	"$MVMCTL" build --snapshot --json "$PROJ" >"$BATS_FILE_TMPDIR/build.json" || return 1
