@@ -46,6 +46,8 @@ const char *manifest_flake_problem(const char *s)
 {
 	if (!*s)
 		return "it is empty";
+	if (*s == '-')
+		return "it starts with '-' (nix would take it for an option)";
 	if (strchr(s, '\n'))
 		return "it contains a newline";
 	for (const char *p = s; *p; p++) {

@@ -363,10 +363,18 @@ int tenant_remove(const char *id, struct err *e)
 /* ---- secrets ----------------------------------------------------------------- */
 
 /* jansson's message without its "near '<token>'" part, which quotes the input. */
+/* jansson's words for what is wrong, without the bytes it quotes: the token
+ * (" near '…'"), a byte or a control character (" 0xff"), an escape
+ * (" '\\uD800'"). Only the position says where. */
 static char *parse_error_text(const json_error_t *je)
 {
-	const char *near = strstr(je->text, " near '");
-	size_t len = near ? (size_t)(near - je->text) : strlen(je->text);
+	size_t len = strlen(je->text);
+	static const char *const quoting[] = {" near '", " 0x", " '"};
+	for (size_t i = 0; i < ARRAY_SIZE(quoting); i++) {
+		const char *q = strstr(je->text, quoting[i]);
+		if (q && (size_t)(q - je->text) < len)
+			len = (size_t)(q - je->text);
+	}
 	return xstrndup(je->text, len);
 }
 

@@ -483,7 +483,7 @@ static void start_exec(uint32_t id, const struct proto_frame *f)
 			dup2(slave, 1);
 			dup2(slave, 2);
 		} else {
-			int devnull = open("/dev/null", O_RDWR);
+			int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 			dup2(in[0] >= 0 ? in[0] : devnull, 0);
 			dup2(out[1], 1);
 			dup2(err[1], 2);

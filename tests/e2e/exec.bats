@@ -239,3 +239,10 @@ y" ]
 	run "$MVMCTL" exec "$VM" -- echo after
 	[ "$output" = after ]
 }
+
+@test "a command starts with its three standard descriptors and nothing else of the agent's" {
+	run "$MVMCTL" exec "$VM" -- ls /proc/self/fd
+	[ "$status" -eq 0 ]
+	# 0, 1, 2, and the directory ls itself opens to list it
+	[ "$(tr '\n' ' ' <<<"$output")" = "0 1 2 3 " ]
+}

@@ -172,6 +172,9 @@ hint: write mem = \"1024M\" (sizes are strings: K, M or G; no unit means MiB)" "
 	check_toml 'flake = "a\nb"'
 	[ "$status" -eq 3 ]
 	assert_contains "$stderr" "it contains a newline"
+	check_toml 'flake = "-I:x"'
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "flake: expected a flake reference, but it starts with '-' (nix would take it for an option)"
 }
 
 @test "flake refs: relative resolve against the manifest directory, others kept" {

@@ -295,6 +295,19 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	assert_eq "mvmctl: error: secrets file '$WORK/bad.json' is not valid JSON: invalid token at line 1 column 17" "$stderr"
 	[[ $stderr != *"$SECRET"* ]]
 
+	# nor a byte of it: an invalid UTF-8 byte, a control character, a lone surrogate
+	printf '{"k": "s3\xffcr3t"}' >"$WORK/utf8.json"
+	printf '{"k": "s3\001cr3t"}' >"$WORK/ctl.json"
+	printf '{"k": "s3\\udc00cr3t"}' >"$WORK/surrogate.json"
+	local f
+	for f in utf8 ctl surrogate; do
+		run --separate-stderr "$MVMCTL" tenant secrets set acme --from-file "$WORK/$f.json"
+		[ "$status" -eq 3 ]
+		assert_contains "$stderr" "secrets file '$WORK/$f.json' is not valid JSON: "
+		[[ $stderr != *0x* && $stderr != *'\u'* && $stderr != *dc00* && $stderr != *$'\001'* ]]
+		assert_contains "$stderr" " at line 1 column "
+	done
+
 	printf '{"a": 1,\n "a": 2}\n' >"$WORK/dup.json"
 	run --separate-stderr "$MVMCTL" tenant secrets set acme --from-file "$WORK/dup.json"
 	[ "$status" -eq 3 ]
