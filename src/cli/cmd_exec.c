@@ -22,6 +22,9 @@ static struct strvec env_resolved = STRVEC_INIT; /* both, by Docker's rules */
 static struct strvec exec_secrets = STRVEC_INIT, exec_secret_envs = STRVEC_INIT;
 static const char *exec_network;
 static struct strvec exec_allow = STRVEC_INIT;
+static long long exec_vcpus;
+static uint64_t exec_mem;
+static bool exec_vcpus_given, exec_mem_given;
 static const char *exec_cwd;
 static long long exec_timeout;
 
@@ -56,6 +59,21 @@ const struct opt vm_cli_exec_opts[] = {
      .value = &exec_allow,
      .argh = "HOST:PORT",
      .help = "an isolated ephemeral VM may reach this destination (repeatable)"},
+    {.type = OPT_INT,
+     .long_name = "vcpus",
+     .alias = "cpus",
+     .value = &exec_vcpus,
+     .argh = "N",
+     .help = "an ephemeral VM's virtual CPUs (default: the manifest's, else the last build's)",
+     .min = 1,
+     .max = 64,
+     .given = &exec_vcpus_given},
+    {.type = OPT_SIZE,
+     .long_name = "mem",
+     .value = &exec_mem,
+     .argh = "SIZE",
+     .help = "an ephemeral VM's memory (default: the manifest's, else the last build's)",
+     .given = &exec_mem_given},
     OPT_STRING_('w', "workdir", &exec_cwd, "DIR", "working directory in the guest"),
     {.type = OPT_INT,
      .long_name = "timeout",
@@ -124,13 +142,21 @@ static int ephemeral(struct cli *cli, const char *path, struct strvec *cmd)
 {
 	struct vm_secret *secrets = NULL;
 	struct vmm_allow *allow = NULL;
-	struct vm_spec net = {0};
+	struct vm_spec over = {0};
 	size_t n = 0;
 	int r = vm_cli_secrets_resolve(cli, &exec_secrets, &exec_secret_envs, &secrets, &n);
 	if (r == 0)
-		r = vm_cli_network_resolve(cli, exec_network, &exec_allow, 0, &net, &allow);
+		r = vm_cli_network_resolve(cli, exec_network, &exec_allow, 0, &over, &allow);
+	if (exec_vcpus_given) { /* the flags win over the manifest and the slot */
+		over.vcpus = (unsigned)exec_vcpus;
+		over.vcpus_source = "flag";
+	}
+	if (exec_mem_given) {
+		over.mem_mib = exec_mem;
+		over.mem_source = "flag";
+	}
 	if (r == 0)
-		r = vm_cli_ephemeral(cli, path, cmd, &env_resolved, secrets, n, &net);
+		r = vm_cli_ephemeral(cli, path, cmd, &env_resolved, secrets, n, &over);
 	free(secrets);
 	free(allow);
 	return r;
@@ -146,11 +172,14 @@ static int run_exec(struct cli *cli, int argc, char **argv)
 		return r;
 	const char *target = argc ? argv[0] : NULL;
 	if (target && vm_exists(target)) {
-		if (exec_secrets.n || exec_secret_envs.n || exec_network || exec_allow.n)
-			return cli_usage_error(cli,
-					       "--secret, --secret-env, --network and --allow are "
-					       "for a VM being started; '%s' is running already",
-					       target);
+		if (exec_secrets.n || exec_secret_envs.n || exec_network || exec_allow.n ||
+		    exec_vcpus_given || exec_mem_given)
+			return cli_usage_error(
+			    cli,
+			    "--secret, --secret-env, --network, --allow, --vcpus "
+			    "and --mem are for a VM being started; '%s' is running "
+			    "already",
+			    target);
 		return vm_cli_exec(cli, target, &cli->rest);
 	}
 	if (target && !fs_exists(target)) {

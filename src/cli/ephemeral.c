@@ -22,7 +22,7 @@ static void on_signal(int sig)
 
 int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
 		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets,
-		     const struct vm_spec *net)
+		     const struct vm_spec *over)
 {
 	struct vm_artifacts a = VM_ARTIFACTS_INIT;
 	struct vm_started st = VM_STARTED_INIT;
@@ -35,9 +35,17 @@ int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
 	spec.env = env->n ? (const char *const *)env->v : NULL; /* services too, not only cmd */
 	spec.secrets = secrets;
 	spec.n_secrets = n_secrets;
-	spec.net = net->net;
-	spec.allow = net->allow;
-	spec.n_allow = net->n_allow;
+	spec.net = over->net;
+	spec.allow = over->allow;
+	spec.n_allow = over->n_allow;
+	if (over->vcpus) {
+		spec.vcpus = over->vcpus;
+		spec.vcpus_source = over->vcpus_source;
+	}
+	if (over->mem_mib) {
+		spec.mem_mib = over->mem_mib;
+		spec.mem_source = over->mem_source;
+	}
 	vm_artifacts_pick_snapshot(cli, &a, &spec);
 	/* a signal during the boot kills us, and the shim sees its owner go */
 	r = vm_start(&spec, VM_WAIT_READY, &st, &cli->err);

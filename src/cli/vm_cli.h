@@ -19,10 +19,12 @@ int vm_cli_exec(struct cli *cli, const char *name, struct strvec *cmd);
  * VM. Returns the exit status, or <0 with cli->err. */
 struct vm_secret;
 struct vm_spec;
-/* net: the egress of vm_cli_network_resolve (its net, allow, n_allow). */
+/* over: what the command's flags set for the VM: the egress of
+ * vm_cli_network_resolve (net, allow, n_allow), and vcpus/mem_mib (0: not
+ * given) with their sources. */
 int vm_cli_ephemeral(struct cli *cli, const char *path, struct strvec *cmd,
 		     const struct strvec *env, const struct vm_secret *secrets, size_t n_secrets,
-		     const struct vm_spec *net);
+		     const struct vm_spec *over);
 /* The environment a VM or command gets from --env-file FILE… (first) and
  * -e K=V|K… (after, so they win), by Docker's rules, appended to out. A bad
  * line or name: EXIT_USAGE naming it (never a value). */

@@ -244,7 +244,7 @@ no_vm() {
 	"$MVMCTL" up "$PROJ" -d --name running 2>/dev/null
 	run --separate-stderr "$MVMCTL" exec running --secret a=x.txt -- true
 	[ "$status" -eq 2 ]
-	assert_contains "$stderr" "--secret, --secret-env, --network and --allow are for a VM being started; 'running' is running already"
+	assert_contains "$stderr" "--secret, --secret-env, --network, --allow, --vcpus and --mem are for a VM being started; 'running' is running already"
 }
 
 @test "an ephemeral exec and run get the environment and the secrets, and leave nothing behind" {
@@ -283,6 +283,16 @@ reach() {
 
 stop_servers() {
 	[ -z "${SERVERS:-}" ] || kill $SERVERS 2>/dev/null || true
+}
+
+@test "run and an ephemeral exec take --vcpus and --mem over the manifest" {
+	run --separate-stderr "$MVMCTL" run "$PROJ" --vcpus 2 -- grep -c ^processor /proc/cpuinfo
+	[ "$status" -eq 0 ]
+	[ "$output" = 2 ]
+	assert_contains "$stderr" "starting with vcpus=2 mem=256M: cold boot"
+	run --separate-stderr "$MVMCTL" exec "$PROJ" --mem 320M -- awk '/MemTotal/ {print $2}' /proc/meminfo
+	[ "$status" -eq 0 ]
+	[ "$output" -gt $((256 * 1024)) ] && [ "$output" -le $((320 * 1024)) ]
 }
 
 @test "--network nat (the default) reaches the host's loopback at 10.0.2.2 and its other addresses" {
