@@ -76,10 +76,13 @@ static struct {
 	struct watch port;
 	struct watch uevent;
 	char path[64];
-	bool connected, hello;
-	/* the guest kernel has shown this connection open (a read would have
-	 * blocked, or a write went through) since the last disconnect */
-	bool host_seen;
+	/* A host has said HELLO on the port (READY may go out). What a host
+	 * connection is, only its HELLO says: see port_read. */
+	bool hello;
+	/* a HELLO was read and the kernel has not shown a host on the port
+	 * since (a read that would block): it may be a newer host's than the
+	 * close the kernel shows next */
+	bool hello_fresh;
 	bool parked;	 /* snapshot mode: waiting for IDENTITY */
 	bool identified; /* snapshot mode: IDENTITY applied */
 	bool garbage;	 /* inside a malformed region: one ERROR per region */
@@ -104,8 +107,6 @@ static size_t outq_room(void)
 
 static int send_frame(uint8_t type, uint32_t stream, const void *payload, size_t len)
 {
-	if (!ag.connected)
-		return -1;
 	if (ag.out_off && outq_room() < PROTO_HEADER_SIZE + len) {
 		memmove(ag.outq, ag.outq + ag.out_off, ag.out_len - ag.out_off);
 		ag.out_len -= ag.out_off;
@@ -688,10 +689,12 @@ static void dispatch(const struct proto_frame *f)
 	if (f->type == PROTO_HELLO) {
 		struct proto_hello h;
 		proto_hello_decode(f->payload, f->len, &h);
-		/* A HELLO starts a connection. The port may have been closed and
-		 * reopened by a new client faster than we saw it close: whatever
-		 * the previous client started is orphaned, end it. */
+		/* A HELLO starts a connection: whatever an earlier host started is
+		 * orphaned, and what was queued for it is not this host's. */
 		kill_all_sessions();
+		ag.out_off = ag.out_len = 0;
+		ag.garbage = false;
+		ag.hello_fresh = true;
 		if (h.min_version > PROTO_VERSION || h.max_version < PROTO_VERSION) {
 			send_error(0, PROTO_EVERSION, "agent speaks version %d", PROTO_VERSION);
 			return;
@@ -790,36 +793,52 @@ static void dispatch(const struct proto_frame *f)
 
 /* --- the port -------------------------------------------------------- */
 
-static void disconnect(void)
+/* The port failed (not a host closing it: see port_read): start over. */
+static void port_reset(void)
 {
-	if (!ag.connected)
-		return;
-	ag.connected = false;
 	ag.hello = false;
-	ag.host_seen = false;
 	kill_all_sessions();
 	proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));
 	ag.out_off = ag.out_len = 0;
 }
 
+/* Writes what is queued. While no host has the port open the kernel says
+ * EAGAIN, and the queue waits for the next one to open it (the port becomes
+ * writable). */
 static void port_flush(void)
 {
-	while (ag.connected && ag.out_off < ag.out_len) {
+	while (ag.out_off < ag.out_len) {
 		ssize_t n = write(ag.port.fd, ag.outq + ag.out_off, ag.out_len - ag.out_off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN)
-				disconnect();
+			if (errno != EAGAIN) {
+				log_msg("agent: writing %s: %s", ag.path, strerror(errno));
+				port_reset();
+			}
 			break;
 		}
-		ag.host_seen = true;
 		ag.out_off += (size_t)n;
 	}
 	if (ag.out_off == ag.out_len)
 		ag.out_off = ag.out_len = 0;
 }
 
+/* Reads and dispatches what the host sent.
+ *
+ * A host closing the port is not acted on. The kernel learns that a host
+ * opened or closed the port from control messages on another virtqueue,
+ * handled later than the data: a new host's HELLO can be read while the
+ * kernel still shows the previous host connected, or closed, and the
+ * previous host's close can arrive after it. So a read of 0 (no data, no
+ * host now) cannot say which connection ended, and throwing state away there
+ * lost the new host's HELLO and its answer (about one reconnect in a few
+ * hundred on two vCPUs). A connection is what its HELLO starts: the HELLO
+ * ends what the host before it left running and clears what was queued for
+ * it. Until then a session of a vanished host runs on, held back by its
+ * window and the queue's room. What the guest still sends for an earlier
+ * host reaches the next one ahead of the answer to its HELLO, and a host
+ * ignores everything before that answer (docs/agent-protocol.md). */
 static void port_read(void)
 {
 	for (;;) {
@@ -830,27 +849,26 @@ static void port_read(void)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN) {
-				/* the host has the port open */
-				ag.connected = true;
-				ag.host_seen = true;
+				ag.hello_fresh = false; /* a host has the port open */
 			} else {
-				disconnect();
+				log_msg("agent: reading %s: %s", ag.path, strerror(errno));
+				port_reset();
 			}
 			return;
 		}
 		if (n == 0) {
-			/* The host side is closed, or was never opened. Or a new host
-			 * opened it and its first bytes are here, but the kernel has not
-			 * yet handled the control message saying so (it travels on
-			 * another virtqueue, and a restored VM sees it late): then the
-			 * read ends as if the host were gone. Only a connection the
-			 * kernel has shown open ends here; otherwise keep everything
-			 * and wait for the next wake-up (the port becoming writable). */
-			if (ag.host_seen)
-				disconnect();
+			/* No host has the port open now. Unless a HELLO came since
+			 * the kernel last showed one, what is queued and a frame
+			 * begun and not finished are a vanished host's: the next
+			 * one starts with a HELLO, which must neither follow nor be
+			 * read as their remainder. */
+			if (!ag.hello_fresh) {
+				ag.out_off = ag.out_len = 0;
+				if (ag.dec.len > ag.dec.consumed)
+					proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));
+			}
 			return;
 		}
-		ag.connected = true;
 		proto_decoder_commit(&ag.dec, (size_t)n);
 		struct proto_frame f;
 		int r;
@@ -876,8 +894,8 @@ static void port_read(void)
 static void on_port(struct watch *w, uint32_t events)
 {
 	(void)w;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		port_read();
+	(void)events; /* a read costs nothing when there is no data: always look */
+	port_read();
 	port_flush();
 	pump();
 	port_flush();
@@ -968,7 +986,7 @@ void agent_start(bool parked)
 
 void agent_services_ready(void)
 {
-	if (ag.connected && ag.hello) {
+	if (ag.hello) {
 		send_frame(PROTO_READY, 0, NULL, 0);
 		port_flush();
 	}

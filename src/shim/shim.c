@@ -688,6 +688,8 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 			if ((s->restored || s->parked_boot) && !s->identity_sent)
 				send_identity(s);
 		}
+	} else if (!s->agent_hello) {
+		/* before the guest's HELLO: queued for an earlier host */
 	} else if (f->type == PROTO_READY) {
 		s->agent_ready = true;
 		if (!s->wake || s->wake_applied)

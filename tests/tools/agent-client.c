@@ -23,6 +23,15 @@
  *                                           ERROR in answer is printed and exits 1
  *   agent-client SOCK bad-wake              the malformed payloads of bad-identity as WAKE
  *                                           frames, then a ping
+ *   agent-client SOCK reconnect N [EACH_S]
+ *                                           N fresh connections in a row, each a HELLO
+ *                                           and its answer within EACH_S seconds (default
+ *                                           10), closed before the next: prints "answered
+ *                                           N of N"; the first silent one exits 124 naming
+ *                                           its number
+ *   agent-client SOCK cut                   after the HELLO, the first 100 bytes of a
+ *                                           1000-byte PING, then closes (a host killed
+ *                                           mid-frame)
  *   agent-client SOCK exec [-i] [-t] [-e K=V]… [-w DIR] -- ARGV…
  *                                           runs ARGV; stdout/stderr stream to ours; exits
  *                                           with the guest's status (128+N for a signal);
@@ -53,6 +62,8 @@
 #include "proto/agent.h"
 
 static int sock = -1;
+static const char *sock_path;
+static char timeout_what[64]; /* appended to "timed out" */
 static uint8_t rbuf[2 * PROTO_MAX_FRAME];
 static struct proto_decoder dec;
 static long long deadline_ms;
@@ -118,7 +129,7 @@ static int next_frame_until(struct proto_frame *f, int extra, long long wake_ms)
 		}
 		long long left = deadline_ms - now_ms();
 		if (left <= 0) {
-			fprintf(stderr, "agent-client: timed out\n");
+			fprintf(stderr, "agent-client: timed out%s\n", timeout_what);
 			exit(124);
 		}
 		if (wake_ms > 0) {
@@ -183,13 +194,48 @@ static void hello(void)
 				printf("agent=%.*s\n", (int)g.agent_len, g.agent);
 			return;
 		}
-		if (f.type == PROTO_READY)
-			ready_seen = true;
-		else if (f.type == PROTO_PARKED)
-			parked_seen = true;
-		else if (f.type == PROTO_ERROR)
-			print_error(&f);
+		/* anything before the answer was queued for an earlier host */
 	}
+}
+
+/* A fresh connection to the agent's socket (QEMU's chardev, a server that
+ * takes one client at a time), retried until the deadline. */
+static void connect_agent(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		die("socket path too long");
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		die("socket failed");
+	while (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (now_ms() > deadline_ms)
+			die("cannot connect to the agent socket");
+		struct timespec ts = {0, 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	proto_decoder_init(&dec, rbuf, sizeof(rbuf));
+	peer_closed = false;
+}
+
+/* n fresh connections, each answered within each_s seconds. */
+static int do_reconnect(int n, int each_s)
+{
+	show_agent = false;
+	for (int i = 1; i <= n; i++) {
+		deadline_ms = now_ms() + each_s * 1000LL;
+		if (i > 1) {
+			close(sock);
+			connect_agent();
+		}
+		snprintf(timeout_what, sizeof(timeout_what),
+			 ": connection %d of %d got no HELLO within %d s", i, n, each_s);
+		hello();
+	}
+	timeout_what[0] = '\0';
+	printf("answered %d of %d\n", n, n);
+	return 0;
 }
 
 static void ping(void)
@@ -524,17 +570,8 @@ int main(int argc, char **argv)
 	}
 	deadline_ms = now_ms() + timeout * 1000LL;
 	proto_decoder_init(&dec, rbuf, sizeof(rbuf));
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (strlen(argv[a]) >= sizeof(sa.sun_path))
-		die("socket path too long");
-	memcpy(sa.sun_path, argv[a], strlen(argv[a]) + 1);
-	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	while (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (now_ms() > deadline_ms)
-			die("cannot connect to the agent socket");
-		struct timespec ts = {0, 20 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
+	sock_path = argv[a];
+	connect_agent();
 	const char *verb = argv[a + 1];
 	if (via_shim) {
 		shim_handshake();
@@ -545,6 +582,11 @@ int main(int argc, char **argv)
 			return do_exec(argc - a - 2, argv + a + 2);
 		}
 		die("through the supervisor: exec or garbage-exec");
+	}
+	if (!strcmp(verb, "reconnect")) {
+		if (argc - a < 3 || argc - a > 4 || atoi(argv[a + 2]) < 1)
+			die("usage: reconnect N [EACH_S]");
+		return do_reconnect(atoi(argv[a + 2]), argc - a == 4 ? atoi(argv[a + 3]) : 10);
 	}
 	show_agent = strcmp(verb, "exec") != 0;
 	hello();
@@ -609,6 +651,14 @@ int main(int argc, char **argv)
 			die("usage: wake [AHEAD_S [SEED_HEX]]");
 		return do_identity(PROTO_WAKE, "", argc - a >= 3 ? atoll(argv[a + 2]) : 0,
 				   argc - a == 4 ? argv[a + 3] : NULL);
+	}
+	if (!strcmp(verb, "cut")) {
+		static uint8_t f[PROTO_HEADER_SIZE + 1000];
+		int n = proto_encode(f, sizeof(f), PROTO_PING, 0, f + PROTO_HEADER_SIZE, 1000);
+		if (n < 0)
+			die("frame too large");
+		send_all(f, 100);
+		return 0;
 	}
 	if (!strcmp(verb, "shutdown")) {
 		send_frame(PROTO_SHUTDOWN, 0, NULL, 0);
