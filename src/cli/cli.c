@@ -5,6 +5,8 @@
 
 #include "cli.h"
 #include "core/fs.h"
+#include "core/paths.h"
+#include "core/rstore.h"
 #include "core/util.h"
 
 bool cli_color(int fd)
@@ -128,6 +130,23 @@ const struct command *cli_find(const struct command *const *table, const char *n
 }
 
 /* Runs one command (or descends into a noun group). */
+/* Before a command reads or writes state: $MVM_HOME is the user's own and
+ * private, and what a killed command left in its tmp/ (a secrets file being
+ * set, a staging tree) goes now, not at some later build. help and version
+ * touch no state. */
+static int home_check(struct cli *cli, const struct command *cmd)
+{
+	if (!strcmp(cmd->name, "help") || !strcmp(cmd->name, "version"))
+		return 0;
+	int r = paths_check_home(&cli->err);
+	if (r < 0)
+		return r;
+	struct err e = ERR_INIT;
+	rstore_sweep_tmp(false, NULL, NULL, &e); /* best effort: the next command tries again */
+	err_release(&e);
+	return 0;
+}
+
 static int dispatch(struct cli *cli, const struct command *const *table, const char *prefix,
 		    int argc, char **argv)
 {
@@ -180,7 +199,9 @@ static int dispatch(struct cli *cli, const struct command *const *table, const c
 		r = cli_usage_error(cli, "unexpected argument '%s'", args.v[cmd->max_args]);
 		goto out;
 	}
-	r = cmd->run(cli, (int)args.n, args.v ? args.v : (char *[]){NULL});
+	r = home_check(cli, cmd);
+	if (r == 0)
+		r = cmd->run(cli, (int)args.n, args.v ? args.v : (char *[]){NULL});
 	if (r < 0) {
 		if (!err_isset(&cli->err))
 			err_set(&cli->err, r, EXIT_FAILED, "%s failed", path);

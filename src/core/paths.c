@@ -1,12 +1,16 @@
+#include <errno.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "paths.h"
 #include "util.h"
+
+static bool home_in_tmp; /* /tmp/.mvm-<uid>: a shared directory, where a symlink is planted */
 
 const char *paths_home(void)
 {
@@ -22,14 +26,49 @@ const char *paths_home(void)
 			struct passwd *pw = getpwuid(getuid());
 			h = pw ? pw->pw_dir : NULL;
 		}
+		home_in_tmp = !h;
 		home = h ? xasprintf("%s/.mvm", h) : xasprintf("/tmp/.mvm-%u", (unsigned)getuid());
 	}
 	return home;
 }
 
+int paths_check_private_dir(const char *what, const char *dir, bool follow, struct err *e)
+{
+	struct stat st;
+	if ((follow ? stat(dir, &st) : lstat(dir, &st)) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_sys(e, -errno, EXIT_NOTREADY, "%s '%s'", what, dir);
+	}
+	int r = 0;
+	if (!S_ISDIR(st.st_mode)) {
+		r = err_set(e, -ENOTDIR, EXIT_NOTREADY, "%s '%s' is %s, not a directory", what, dir,
+			    S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+		err_hint(e, "remove it, or point MVM_HOME at a directory of yours");
+	} else if (st.st_uid != geteuid()) {
+		r = err_set(e, -EPERM, EXIT_NOTREADY,
+			    "%s '%s' belongs to uid %u, not to you (uid %u)", what, dir,
+			    (unsigned)st.st_uid, (unsigned)geteuid());
+		err_hint(e, "point MVM_HOME at a directory of yours");
+	} else if (st.st_mode & 022) {
+		r = err_set(e, -EPERM, EXIT_NOTREADY,
+			    "%s '%s' can be written by others (mode %04o)", what, dir,
+			    (unsigned)(st.st_mode & 07777));
+		err_hint(e, "chmod 700 '%s'", dir);
+	}
+	return r;
+}
+
+int paths_check_home(struct err *e)
+{
+	const char *home = paths_home();
+	return paths_check_private_dir("MVM_HOME", home, !home_in_tmp, e);
+}
+
 int paths_ensure_home(struct err *e)
 {
-	return fs_mkdir_p(paths_home(), 0700, e);
+	int r = fs_mkdir_p(paths_home(), 0700, e);
+	return r < 0 ? r : paths_check_home(e);
 }
 
 char *paths_exe_dir(void)

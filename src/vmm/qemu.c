@@ -766,35 +766,36 @@ fail:
 
 /* Boots kernel under KVM to its end: no root device, so a working guest
  * panics at mounting root, reboots (reboot=t) and QEMU exits (-no-reboot). */
-static int qemu_probe_kvm(const char *kernel, int timeout_ms, struct strbuf *why)
+static int qemu_probe_kvm(const char *kernel, int timeout_ms, int silence_ms, struct strbuf *why)
 {
 	struct strvec argv = STRVEC_INIT;
 	strvec_push(&argv, qemu_binary());
 	strvec_pushv(
-	    &argv, (const char *const[]){"-M",
-					 "microvm",
-					 "-nodefaults",
-					 "-no-user-config",
-					 "-display",
-					 "none",
-					 "-no-reboot",
-					 "-accel",
-					 "kvm",
-					 "-cpu",
-					 "host",
-					 "-smp",
-					 "1",
-					 "-m",
-					 "128",
-					 "-kernel",
-					 kernel,
-					 "-append",
-					 "console=ttyS0 reboot=t panic=-1 root=/dev/mvm-kvm-probe",
-					 "-chardev",
-					 "stdio,id=con,signal=off",
-					 "-serial",
-					 "chardev:con",
-					 NULL});
+	    &argv, (const char *const[]){
+		       "-M",
+		       "microvm",
+		       "-nodefaults",
+		       "-no-user-config",
+		       "-display",
+		       "none",
+		       "-no-reboot",
+		       "-accel",
+		       "kvm",
+		       "-cpu",
+		       "host",
+		       "-smp",
+		       "1",
+		       "-m",
+		       "128",
+		       "-kernel",
+		       kernel,
+		       "-append",
+		       "console=ttyS0 earlyprintk=ttyS0 reboot=t panic=-1 root=/dev/mvm-kvm-probe",
+		       "-chardev",
+		       "stdio,id=con,signal=off",
+		       "-serial",
+		       "chardev:con",
+		       NULL});
 	struct child c = CHILD_INIT;
 	c.argv = strvec_argv(&argv);
 	c.capture_out = true;
@@ -807,14 +808,20 @@ static int qemu_probe_kvm(const char *kernel, int timeout_ms, struct strbuf *why
 		goto out;
 	}
 	struct strbuf out = STRBUF_INIT;
-	long long deadline = mono_ms() + timeout_ms;
-	bool timed_out = false;
+	long long start = mono_ms(), deadline = start + timeout_ms, last = start;
+	bool timed_out = false, silent = false;
 	for (int fd = c.out_fd; fd >= 0;) {
-		long long left = deadline - mono_ms();
+		long long now = mono_ms(), left = deadline - now;
 		if (left <= 0) {
 			timed_out = true;
 			break;
 		}
+		if (now - last >= silence_ms) {
+			silent = true;
+			break;
+		}
+		if (left > last + silence_ms - now)
+			left = last + silence_ms - now;
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, (int)left) <= 0)
 			continue;
@@ -824,14 +831,19 @@ static int qemu_probe_kvm(const char *kernel, int timeout_ms, struct strbuf *why
 			continue;
 		if (n <= 0)
 			break;
+		last = mono_ms();
 		if (out.len < 65536)
 			strbuf_add(&out, buf, (size_t)n);
 	}
 	child_kill(&c, SIGKILL);
 	child_finish(&c, &e);
 	bool panicked = strstr(out.buf, "Kernel panic") && strstr(out.buf, "mount root");
-	if (panicked && !timed_out) {
+	if (panicked && !timed_out && !silent) {
 		r = 0;
+	} else if (silent) {
+		r = -ETIMEDOUT;
+		strbuf_addf(why, "the guest printed nothing for %d ms under KVM (%s)", silence_ms,
+			    out.len ? "it stopped after starting" : "it never started");
 	} else if (timed_out) {
 		r = -ETIMEDOUT;
 		strbuf_addf(why, "the guest made no progress within %d ms under KVM", timeout_ms);

@@ -132,14 +132,49 @@ static json_t *host_identity(const struct vmm_backend *b)
 	return id;
 }
 
+/* The verdict is the host's, not one MVM_HOME's: every user's first `up`
+ * would pay for the probe again. MVM_HOST_CACHE, else /var/cache/mvm for
+ * root, else the user's cache directory (a verdict another user wrote could
+ * make us boot guests under a KVM that hangs them). */
+static char *cache_dir(void)
+{
+	const char *env = getenv("MVM_HOST_CACHE");
+	if (env && *env)
+		return xstrdup(env);
+	if (geteuid() == 0)
+		return xstrdup("/var/cache/mvm");
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	if (xdg && *xdg == '/')
+		return xasprintf("%s/mvm", xdg);
+	const char *home = getenv("HOME");
+	if (home && *home == '/')
+		return xasprintf("%s/.cache/mvm", home);
+	return xasprintf("%s/cache", paths_home());
+}
+
 static char *cache_path(const struct vmm_backend *b)
 {
-	return xasprintf("%s/accel-%s.json", paths_home(), b->name);
+	_cleanup_free_ char *dir = cache_dir();
+	return xasprintf("%s/accel-%s.json", dir, b->name);
+}
+
+/* The cache directory exists, is ours and no one else's to write. */
+static bool cache_dir_trusted(bool create)
+{
+	_cleanup_free_ char *dir = cache_dir();
+	struct err e = ERR_INIT;
+	int r = create ? fs_mkdir_p(dir, 0700, &e) : 0;
+	if (r == 0)
+		r = paths_check_private_dir("the host cache", dir, true, &e);
+	err_release(&e);
+	return r == 0;
 }
 
 /* 1 with *works and *reason set when a verdict for this exact host exists. */
 static int cache_read(const struct vmm_backend *b, json_t *ident, bool *works, char **reason)
 {
+	if (!cache_dir_trusted(false))
+		return 0;
 	_cleanup_free_ char *path = cache_path(b);
 	json_t *doc = NULL;
 	struct err e = ERR_INIT;
@@ -164,10 +199,8 @@ static void cache_write(const struct vmm_backend *b, json_t *ident, bool works, 
 			long long ms)
 {
 	struct err e = ERR_INIT;
-	if (paths_ensure_home(&e) < 0) {
-		err_release(&e);
+	if (!cache_dir_trusted(true))
 		return;
-	}
 	_cleanup_free_ char *path = cache_path(b);
 	_cleanup_free_ char *now = json_now_rfc3339();
 	json_t *doc = json_pack("{s:i, s:O, s:b, s:s, s:s, s:I}", "schema_version", 1, "host",
@@ -178,7 +211,11 @@ static void cache_write(const struct vmm_backend *b, json_t *ident, bool works, 
 	err_release(&e);
 }
 
+/* A guest that boots prints within a fraction of a second (earlyprintk;
+ * 0.1 s here even under TCG); one that cannot make progress prints nothing.
+ * The whole probe is bounded too. */
 #define KVM_PROBE_TIMEOUT_MS 15000
+#define KVM_PROBE_SILENCE_MS 3000
 
 static bool kvm_usable(struct strbuf *why)
 {
@@ -252,7 +289,9 @@ int vmm_accel_resolve(const struct vmm_backend *b, const char *kernel, struct vm
 	if (!cache_read(b, ident, &works, &reason)) {
 		long long t0 = mono_ms();
 		strbuf_reset(&why);
-		r = b->probe_kvm ? b->probe_kvm(kernel, KVM_PROBE_TIMEOUT_MS, &why) : -ENOTSUP;
+		r = b->probe_kvm
+			? b->probe_kvm(kernel, KVM_PROBE_TIMEOUT_MS, KVM_PROBE_SILENCE_MS, &why)
+			: -ENOTSUP;
 		works = r == 0;
 		reason = works ? xstrdup("a guest booted under KVM")
 			       : xasprintf("KVM guest boot probe failed: %s",

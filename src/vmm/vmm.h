@@ -56,8 +56,10 @@ struct vmm_accel_choice {
 /* Resolves the accelerator: flag/env MVM_ACCEL, else config key `accel`
  * (config_load), else auto. `auto` picks KVM only when a real guest boot of
  * kernel under KVM has been seen to work on this host: the verdict is cached
- * in $MVM_HOME/accel-<backend>.json with the host kernel, CPU and VMM version it was
- * made on, and probed again (bounded in time) when any of them changes.
+ * per host (MVM_HOST_CACHE, else /var/cache/mvm for root, else
+ * ~/.cache/mvm; accel-<backend>.json) with the host kernel, CPU and VMM
+ * version it was made on, and probed again (bounded in time, failing fast on
+ * a silent guest) when any of them changes.
  * `kvm` asked explicitly with no usable /dev/kvm fails with EXIT_NOTREADY. */
 int vmm_accel_resolve(const struct vmm_backend *b, const char *kernel, struct vmm_accel_choice *out,
 		      struct err *e);
@@ -183,7 +185,9 @@ struct vmm_backend {
 	/* Boots a guest of kernel under KVM with a bounded timeout: 0 when the
 	 * kernel ran to its end (a panic at the missing root), else -errno with
 	 * the failure in why. */
-	int (*probe_kvm)(const char *kernel, int timeout_ms, struct strbuf *why);
+	/* boots kernel under KVM: 0 when it ran to its end; fails when it does
+	 * not within timeout_ms, or prints nothing for silence_ms */
+	int (*probe_kvm)(const char *kernel, int timeout_ms, int silence_ms, struct strbuf *why);
 	/* A one-line version of the VMM ("QEMU 7.2.22"), malloc'd, for records.
 	 * Cheap after the first call: QEMU keeps it in $MVM_HOME/qemu-version.json
 	 * across processes, valid while its binary is the same file. */

@@ -271,12 +271,15 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	[ "$status" -eq 4 ]
 }
 
-@test "accel auto probes KVM once, caches the verdict, and says so when it falls back to TCG" {
+@test "accel auto probes KVM once per host, caches the verdict, and says so when it falls back to TCG" {
 	export MVM_ACCEL=auto
+	export MVM_HOST_CACHE="$BATS_TEST_TMPDIR/hostcache"
 	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
 	[ "$status" -eq 0 ]
-	local cache="$MVM_HOME/accel-qemu.json"
+	local cache="$MVM_HOST_CACHE/accel-qemu.json"
 	[ -f "$cache" ]
+	[ ! -e "$MVM_HOME/accel-qemu.json" ]
+	assert_mode "$MVM_HOST_CACHE" 700
 	assert_mode "$cache" 600
 	[ "$(jq -r .host.host_kernel "$cache")" = "$(uname -r)" ]
 	local works probed
@@ -289,6 +292,9 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 		[ "$(rec "$VM" .accel)" = tcg ]
 		[ "$(grep -c 'using TCG' <<<"$stderr")" -eq 1 ]
 		assert_contains "$stderr" "$(jq -r .reason "$cache")"
+		# a guest that cannot run prints nothing: the probe ends on that
+		# silence, not at its 15 s bound
+		assert_contains "$(jq -r .reason "$cache")" "the guest printed nothing for 3000 ms under KVM"
 	fi
 	run "$MVMCTL" down "$VM"
 	[ "$status" -eq 0 ]
@@ -298,6 +304,26 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	[ "$(jq -r .probed_at "$cache")" = "$probed" ]
 	run "$MVMCTL" down "$VM"
 	[ "$status" -eq 0 ]
+	# so does another MVM_HOME on this host (a new user's first up)
+	local other="$BATS_TEST_TMPDIR/other-home"
+	MVM_HOME=$other run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .probed_at "$cache")" = "$probed" ]
+	MVM_HOME=$other run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	# a cache directory others can write is neither believed nor written
+	local accel=tcg
+	[ "$works" = true ] && accel=kvm
+	chmod 777 "$MVM_HOST_CACHE"
+	jq '.kvm_works = (.kvm_works | not) | .reason = "planted"' "$cache" >"$BATS_TEST_TMPDIR/planted"
+	cp "$BATS_TEST_TMPDIR/planted" "$cache"
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	[ "$(rec "$VM" .accel)" = "$accel" ]
+	cmp "$cache" "$BATS_TEST_TMPDIR/planted"
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	chmod 700 "$MVM_HOST_CACHE"
 	# MVM_ACCEL=tcg needs no probe at all; a bad value is a config error
 	rm -f "$cache"
 	MVM_ACCEL=tcg run "$MVMCTL" up "$ART" -d --name "$VM"
