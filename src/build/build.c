@@ -86,14 +86,10 @@ static int place(const char *src, const char *dst, uint64_t *size, struct err *e
 	if (!S_ISREG(st.st_mode) || st.st_size == 0)
 		return err_set(e, -EINVAL, EXIT_BUILD, "'%s' is empty or not a file", src);
 	*size = (uint64_t)st.st_size;
-	if (link(src, dst) == 0)
-		return 0;
-	struct strbuf sb = STRBUF_INIT;
-	int r = fs_read_file(src, 1u << 30, &sb, e);
-	if (r >= 0)
-		r = fs_write_atomic(dst, sb.buf, sb.len, 0600, e);
-	strbuf_release(&sb);
-	return r;
+	/* a copy, not a hard link: the revision's files are made 0600 and
+	 * fsynced in place, which through a link would change the store's own
+	 * file (copy_file_range shares extents where the filesystem can) */
+	return fs_copy_sparse(src, dst, 0600, false, e);
 }
 
 /* The profile may bring its own kernel and/or image. */
@@ -131,9 +127,15 @@ static int pack(const char *out, const struct strvec *closure, const char *stage
 	if (r >= 0)
 		r = rootfs_mkfs(tree, image, &st, e);
 	res->mkfs_s = mono_s() - t;
-	struct err ignore = ERR_INIT;
-	fs_rm_rf(tree, &ignore);
-	err_release(&ignore);
+	/* The tree links the store's files: it must be gone before the stage
+	 * is checksummed (which makes every file in it 0600). */
+	if (r >= 0) {
+		r = fs_rm_rf(tree, e);
+	} else {
+		struct err ignore = ERR_INIT;
+		fs_rm_rf(tree, &ignore);
+		err_release(&ignore);
+	}
 	if (r < 0)
 		return r;
 	chmod(image, 0600);

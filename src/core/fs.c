@@ -118,8 +118,20 @@ static int rm_at(int at, const char *name, const char *shown, struct err *e)
 	if (errno != EISDIR && errno != EPERM)
 		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", shown);
 	int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == EACCES) {
+		/* a directory of ours we may not read (0000, 0111): make it so */
+		struct stat st;
+		if (fstatat(at, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+		    fchmodat(at, name, 0700, 0) == 0)
+			fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", shown);
+	/* A tree mirrored from the Nix store has its 0555 directories: without
+	 * write permission nothing in one can be removed (unless root). */
+	struct stat dst;
+	if (fstat(fd, &dst) == 0 && (dst.st_mode & 0700) != 0700 && dst.st_uid == geteuid())
+		fchmod(fd, (dst.st_mode & 07777) | 0700);
 	DIR *d = fdopendir(fd);
 	if (!d) {
 		close(fd);

@@ -378,6 +378,14 @@ static int walk_stage(const char *root, const char *rel, int depth, json_t *file
 			    path);
 			break;
 		}
+		if (st.st_nlink > 1) {
+			/* made 0600 below: through a link that would change a
+			 * file outside the store (the Nix store's own) */
+			r = err_set(e, -EMLINK, EXIT_FAILED,
+				    "'%s' has other hard links; a revision's files are its own",
+				    path);
+			break;
+		}
 		_cleanup_close_ int fd = openat(dirfd(d), name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
 			r = err_sys(e, -errno, EXIT_FAILED, "opening '%s'", path);

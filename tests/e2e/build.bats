@@ -24,6 +24,9 @@ json() { printf '%s' "$output" | jq -r "$1"; }
 		[ -s "$rdir/$f" ] || { echo "missing $f"; return 1; }
 		assert_mode "$rdir/$f" 600
 	done
+	# each file is the revision's own: none is a hard link to the kernel
+	# cache or the Nix store, whose file would have been made 0600 too
+	assert_eq "" "$(find "$rdir" -type f -links +1)"
 	assert_mode "$MVM_HOME" 700
 	assert_mode "$sdir" 700
 	assert_mode "$sdir/manifest.json" 600

@@ -101,3 +101,25 @@ needs_stray() {
 	[ ! -e "$MVM_HOME/tmp/$dead-0-stage-tenant-acme-secrets" ]
 	[ -d "$MVM_HOME/tmp/$$-0-stage-tenant-acme-secrets" ]
 }
+
+@test "a killed build's staging tree, with the Nix store's 0555 directories, goes as an unprivileged user" {
+	needs_stray
+	local dir=/tmp/.mvm-$STRAY
+	rm -rf "$dir"
+	sh -c 'exit 0' &
+	local dead=$!
+	wait "$dead"
+	local stage="$dir/tmp/$dead-0-stage-rev-abc"
+	# as rootfs_stage mirrors the store: directories keep their 0555
+	setpriv --reuid=$STRAY --regid=$STRAY --clear-groups sh -c '
+		umask 077
+		mkdir -p "$1/.rootfs/nix/store/abc-hello/bin" &&
+		echo hi >"$1/.rootfs/nix/store/abc-hello/bin/hello" &&
+		chmod 555 "$1/.rootfs/nix/store/abc-hello/bin" "$1/.rootfs/nix/store/abc-hello" \
+			"$1/.rootfs/nix/store" &&
+		mkdir -m 0 "$1/.rootfs/locked"' _ "$stage"
+	run --separate-stderr as_stray tenant ls
+	[ "$status" -eq 0 ]
+	[ ! -e "$stage" ]
+	rm -rf "$dir"
+}
