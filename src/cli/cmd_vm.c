@@ -116,18 +116,21 @@ static int run_up(struct cli *cli, int argc, char **argv)
 	struct vm_secret *secrets = NULL;
 	size_t n_secrets = 0;
 	struct vmm_allow *allow = NULL;
-	int r = vm_cli_env_resolve(cli, &up_env_files, &up_env, &env);
+	int r = 0;
+	if (spec.name && !vm_name_valid(spec.name)) {
+		struct err ne = ERR_INIT;
+		vm_name_refuse(spec.name, &ne);
+		r = cli_usage_error(cli, "%s", ne.msg);
+		err_release(&ne);
+		goto out;
+	}
+	r = vm_cli_env_resolve(cli, &up_env_files, &up_env, &env);
 	if (r == 0)
 		r = vm_cli_secrets_resolve(cli, &up_secrets, &up_secret_envs, &secrets, &n_secrets);
 	if (r != 0) /* < 0 with cli->err, or a usage error already printed */
 		goto out;
 	if ((r = vm_artifacts_resolve(cli, argc ? argv[0] : NULL, &a)) < 0)
 		goto out;
-	if (spec.name && !vm_name_valid(spec.name)) {
-		r = cli_usage_error(cli, "'%s' is not a valid VM name (letters, digits, '-', '.')",
-				    spec.name);
-		goto out;
-	}
 	ports = xcalloc(up_ports.n + 1, sizeof(*ports));
 	for (size_t i = 0; i < up_ports.n; i++)
 		if ((r = vmm_port_parse(up_ports.v[i], &ports[i], &cli->err)) < 0)

@@ -31,10 +31,11 @@ static int add_entry(struct strvec *env, const char *s, size_t n, const char *wh
 	_cleanup_free_ char *name = xstrndup(s, kl);
 	_cleanup_free_ char *probe = xasprintf("%s=", name);
 	if (!proto_env_entry_valid(probe)) {
+		_cleanup_free_ char *shown = str_shown(name, 64);
 		int r = err_set(e, -EINVAL, EXIT_USAGE,
 				"%s: '%s' is not a valid variable name (letters, digits and '_', "
 				"not starting with a digit)",
-				where, name);
+				where, shown);
 		err_hint(e, "write K=V, e.g. -e LOG_LEVEL=debug");
 		return r;
 	}

@@ -26,6 +26,28 @@ void strbuf_add_printable(struct strbuf *sb, const char *s, size_t n)
 		strbuf_addch(sb, s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?');
 }
 
+char *str_shown(const char *s, size_t max)
+{
+	struct strbuf sb = STRBUF_INIT;
+	size_t n = strlen(s);
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\n')
+			strbuf_addstr(&sb, "\\n");
+		else if (c == '\t')
+			strbuf_addstr(&sb, "\\t");
+		else if (c == '\\')
+			strbuf_addstr(&sb, "\\\\");
+		else if (c < 0x20 || c == 0x7f)
+			strbuf_addf(&sb, "\\x%02x", c);
+		else
+			strbuf_addch(&sb, (char)c);
+	}
+	if (n > max)
+		strbuf_addstr(&sb, "...");
+	return strbuf_detach(&sb, NULL);
+}
+
 void strbuf_wipe(struct strbuf *sb)
 {
 	if (sb->alloc)

@@ -23,6 +23,11 @@ void strbuf_release(struct strbuf *sb);
  * every byte outside 0x20..0x7e (NUL, escape sequences, newlines, UTF-8)
  * becomes '?', so it can be stored in a record or shown on a terminal. */
 void strbuf_add_printable(struct strbuf *sb, const char *s, size_t n);
+/* A string the user gave, as an error message shows it: C escapes for
+ * control bytes and '\\' (a newline cannot start a forged line), cut
+ * after max bytes with "..." (a 300-byte name does not fill the screen).
+ * Malloc'd. */
+char *str_shown(const char *s, size_t max);
 /* Zeroes the whole buffer (a secret was in it), then releases it. */
 void strbuf_wipe(struct strbuf *sb);
 char *strbuf_detach(struct strbuf *sb, size_t *len);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "core/paths.h"
+#include "core/strbuf.h"
 #include "core/util.h"
 #include "fleet/fleet.h"
 
@@ -47,7 +48,8 @@ static int parse(const char *s, size_t min, size_t n, const char *what, struct f
 	if (split(s, min, n, a))
 		return 0;
 	*a = (struct fleet_addr){0};
-	int r = err_set(e, -EINVAL, EXIT_USAGE, "Expected %s, got \"%s\"", what, s);
+	_cleanup_free_ char *shown = str_shown(s, 64);
+	int r = err_set(e, -EINVAL, EXIT_USAGE, "Expected %s, got \"%s\"", what, shown);
 	err_hint(e, "IDs are 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-'");
 	return r;
 }

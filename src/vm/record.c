@@ -12,6 +12,7 @@
 #include "core/spawn.h"
 #include "core/strvec.h"
 #include "core/util.h"
+#include "core/strbuf.h"
 #include "shim/vmdir.h"
 #include "vm/vm.h"
 
@@ -20,6 +21,15 @@ static bool plain_name_valid(const char *name, size_t n);
 bool vm_name_valid(const char *name)
 {
 	return plain_name_valid(name, strlen(name));
+}
+
+int vm_name_refuse(const char *name, struct err *e)
+{
+	_cleanup_free_ char *shown = str_shown(name, 64);
+	return err_set(e, -EINVAL, EXIT_USAGE,
+		       "'%s' is not a valid VM name (1-63 letters, digits, '-' and '.', starting "
+		       "with a letter or digit)",
+		       shown);
 }
 
 bool vm_ref_valid(const char *ref)

@@ -63,11 +63,13 @@ int vm_secrets_check(const struct vm_secret *secrets, size_t n, struct err *e)
 {
 	size_t total = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!vm_secret_name_valid(secrets[i].name))
+		if (!vm_secret_name_valid(secrets[i].name)) {
+			_cleanup_free_ char *shown = str_shown(secrets[i].name, 64);
 			return err_set(e, -EINVAL, EXIT_USAGE,
 				       "'%s' is not a valid secret name (1-%d of letters, digits, "
 				       "'_', '-', '.', not starting with '.')",
-				       secrets[i].name, VM_SECRET_NAME_MAX);
+				       shown, VM_SECRET_NAME_MAX);
+		}
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(secrets[i].name, secrets[j].name))
 				return err_set(e, -EINVAL, EXIT_USAGE, "secret '%s' is given twice",

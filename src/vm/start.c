@@ -115,10 +115,7 @@ static int pick_name(const struct vm_spec *spec, char **out, struct err *e)
 {
 	if (spec->name) {
 		if (!vm_ref_valid(spec->name))
-			return err_set(e, -EINVAL, EXIT_USAGE,
-				       "'%s' is not a valid VM name (letters, digits, '-' and '.', "
-				       "at most 63, starting with a letter or digit)",
-				       spec->name);
+			return vm_name_refuse(spec->name, e);
 		*out = xstrdup(spec->name);
 		return 0;
 	}

@@ -126,6 +126,8 @@ void vm_started_release(struct vm_started *s);
 /* A name is [A-Za-z0-9][A-Za-z0-9.-]{0,62} (it is also the guest's hostname,
  * vm_hostname in shim/vmdir.h). */
 bool vm_name_valid(const char *name);
+/* The refusal of a name that is not valid, with the rule (EXIT_USAGE). */
+int vm_name_refuse(const char *name, struct err *e);
 /* A name, or a fleet instance's "<tenant>/<pool>/<id>" (three names): its
  * VM lives in $MVM_HOME/pools/<tenant>/<pool>/instances/<id>/, is not listed
  * by vm_list, and its hostname is <id>. */
