@@ -52,7 +52,7 @@ static void console_tail(const char *path, struct strbuf *out)
 static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *e)
 {
 	_cleanup_close_ int log =
-	    open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	    open(console_path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	uint8_t *buf = xmalloc(2 * PROTO_MAX_FRAME);
 	struct proto_decoder dec;
 	proto_decoder_init(&dec, buf, 2 * PROTO_MAX_FRAME);

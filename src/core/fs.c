@@ -210,7 +210,7 @@ char *fs_join(const char *a, const char *b)
 
 int fs_lock_take(struct fs_lock *l, const char *path, bool wait, struct err *e)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "opening lock '%s'", path);
 	while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) < 0) {

@@ -415,7 +415,8 @@ static void log_console(struct shim *s, const char *buf, size_t n)
 		rename(s->log_path, old);
 		close(s->log_fd);
 		s->log_fd =
-		    open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+		    open(s->log_path,
+			 O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
 		s->log_size = 0;
 		if (s->log_fd < 0)
 			return;
@@ -1023,7 +1024,8 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 	s.ephemeral = json_is_true(json_object_get(s.spec, "ephemeral"));
 	s.parked_boot = json_is_true(json_object_get(s.spec, "parked_boot"));
 	s.log_path = vm_file(name, "console.log");
-	s.log_fd = open(s.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+	s.log_fd = open(s.log_path,
+			O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (s.log_fd < 0) {
 		r = err_sys(&se, -errno, EXIT_FAILED, "opening '%s'", s.log_path);
 		goto fail;

@@ -406,7 +406,11 @@ static int write_record(struct start *st, struct err *e)
 	const char *logs[] = {"console.log", "vmm.log"};
 	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
 		_cleanup_free_ char *p = vm_file(st->name, logs[i]);
-		int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+		/* anew, never through a link planted in its place */
+		if (unlink(p) < 0 && errno != ENOENT)
+			return err_sys(e, -errno, EXIT_FAILED, "removing '%s'", p);
+		int fd =
+		    open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 		if (fd < 0)
 			return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", p);
 		close(fd);

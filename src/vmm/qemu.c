@@ -434,7 +434,8 @@ static int qemu_launch(struct vmm_vm *vm, const struct vmm_config *cfg, bool inc
 		goto fail;
 	if (cfg->vmm_log) {
 		logfd =
-		    open(cfg->vmm_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+		    open(cfg->vmm_log,
+			 O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 		if (logfd < 0) {
 			r = err_sys(e, -errno, EXIT_FAILED, "open '%s'", cfg->vmm_log);
 			goto fail;

@@ -117,6 +117,25 @@ boot() {
 	[ "$status" -eq 0 ]
 }
 
+@test "a link planted as a VM's data disk is refused and its target untouched" {
+	build_fixture
+	run "$MVMCTL" up "$PROJ" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	local disk="$MVM_HOME/vms/$VM/data.ext4" out="$BATS_TEST_TMPDIR/outside.img"
+	head -c 4096 /dev/urandom >"$out"
+	local before
+	before=$(sha256sum <"$out")
+	rm -f "$disk"
+	ln -s "$out" "$disk"
+	run --separate-stderr "$MVMCTL" up "$PROJ" -d --name "$VM"
+	[ "$status" -eq 1 ]
+	assert_contains "$stderr" "data disk '$disk' is not a regular file"
+	assert_eq "$before" "$(sha256sum <"$out")"
+	[ -L "$disk" ]
+}
+
 @test "a data disk that cannot be made leaves no file behind, and the next up makes it" {
 	build_fixture
 	local bin="$BATS_TEST_TMPDIR/bin"

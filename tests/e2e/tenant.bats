@@ -279,6 +279,22 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	assert_eq '["a", "b"]' "$output"
 }
 
+@test "secrets set replaces a link planted as the secrets directory; its target is untouched" {
+	"$MVMCTL" tenant create acme >/dev/null
+	local d="$MVM_HOME/tenants/acme" out="$BATS_TEST_TMPDIR/outside"
+	mkdir -p "$out"
+	echo keep >"$out/keep"
+	rm -rf "$d/secrets"
+	ln -s "$out" "$d/secrets"
+	echo '{"token":"s3cr3t"}' >"$WORK/s.json"
+	run --separate-stderr "$MVMCTL" tenant secrets set acme --from-file "$WORK/s.json"
+	[ "$status" -eq 0 ]
+	[ -d "$d/secrets" ] && [ ! -L "$d/secrets" ]
+	assert_mode "$d/secrets" 700
+	assert_eq "keep" "$(ls "$out")"
+	assert_eq "keep" "$(cat "$out/keep")"
+}
+
 @test "secrets set with invalid JSON exits 3 and changes nothing" {
 	"$MVMCTL" tenant create acme 2>/dev/null
 	secrets_file "$WORK/s.json"

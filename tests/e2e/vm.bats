@@ -124,6 +124,55 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	[ "$before" = "$after" ]
 }
 
+@test "links planted where a VM writes (console.log, vmm.log, vm.json, spec.json, shim.lock) are not followed" {
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	local d="$MVM_HOME/vms/$VM" f out="$BATS_TEST_TMPDIR/outside"
+	mkdir -p "$out"
+	for f in console.log vmm.log vm.json spec.json shim.lock; do
+		echo "outside $f" >"$out/$f"
+		rm -f "$d/$f"
+		ln -s "$out/$f" "$d/$f"
+	done
+	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
+	# refused (the lock is a link) or started afresh: never written through
+	if [ "$status" -eq 0 ]; then
+		[ "$(rec "$VM" .state)" = running ]
+		run "$MVMCTL" down "$VM"
+	else
+		assert_contains "$stderr" "$d/shim.lock"
+	fi
+	for f in console.log vmm.log vm.json spec.json shim.lock; do
+		assert_eq "outside $f" "$(cat "$out/$f")"
+	done
+	# once the planted lock is gone, the name starts afresh
+	rm -f "$d/shim.lock"
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	for f in console.log vmm.log vm.json spec.json; do
+		[ -f "$d/$f" ] && [ ! -L "$d/$f" ] || { echo "$f is not a file of its own"; return 1; }
+		assert_eq "outside $f" "$(cat "$out/$f")"
+	done
+	grep -q "mvm: ready" "$d/console.log"
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+}
+
+@test "under umask 000 every file mvm makes is 0600 and every directory 0700" {
+	umask 000
+	run "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	local loose
+	loose=$(find "$MVM_HOME" "$(rec "$VM" .run_dir)" \( -type f -perm /077 \) -o \( -type d -perm /077 \))
+	assert_eq "" "$loose"
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+	loose=$(find "$MVM_HOME" \( -type f -perm /077 \) -o \( -type d -perm /077 \))
+	assert_eq "" "$loose"
+}
+
 @test "-p forwards a host port to a service in the guest" {
 	local port i body=
 	port=$(free_port)
