@@ -133,13 +133,14 @@ const struct command *cli_find(const struct command *const *table, const char *n
 /* Before a command reads or writes state: $MVM_HOME is the user's own and
  * private, and what a killed command left in its tmp/ (a secrets file being
  * set, a staging tree) goes now, not at some later build. help and version
- * touch no state. */
+ * touch no state; `cache` commands report and remove leftovers themselves
+ * (`cache prune --dry-run` shows them). */
 static int home_check(struct cli *cli, const struct command *cmd)
 {
 	if (!strcmp(cmd->name, "help") || !strcmp(cmd->name, "version"))
 		return 0;
 	int r = paths_check_home(&cli->err);
-	if (r < 0)
+	if (r < 0 || !strncmp(cli->path, "cache ", 6))
 		return r;
 	struct err e = ERR_INIT;
 	rstore_sweep_tmp(false, NULL, NULL, &e); /* best effort: the next command tries again */
