@@ -272,6 +272,42 @@ count() { ids "$1" | grep -c . || true; }
 	assert_eq 2 "$("$MVM" instance ls --json | jq "[.instances[] | select(.state == \"running\" and .revision == \"$rev1\")] | length")"
 }
 
+@test "two concurrent scales of one pool: both tell the truth, the counts converge, no record is torn" {
+	local a b ra=0 rb=0
+	"$MVM" pool scale acme/workers --running 1 --warm 1 --sleeping 0 >"$BATS_TEST_TMPDIR/a" 2>&1 &
+	a=$!
+	"$MVM" pool scale acme/workers --running 2 --warm 0 --sleeping 1 >"$BATS_TEST_TMPDIR/b" 2>&1 &
+	b=$!
+	wait "$a" || ra=$?
+	wait "$b" || rb=$?
+	cat "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	[ "$ra" -eq 0 ] && [ "$rb" -eq 0 ]
+	# the one that ran last holds
+	local got="$(count running) $(count warm) $(count sleeping)"
+	[ "$got" = "1 1 0" ] || [ "$got" = "2 0 1" ]
+	if [ "$got" = "1 1 0" ]; then
+		grep -q "acme/workers: 1 running, 1 warm, 0 sleeping" "$BATS_TEST_TMPDIR/a"
+	else
+		grep -q "acme/workers: 2 running, 0 warm, 1 sleeping" "$BATS_TEST_TMPDIR/b"
+	fi
+	# every record reads back whole, and each state is real
+	local f
+	for f in "$MVM_HOME"/pools/acme/workers/instances/*/instance.json; do
+		jq -e . "$f" >/dev/null || { echo "torn: $f"; return 1; }
+	done
+	local inst
+	for inst in $(ids running) $(ids warm); do
+		pgrep -f "mvmctl shim $inst" >/dev/null || { echo "$inst has no supervisor"; return 1; }
+	done
+	for inst in $(ids sleeping) $(ids stopped); do
+		! pgrep -f "mvmctl shim $inst" >/dev/null || { echo "$inst still has one"; return 1; }
+	done
+	run "$MVM" pool scale acme/workers --running "${got%% *}" --warm "$(cut -d' ' -f2 <<<"$got")" \
+		--sleeping "${got##* }"
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "(nothing to do)"
+}
+
 @test "scale 0/0/0 stops everything; rm keeps data volumes unless --wipe-volumes" {
 	run "$MVM" pool scale acme/workers --running 0 --warm 0 --sleeping 0
 	[ "$status" -eq 0 ]

@@ -173,6 +173,46 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	assert_eq "" "$loose"
 }
 
+@test "8 parallel ups of different names, 8 parallel execs on one, 8 parallel downs: each status is the truth" {
+	local i pids=() d="$BATS_TEST_TMPDIR/par"
+	mkdir -p "$d"
+	for i in 1 2 3 4 5 6 7 8; do
+		"$MVMCTL" up "$ART" -d --name "$VM-$i" >"$d/up.$i" 2>"$d/up.$i.err" &
+		pids+=($!)
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		wait "${pids[$((i - 1))]}" || { echo "up $i:" && cat "$d/up.$i.err" && return 1; }
+		assert_eq "$VM-$i" "$(cat "$d/up.$i")"
+		[ "$(rec "$VM-$i" .state)" = running ]
+	done
+	run "$MVMCTL" ls -q
+	[ "$status" -eq 0 ]
+	assert_eq "8" "$(grep -c "^$VM-" <<<"$output")"
+	pids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		"$MVMCTL" exec "$VM-1" -- /bin/sh -c "echo exec-$i; exit $i" >"$d/exec.$i" 2>&1 &
+		pids+=($!)
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		local rc=0
+		wait "${pids[$((i - 1))]}" || rc=$?
+		assert_eq "$i" "$rc"
+		assert_eq "exec-$i" "$(cat "$d/exec.$i")"
+	done
+	pids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		"$MVMCTL" down "$VM-$i" >"$d/down.$i" 2>&1 &
+		pids+=($!)
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		wait "${pids[$((i - 1))]}" || { echo "down $i:" && cat "$d/down.$i" && return 1; }
+		[ "$(rec "$VM-$i" .state)" = exited ]
+		! kill -0 "$(rec "$VM-$i" .vmm_pid)" 2>/dev/null
+	done
+	run "$MVMCTL" ls -q
+	assert_eq "" "$(grep "^$VM-" <<<"$output")"
+}
+
 @test "-p forwards a host port to a service in the guest" {
 	local port i body=
 	port=$(free_port)
