@@ -393,9 +393,11 @@ static void scan_ready(struct shim *s, const char *buf, size_t n)
 		char ch = buf[i];
 		if (ch == '\n') {
 			if (strstr(s->line.buf, s->ready_line)) {
-				/* ready means `exec` works: with an agent, once it has answered */
+				/* Anything in the guest can print this line: with an
+				 * agent channel, only the agent's READY counts (ready
+				 * means `exec` works and the services have started). */
 				s->console_ready = true;
-				if (s->agent_hello || s->relay.agent_fd < 0)
+				if (s->relay.agent_fd < 0)
 					became_ready(s);
 			}
 			strbuf_reset(&s->line);
@@ -684,8 +686,6 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 			strbuf_release(&name);
 			if (s->ready && changed)
 				record(s);
-			else if (s->console_ready)
-				became_ready(s);
 			if ((s->restored || s->parked_boot) && !s->identity_sent)
 				send_identity(s);
 		}

@@ -29,6 +29,19 @@ setup_file() {
 	EOF
 	mkimage "$root" "$ART/rootfs.ext4"
 	export ART
+	# a guest whose service prints the ready line long before it is done
+	ART_SPOOF="$BATS_FILE_TMPDIR/art-spoof"
+	mkdir -p "$ART_SPOOF"
+	cp "$ART/vmlinux" "$ART/initrd.img" "$ART_SPOOF/"
+	cat >"$root/etc/systemd/system/spoof.service" <<-'EOF'
+		[Service]
+		Type=oneshot
+		ExecStart=/bin/sh -c 'echo "mvm: ready" >/dev/console; sleep 4; touch /run/spoof-done'
+		[Install]
+		WantedBy=multi-user.target
+	EOF
+	mkimage "$root" "$ART_SPOOF/rootfs.ext4"
+	export ART_SPOOF
 }
 
 setup() {
@@ -211,6 +224,18 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	done
 	run "$MVMCTL" ls -q
 	assert_eq "" "$(grep "^$VM-" <<<"$output")"
+}
+
+@test "a ready line a service prints on the console does not make the VM ready; the agent's READY does" {
+	run --separate-stderr "$MVMCTL" up "$ART_SPOOF" -d --name "$VM"
+	[ "$status" -eq 0 ]
+	[ "$(rec "$VM" .ready_source)" = agent ]
+	# up returned only once every service had started
+	run "$MVMCTL" exec "$VM" -- test -e /run/spoof-done
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "mvm: ready" "$MVM_HOME/vms/$VM/console.log")" -eq 2 ]
+	run "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
 }
 
 @test "-p forwards a host port to a service in the guest" {
