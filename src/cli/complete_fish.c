@@ -62,7 +62,7 @@ static void add_path(struct fish *f, const struct command *cmd, const char *path
 {
 	f->path = path;
 	if (subs) {
-		strbuf_addf(&f->subs, "\tcase '%s'\n\t\techo", path);
+		strbuf_addf(&f->subs, "\tcase '%s'\n\t\tprintf '%%s\\n'", path);
 		for (const struct command *const *c = subs; *c; c++) {
 			if ((*c)->hidden)
 				continue;
@@ -114,8 +114,8 @@ static void visit(const struct command *cmd, const char *path, int depth, void *
 }
 
 static const char fish_main[] =
-    "# __mvmctl_words: the words before the cursor, after the program; the command path\n"
-    "# is what __mvmctl_path prints, the arguments what __mvmctl_args prints\n"
+    "# __mvmctl_walk [args]: the command path of the words before the cursor (\"exec --\"\n"
+    "# past a --), or with args the positional arguments given so far\n"
     "function __mvmctl_walk\n"
     "\tset -l words (commandline -opc)\n"
     "\tset -e words[1]\n"
@@ -133,7 +133,8 @@ static const char fish_main[] =
     "\t\tend\n"
     "\t\tif string match -q -- '-?*' $w\n"
     "\t\t\tstring match -q -- '*=*' $w; and continue\n"
-    "\t\t\tswitch (__mvmctl_optarg \"$path\" $w)\n"
+    "\t\t\tset -l k (__mvmctl_optarg \"$path\" $w)\n"
+    "\t\t\tswitch \"$k\"\n"
     "\t\t\t\tcase pair\n"
     "\t\t\t\t\tset skip 2\n"
     "\t\t\t\tcase ''\n"
@@ -161,7 +162,8 @@ static const char fish_main[] =
     "\n"
     "# __mvmctl_at PATH: true when the command line is at the command PATH\n"
     "function __mvmctl_at\n"
-    "\ttest (__mvmctl_walk) = \"$argv[1]\"\n"
+    "\tset -l path (__mvmctl_walk)\n"
+    "\ttest \"$path\" = \"$argv[1]\"\n"
     "end\n"
     "\n"
     "# __mvmctl_values KIND: names from the state (mvmctl __complete KIND)\n"

@@ -106,7 +106,7 @@ static const char zsh_main[] =
     "# _mvmctl_names: the words of _mvmctl_subcommands PATH, without descriptions\n"
     "_mvmctl_names() {\n"
     "\t_mvmctl_subcommands \"$1\"\n"
-    "\tREPLY=\"${(j: :)${reply%%:*}}\"\n"
+    "\tREPLY=\"${(j: :)${(@)reply%%:*}}\"\n"
     "}\n"
     "\n"
     "# _mvmctl_value KIND: completes an option's value or an argument\n"

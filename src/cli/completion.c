@@ -179,10 +179,40 @@ static int list_slots(struct strvec *out, struct err *e)
 	return r;
 }
 
+/* "--long|-s|kind" per option (for the tests that hold the pages and
+ * scripts to the table) */
+static void print_opt(const struct opt *o, void *ctx)
+{
+	(void)ctx;
+	printf("--%s|", o->long_name);
+	if (o->short_name)
+		printf("-%c", o->short_name);
+	printf("|%s\n", comp_opt_word(o));
+}
+
+static int list_options(struct cli *cli, int argc, char **argv)
+{
+	struct strbuf path = STRBUF_INIT;
+	for (int i = 0; i < argc; i++)
+		strbuf_addf(&path, "%s%s", i ? " " : "", argv[i]);
+	const struct command *cmd = argc ? cli_find_path(path.buf) : NULL;
+	if (argc && (!cmd || cmd->hidden)) {
+		int r = cli_usage_error(cli, "no such command '%s'", path.buf);
+		strbuf_release(&path);
+		return r;
+	}
+	strbuf_release(&path);
+	comp_each_opt(cmd, print_opt, NULL);
+	return 0;
+}
+
 static int run_complete_values(struct cli *cli, int argc, char **argv)
 {
-	(void)argc;
 	const char *kind = argv[0];
+	if (!strcmp(kind, "options"))
+		return list_options(cli, argc - 1, argv + 1);
+	if (argc > 1)
+		return cli_usage_error(cli, "unexpected argument '%s'", argv[1]);
 	struct strvec v = STRVEC_INIT;
 	int r = 0;
 	if (!strcmp(kind, "vms") || !strcmp(kind, "running"))
@@ -209,8 +239,8 @@ const struct command cmd_complete_values = {
     .name = "__complete",
     .run = run_complete_values,
     .summary = "List names for the completion scripts.",
-    .usage = "vms|running|slots|tenants|pools|instances|paths",
+    .usage = "vms|running|slots|tenants|pools|instances|paths | options [PATH...]",
     .min_args = 1,
-    .max_args = 1,
+    .max_args = -1,
     .hidden = true,
 };

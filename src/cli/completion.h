@@ -7,7 +7,8 @@
 #include "cli.h"
 #include "core/strbuf.h"
 
-/* What `__complete` lists, one per line: KIND is one of these words. */
+/* What `__complete` lists, one per line: KIND is one of these words (and
+ * `__complete options [PATH...]` lists a command's options, for tests). */
 #define COMP_VALUE_KINDS "vms running slots tenants pools instances paths"
 
 /* Sizes offered for a SIZE value (a bare number is MiB). */

@@ -285,7 +285,8 @@ static void command_page(struct cli *cli, const struct command *cmd, const char 
 	esc(sb, cmd->exit_status ? cmd->exit_status : cli_default_exit_status);
 	strbuf_addch(sb, '\n');
 
-	/* the page above, the group's other commands, the group's commands */
+	/* the page above, then: a group's commands; a grouped command's siblings; a
+	 * top-level verb's fellow verbs */
 	struct refs r = {.n = 0};
 	const char *sp = strrchr(path, ' ');
 	struct strbuf parent = STRBUF_INIT;
@@ -305,6 +306,9 @@ static void command_page(struct cli *cli, const struct command *cmd, const char 
 		refs_add(&r, p.buf);
 		strbuf_release(&p);
 	}
+	for (const struct command *const *c = list ? NULL : cli_commands; c && *c; c++)
+		if (!(*c)->hidden && !(*c)->subcommands && *c != cmd)
+			refs_add(&r, (*c)->name);
 	refs_print(sb, &r);
 	strbuf_release(&parent);
 }
