@@ -204,6 +204,29 @@ hasnt() { ! grep -qxF -- "$1" <<<"$output" || { printf '%s in:\n%s\n' "$1" "$out
 	assert_eq acme/web "$output"
 }
 
+@test "bash: slot ids of built manifests for manifest info, rm and verify" {
+	# a real offline build (the stand-in nixpkgs), as tests/e2e/build.bats makes one
+	"$MVM_SRC/scripts/standin-nixpkgs.sh" "$BATS_TEST_TMPDIR/standin" >/dev/null
+	export MVM_OFFLINE=1 MVM_OVERRIDE_INPUTS="nixpkgs=path:$BATS_TEST_TMPDIR/standin"
+	mkdir -p "$MVM_HOME" && chmod 700 "$MVM_HOME"
+	cp -al "$BATS_FILE_TMPDIR/prov/kernels" "$MVM_HOME/kernels"
+	cp -r "$MVM_SRC/tests/fixtures/hello" "$WORK/hello"
+	run --separate-stderr "$MVMCTL" build "$WORK/hello"
+	[ "$status" -eq 0 ]
+	local slot
+	slot=$(printf %s "$(realpath "$WORK/hello/mvm.toml")" | sha256sum | cut -d' ' -f1)
+	local c
+	for c in info rm verify; do
+		comp mvmctl manifest "$c" ''
+		has "$slot"
+	done
+	comp mvmctl manifest info "${slot:0:6}"
+	assert_eq "$slot" "$output"
+	# PATH is a file too
+	comp mvmctl manifest info "$WORK/hel"
+	assert_eq "$WORK/hello" "$output"
+}
+
 @test "the table walk: every option of every command path is in each shell's script" {
 	local p long short kind w zopts
 	while IFS= read -r p; do
