@@ -9,8 +9,9 @@
 #include "core/strbuf.h"
 
 /* Text for roff: backslashes and '-' escaped, a '.' or '\'' starting a line
- * made literal, and every non-ASCII character as \[uXXXX] (groff reads its
- * input as Latin-1, where UTF-8's continuation bytes are invalid). */
+ * made literal, and every non-ASCII character as a glyph name (groff reads its
+ * input as Latin-1, where UTF-8's continuation bytes are invalid): the few the
+ * table uses by names every device renders, others as \[uXXXX]. */
 static void roff_escape(struct strbuf *sb, const char *s, size_t n)
 {
 	bool bol = sb->len == 0 || sb->buf[sb->len - 1] == '\n';
@@ -44,7 +45,17 @@ static void roff_escape(struct strbuf *sb, const char *s, size_t n)
 				continue;
 			}
 			i += extra;
-			strbuf_addf(sb, "\\[u%04X]", cp);
+			/* glyphs every output device has (-Tascii too, as man -l in the C locale) */
+			if (cp == 0x2026)
+				strbuf_addstr(sb, "...");
+			else if (cp == 0x2014)
+				strbuf_addstr(sb, "\\(em");
+			else if (cp == 0x2013)
+				strbuf_addstr(sb, "\\(en");
+			else if (cp == 0x2192)
+				strbuf_addstr(sb, "\\(->");
+			else
+				strbuf_addf(sb, "\\[u%04X]", cp);
 		}
 	}
 }
