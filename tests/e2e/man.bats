@@ -86,7 +86,7 @@ renders() {
 }
 
 @test "man finds the installed pages by name: man mvmctl-pool-scale, man mvm" {
-	make -s -C "${MVM_SRC:-$BATS_TEST_DIRNAME/../..}" BUILD="$MVM_BUILD" install DESTDIR="$WORK/root" PREFIX=/usr >/dev/null
+	env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -C "${MVM_SRC:-$BATS_TEST_DIRNAME/../..}" BUILD="$MVM_BUILD" install DESTDIR="$WORK/root" PREFIX=/usr >/dev/null
 	local man1=$WORK/root/usr/share/man/man1
 	[ -f "$man1/mvmctl.1" ]
 	[ -f "$man1/mvm.1" ]
