@@ -45,7 +45,8 @@ static void roff_escape(struct strbuf *sb, const char *s, size_t n)
 				continue;
 			}
 			i += extra;
-			/* glyphs every output device has (-Tascii too, as man -l in the C locale) */
+			/* glyphs every output device has (-Tascii too, as man -l in the C locale)
+			 */
 			if (cp == 0x2026)
 				strbuf_addstr(sb, "...");
 			else if (cp == 0x2014)
