@@ -4,6 +4,8 @@
 #                        toml-test, black-box)
 #   make check-asan      the same under -fsanitize=address,undefined (build/asan/)
 #   make fuzz            libFuzzer harnesses (clang), not part of check
+#   make man             build/man/: mvmctl(1), mvm(1), mvmctl-<command path>(1), written by
+#                        mvmctl itself from its command table (part of all)
 #   make install PREFIX=/usr/local
 
 PREFIX ?= /usr/local
@@ -51,10 +53,37 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-all: $(BUILD)/mvmctl $(BUILD)/mvm-init
+all: $(BUILD)/mvmctl $(BUILD)/mvm-init man completion
 
 $(BUILD)/mvmctl: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Man pages and completion scripts, written by mvmctl from its own command table: a page
+# per path `mvmctl __complete paths` lists, mvm(1) by mvmctl invoked as mvm.
+MAN_STAMP := $(BUILD)/man/.written
+COMPLETIONS := $(BUILD)/completion/mvmctl.bash $(BUILD)/completion/_mvmctl \
+	$(BUILD)/completion/mvmctl.fish
+man: $(MAN_STAMP)
+$(MAN_STAMP): $(BUILD)/mvmctl
+	@rm -rf $(BUILD)/man && mkdir -p $(BUILD)/man
+	@$(BUILD)/mvmctl __complete paths | while IFS= read -r p; do \
+		$(BUILD)/mvmctl help --man $$p >"$(BUILD)/man/mvmctl-$$(echo $$p | tr ' ' -).1" || exit 1; \
+	done
+	$(BUILD)/mvmctl help --man >$(BUILD)/man/mvmctl.1
+	ln -sf $(abspath $(BUILD)/mvmctl) $(BUILD)/man/mvm
+	$(BUILD)/man/mvm help --man >$(BUILD)/man/mvm.1
+	rm -f $(BUILD)/man/mvm
+	@touch $@
+completion: $(COMPLETIONS)
+$(BUILD)/completion/mvmctl.bash: $(BUILD)/mvmctl
+	@mkdir -p $(dir $@)
+	$(BUILD)/mvmctl completion bash >$@
+$(BUILD)/completion/_mvmctl: $(BUILD)/mvmctl
+	@mkdir -p $(dir $@)
+	$(BUILD)/mvmctl completion zsh >$@
+$(BUILD)/completion/mvmctl.fish: $(BUILD)/mvmctl
+	@mkdir -p $(dir $@)
+	$(BUILD)/mvmctl completion fish >$@
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -97,6 +126,18 @@ install: all
 	ln -sf mvmctl $(DESTDIR)$(PREFIX)/bin/mvm
 	install -m 0755 $(BUILD)/mvm-init $(DESTDIR)$(PREFIX)/lib/mvm/mvm-init
 	cp -R share/. $(DESTDIR)$(PREFIX)/share/mvm/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
+		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(BUILD)/completion/mvmctl.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/mvmctl
+	ln -sf mvmctl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mvm
+	install -m 0644 $(BUILD)/completion/_mvmctl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_mvmctl
+	install -m 0644 $(BUILD)/completion/mvmctl.fish \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mvmctl.fish
+	ln -sf mvmctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mvm.fish
 
 check-layers:
 	@scripts/check-layers.sh $(LAYERS)
@@ -111,5 +152,5 @@ fmt:
 clean:
 	rm -rf build
 
-.PHONY: all tests check check-asan check-layers fuzz install fmt-check fmt clean
+.PHONY: all man completion tests check check-asan check-layers fuzz install fmt-check fmt clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -14,6 +14,8 @@ packages=(
 	libcurl4 libarchive13
 	# tests
 	libcmocka-dev bats jq curl clang-format
+	# tests: man pages rendered with groff -ww and man -l; the zsh and fish completion scripts
+	groff-base man-db zsh fish
 )
 
 as_root() {

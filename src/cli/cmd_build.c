@@ -355,4 +355,5 @@ const struct command cmd_build = {
 		   "MVM_KERNEL           another guest kernel (config: kernel)",
     .opts = build_opts,
     .max_args = 1,
+    .args = CLI_ARG_FILE,
 };

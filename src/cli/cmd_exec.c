@@ -52,7 +52,7 @@ const struct opt vm_cli_exec_opts[] = {
      .value = &exec_secret_envs,
      .argh = "NAME",
      .help = "an ephemeral VM's /run/secrets/NAME, from the host's variable NAME (repeatable)"},
-    OPT_STRING_(0, "network", &exec_network, "MODE",
+    OPT_CHOICE_(0, "network", &exec_network, "MODE", "nat isolated none",
 		"an ephemeral VM's egress: nat (default), isolated or none"),
     {.type = OPT_STRING_LIST,
      .long_name = "allow",
@@ -74,7 +74,13 @@ const struct opt vm_cli_exec_opts[] = {
      .argh = "SIZE",
      .help = "an ephemeral VM's memory (default: the manifest's, else the last build's)",
      .given = &exec_mem_given},
-    OPT_STRING_('w', "workdir", &exec_cwd, "DIR", "working directory in the guest"),
+    {.type = OPT_STRING,
+     .short_name = 'w',
+     .long_name = "workdir",
+     .value = &exec_cwd,
+     .argh = "DIR",
+     .help = "working directory in the guest",
+     .kind = OPT_ARG_STRING}, /* the guest's, not the host's */
     {.type = OPT_INT,
      .long_name = "timeout",
      .value = &exec_timeout,
@@ -215,6 +221,7 @@ const struct command cmd_exec = {
     .opts = vm_cli_exec_opts,
     .max_args = 1,
     .accepts_dashdash = true,
+    .args = CLI_ARG_RUNNING | CLI_ARG_FILE,
 };
 
 static int run_run(struct cli *cli, int argc, char **argv)
@@ -243,4 +250,5 @@ const struct command cmd_run = {
     .opts = vm_cli_exec_opts,
     .max_args = 1,
     .accepts_dashdash = true,
+    .args = CLI_ARG_FILE,
 };

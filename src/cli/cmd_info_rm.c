@@ -57,6 +57,7 @@ const struct command cmd_info = {
 		   "working directory),\nor a slot id from 'mvmctl manifest ls'.",
     .examples = "mvmctl info\nmvmctl info ./api --json",
     .max_args = 1,
+    .args = CLI_ARG_VM | CLI_ARG_FILE,
 };
 
 static int run_rm(struct cli *cli, int argc, char **argv)
@@ -95,4 +96,5 @@ const struct command cmd_rm = {
 		"mvmctl rm --manifest-file",
     .opts = registry_rm_optv,
     .max_args = 1,
+    .args = CLI_ARG_VM | CLI_ARG_FILE,
 };

@@ -15,7 +15,7 @@ static const char *opt_prompt;
 static bool opt_force;
 
 static const struct opt init_opts[] = {
-    OPT_STRING_(0, "preset", &opt_preset, "NAME",
+    OPT_CHOICE_(0, "preset", &opt_preset, "NAME", "minimal http python postgres worker",
 		"minimal (default), http, postgres, worker or python"),
     OPT_STRING_(0, "prompt", &opt_prompt, "TEXT",
 		"describe the service; a planner picks the preset and its parameters"),
@@ -175,4 +175,5 @@ const struct command cmd_init = {
 		   "MVM_TEMPLATE_PROVIDER or timeout setting; 5 files exist (use --force)",
     .opts = init_opts,
     .max_args = 1,
+    .args = CLI_ARG_DIR,
 };

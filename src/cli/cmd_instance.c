@@ -156,7 +156,7 @@ static int move_to(struct cli *cli, const char *arg, enum inst_state to)
 	return r;
 }
 
-#define MOVE_CMD(fn, verb, state, sum)                                                             \
+#define MOVE_CMD(fn, verb, state, sum, ex)                                                         \
 	static int run_##fn(struct cli *cli, int argc, char **argv)                                \
 	{                                                                                          \
 		(void)argc;                                                                        \
@@ -167,19 +167,33 @@ static int move_to(struct cli *cli, const char *arg, enum inst_state to)
 	    .run = run_##fn,                                                                       \
 	    .summary = sum,                                                                        \
 	    .usage = "<tenant>/<pool>/<instance> [--json]",                                        \
+	    .examples = ex,                                                                        \
 	    .min_args = 1,                                                                         \
 	    .max_args = 1,                                                                         \
+	    .args = CLI_ARG_INSTANCE,                                                              \
 	}
 
 MOVE_CMD(start, "start", INST_RUNNING,
-	 "Boot a stopped instance (from the pool's snapshot when it fits).");
+	 "Boot a stopped instance (from the pool's snapshot when it fits).",
+	 "mvm instance start acme/workers/i-1a2b3c4d\n"
+	 "mvm instance start acme/workers/i-1a2b3c4d --json");
 MOVE_CMD(stop, "stop", INST_STOPPED,
-	 "Stop an instance (a sleeping one's saved state is discarded).");
-MOVE_CMD(pause, "pause", INST_WARM, "Pause a running instance's vCPUs: it becomes warm.");
-MOVE_CMD(resume, "resume", INST_RUNNING, "Resume a warm instance.");
+	 "Stop an instance (a sleeping one's saved state is discarded).",
+	 "mvm instance stop acme/workers/i-1a2b3c4d\n"
+	 "mvm instance stop acme/workers/i-1a2b3c4d --json");
+MOVE_CMD(pause, "pause", INST_WARM, "Pause a running instance's vCPUs: it becomes warm.",
+	 "mvm instance pause acme/workers/i-1a2b3c4d\n"
+	 "mvm instance pause acme/workers/i-1a2b3c4d --json");
+MOVE_CMD(resume, "resume", INST_RUNNING, "Resume a warm instance.",
+	 "mvm instance resume acme/workers/i-1a2b3c4d\n"
+	 "mvm instance resume acme/workers/i-1a2b3c4d --json");
 MOVE_CMD(sleep, "sleep", INST_SLEEPING,
-	 "Save a running or warm instance to disk and end its VMM: it becomes sleeping.");
-MOVE_CMD(wake, "wake", INST_RUNNING, "Restore a sleeping instance: it runs again.");
+	 "Save a running or warm instance to disk and end its VMM: it becomes sleeping.",
+	 "mvm instance sleep acme/workers/i-1a2b3c4d\n"
+	 "mvm instance sleep acme/workers/i-1a2b3c4d --json");
+MOVE_CMD(wake, "wake", INST_RUNNING, "Restore a sleeping instance: it runs again.",
+	 "mvm instance wake acme/workers/i-1a2b3c4d\n"
+	 "mvm instance wake acme/workers/i-1a2b3c4d --json");
 
 static const struct opt rm_opts[] = {
     OPT_BOOL_(0, "wipe-volumes", &wipe_volumes, "also delete the instance's data disk"),
@@ -199,9 +213,12 @@ static const struct command cmd_instance_rm = {
     .usage = "<tenant>/<pool>/<instance> [--wipe-volumes] [--json]",
     .description = "An instance with a data disk is only removed with --wipe-volumes, which\n"
 		   "deletes the disk too.",
+    .examples = "mvm instance rm acme/workers/i-1a2b3c4d\n"
+		"mvm instance rm acme/workers/i-1a2b3c4d --wipe-volumes",
     .opts = rm_opts,
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_INSTANCE,
 };
 
 /* --- exec, logs ------------------------------------------------------------------------ */
@@ -246,6 +263,8 @@ static const struct command cmd_instance_exec = {
     .run = run_exec,
     .summary = "Run a command in a running instance.",
     .usage = "<tenant>/<pool>/<instance> [-i] [-t] [-e K=V]... [-w DIR] [--timeout S] -- CMD...",
+    .examples = "mvm instance exec acme/workers/i-1a2b3c4d -- uname -a\n"
+		"mvm instance exec -it acme/workers/i-1a2b3c4d -- sh",
     .exit_status = "the command's own status; 2 usage error, 124 --timeout expired,\n"
 		   "125 the instance is not running or cannot be reached, 126/127 the command\n"
 		   "cannot be executed / was not found",
@@ -253,6 +272,7 @@ static const struct command cmd_instance_exec = {
     .min_args = 1,
     .max_args = 1,
     .accepts_dashdash = true,
+    .args = CLI_ARG_INSTANCE,
 };
 
 static long long logs_lines = -1;
@@ -290,9 +310,12 @@ static const struct command cmd_instance_logs = {
     .run = run_logs,
     .summary = "Print an instance's console log (of its last boot).",
     .usage = "<tenant>/<pool>/<instance> [-n N]",
+    .examples = "mvm instance logs acme/workers/i-1a2b3c4d\n"
+		"mvm instance logs -n 20 acme/workers/i-1a2b3c4d",
     .opts = logs_opts,
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_INSTANCE,
 };
 
 static const struct command cmd_instance_ls = {
@@ -300,7 +323,9 @@ static const struct command cmd_instance_ls = {
     .run = run_ls,
     .summary = "List instances with their state and revision.",
     .usage = "[<tenant>[/<pool>]] [--json]",
+    .examples = "mvm instance ls\nmvm instance ls acme\nmvm instance ls acme/workers --json",
     .max_args = 1,
+    .args = CLI_ARG_TENANT | CLI_ARG_POOL,
 };
 
 static const struct command *const instance_subcommands[] = {

@@ -29,4 +29,5 @@ const struct command cmd_locate_manifest = {
     .environment = "MVM_CEILING_DIRECTORIES  colon-separated directories the walk-up never "
 		   "enters",
     .max_args = 1,
+    .args = CLI_ARG_FILE,
 };

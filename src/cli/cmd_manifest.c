@@ -53,6 +53,7 @@ static const struct command cmd_manifest_check = {
     .environment = "MVM_CEILING_DIRECTORIES  colon-separated directories the walk-up never "
 		   "enters",
     .max_args = 1,
+    .args = CLI_ARG_FILE,
 };
 
 static const struct command *const manifest_subcommands[] = {

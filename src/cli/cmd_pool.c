@@ -67,8 +67,12 @@ static struct {
 } co = {.vcpus = 2, .mem = 1024};
 
 static const struct opt create_opts[] = {
-    OPT_STRING_(0, "flake", &co.flake, "REF",
-		"the flake: a directory (made absolute now) or a flake reference"),
+    {.type = OPT_STRING,
+     .long_name = "flake",
+     .value = &co.flake,
+     .argh = "REF",
+     .help = "the flake: a directory (made absolute now) or a flake reference",
+     .kind = OPT_ARG_DIR},
     OPT_STRING_(0, "profile", &co.profile, "NAME", "the flake's packages.<system>.NAME to run"),
     {.type = OPT_INT,
      .long_name = "vcpus",
@@ -257,6 +261,7 @@ static const struct command cmd_pool_ls = {
     .examples = "mvm pool ls\nmvm pool ls acme\nmvm pool ls acme --json | jq -r '.pools[].pool'",
     .exit_status = "0 success, 2 a malformed tenant id, 4 no such tenant",
     .max_args = 1,
+    .args = CLI_ARG_TENANT,
 };
 
 /* ---- info ----------------------------------------------------------------- */
@@ -403,6 +408,7 @@ static const struct command cmd_pool_info = {
     .exit_status = "0 success, 2 a malformed address, 4 no such pool",
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_POOL,
 };
 
 /* ---- build ---------------------------------------------------------------- */
@@ -504,6 +510,7 @@ static const struct command cmd_pool_build = {
 	"of the pool running), 4 no such pool, 6 host not ready, 7 nix or packing failed",
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_POOL,
 };
 
 /* ---- rollback ------------------------------------------------------------- */
@@ -569,6 +576,7 @@ static const struct command cmd_pool_rollback = {
 		   "Revision <hash> not found (unknown, ambiguous or incomplete)",
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_POOL,
 };
 
 /* ---- rm ------------------------------------------------------------------- */
@@ -622,6 +630,7 @@ static const struct command cmd_pool_rm = {
 		   "4 no such pool, 5 the pool still has instances",
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_POOL,
 };
 
 extern const struct command cmd_pool_scale, cmd_pool_reconcile; /* cmd_pool_scale.c */

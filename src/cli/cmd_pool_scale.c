@@ -113,6 +113,7 @@ const struct command cmd_pool_scale = {
     .opts = scale_opts,
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_POOL,
 };
 
 static int run_reconcile(struct cli *cli, int argc, char **argv)
@@ -133,6 +134,8 @@ const struct command cmd_pool_reconcile = {
     .usage = "<tenant>/<pool> [--json]",
     .description = "Instances whose VMM died are recorded stopped, then the pool is brought\n"
 		   "back to the counts of its last `pool scale`, as scale does.",
+    .examples = "mvm pool reconcile acme/workers\nmvm pool reconcile acme/workers --json",
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_POOL,
 };

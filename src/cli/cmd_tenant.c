@@ -376,6 +376,7 @@ static const struct command cmd_tenant_info = {
     .examples = "mvmctl tenant info acme\nmvmctl tenant info acme --json | jq .quotas",
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_TENANT,
 };
 
 /* ---- tenant rm -------------------------------------------------------------------- */
@@ -424,6 +425,7 @@ static const struct command cmd_tenant_rm = {
     .opts = rm_opts,
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_TENANT,
 };
 
 /* ---- tenant secrets set --------------------------------------------------------------- */
@@ -490,6 +492,7 @@ static const struct command cmd_tenant_secrets_set = {
     .opts = secrets_set_opts,
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_TENANT,
 };
 
 static const struct command *const secrets_subcommands[] = {

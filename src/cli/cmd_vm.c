@@ -96,7 +96,7 @@ static const struct opt up_opts[] = {
      .value = &up_secret_envs,
      .argh = "NAME",
      .help = "/run/secrets/NAME in the guest, from the host's variable NAME (repeatable)"},
-    OPT_STRING_(0, "network", &up_network, "MODE",
+    OPT_CHOICE_(0, "network", &up_network, "MODE", "nat isolated none",
 		"egress: nat (default), isolated (published ports only) or none (no device)"),
     {.type = OPT_STRING_LIST,
      .long_name = "allow",
@@ -238,6 +238,7 @@ const struct command cmd_up = {
 		   "isolated or none\nMVM_HOME     state directory",
     .opts = up_opts,
     .max_args = 1,
+    .args = CLI_ARG_FILE,
 };
 
 /* --- ls ------------------------------------------------------------------------ */
@@ -430,6 +431,7 @@ const struct command cmd_down = {
     .examples = "mvmctl down web\nmvmctl down --all",
     .opts = down_opts,
     .max_args = -1,
+    .args = CLI_ARG_RUNNING,
 };
 
 /* --- logs ------------------------------------------------------------------------ */
@@ -467,6 +469,7 @@ const struct command cmd_logs = {
     .opts = logs_opts,
     .min_args = 1,
     .max_args = 1,
+    .args = CLI_ARG_VM,
 };
 
 /* --- info NAME -------------------------------------------------------------------- */

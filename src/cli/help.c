@@ -6,7 +6,10 @@
 #include "cli.h"
 #include "core/strbuf.h"
 
-static const char default_exit_status[] =
+const char cli_default_environment[] = "MVM_HOME     where mvm keeps its state (default ~/.mvm)\n"
+				       "NO_COLOR     disable colour";
+
+const char cli_default_exit_status[] =
     "0 success, 1 failure, 2 usage error, 3 invalid manifest or config, 4 not found,\n"
     "5 refused (rerun with --force), 6 host not ready (run 'mvmctl doctor'), 7 build failed";
 
@@ -18,10 +21,8 @@ static void opt_line(FILE *out, const struct opt *o)
 	else
 		strbuf_addstr(&sb, "    ");
 	strbuf_addf(&sb, "--%s", o->long_name);
-	if (o->type == OPT_PAIR_LIST)
-		strbuf_addf(&sb, " %s", o->argh ? o->argh : "NAME VALUE");
-	else if (o->type != OPT_BOOL)
-		strbuf_addf(&sb, " %s", o->argh ? o->argh : "VALUE");
+	if (cli_opt_argh(o))
+		strbuf_addf(&sb, " %s", cli_opt_argh(o));
 	fprintf(out, "  %-28s %s", sb.buf, o->help ? o->help : "");
 	if (o->alias)
 		fprintf(out, " (also --%s)", o->alias);
@@ -60,15 +61,14 @@ void cli_print_help(struct cli *cli, const struct command *cmd, const char *path
 	}
 	fputs("\nOptions:\n", out);
 	for (const struct opt *o = cmd->opts; o && o->type != OPT_END; o++)
-		opt_line(out, o);
+		if (!o->hidden)
+			opt_line(out, o);
 	for (const struct opt *o = cli_global_opts(); o->type != OPT_END; o++)
 		opt_line(out, o);
 	fputs("\nEnvironment:\n", out);
-	indented(out, cmd->environment ? cmd->environment
-				       : "MVM_HOME     where mvm keeps its state (default ~/.mvm)\n"
-					 "NO_COLOR     disable colour");
+	indented(out, cmd->environment ? cmd->environment : cli_default_environment);
 	fputs("\nExit status:\n", out);
-	indented(out, cmd->exit_status ? cmd->exit_status : default_exit_status);
+	indented(out, cmd->exit_status ? cmd->exit_status : cli_default_exit_status);
 }
 
 void cli_print_overview(struct cli *cli, FILE *out)

@@ -353,6 +353,7 @@ const struct command cmd_manifest_info = {
     .examples = "mvmctl manifest info\nmvmctl manifest info ./api\n"
 		"mvmctl manifest info --json | jq .current_revision",
     .max_args = 1,
+    .args = CLI_ARG_FILE | CLI_ARG_SLOT,
 };
 
 /* ---- manifest rm ----------------------------------------------------------------- */
@@ -440,6 +441,7 @@ const struct command cmd_manifest_rm = {
 		"mvmctl manifest rm --manifest-file",
     .opts = registry_rm_optv,
     .max_args = 1,
+    .args = CLI_ARG_FILE | CLI_ARG_SLOT,
 };
 
 /* ---- manifest verify -------------------------------------------------------------- */
@@ -551,6 +553,7 @@ const struct command cmd_manifest_verify = {
 		   "unreadable),\n2 usage error, 4 no such manifest, slot or revision",
     .opts = verify_optv,
     .max_args = 1,
+    .args = CLI_ARG_FILE | CLI_ARG_SLOT,
 };
 
 /* ---- manifest prune ------------------------------------------------------------------ */

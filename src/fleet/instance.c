@@ -201,6 +201,32 @@ int instance_list(const char *t, const char *p, struct instance **out, size_t *n
 	return r;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int instance_ids(const char *t, const char *p, struct strvec *ids, struct err *e)
+{
+	_cleanup_free_ char *dir = fleet_instances_dir(t, p);
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT ? 0 : err_sys(e, -errno, EXIT_FAILED, "reading '%s'", dir);
+	size_t first = ids->n;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (!fleet_id_valid(de->d_name))
+			continue;
+		_cleanup_free_ char *path = xasprintf("%s/%s/%s", dir, de->d_name, INSTANCE_RECORD);
+		if (fs_is_file(path))
+			strvec_push(ids, de->d_name);
+	}
+	closedir(d);
+	if (ids->n > first)
+		qsort(ids->v + first, ids->n - first, sizeof(char *), cmp_str);
+	return 0;
+}
+
 void instance_list_release(struct instance *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -68,6 +68,9 @@ int instance_save(struct instance *in, struct err *e);
 /* Every instance of pool t/p, sorted by id (each loaded as above). */
 int instance_list(const char *t, const char *p, struct instance **out, size_t *n, struct err *e);
 void instance_list_release(struct instance *v, size_t n);
+/* The ids of pool t/p's instances (those with a record), sorted, for shell
+ * completion: no record is read, no VM checked, nothing locked. */
+int instance_ids(const char *t, const char *p, struct strvec *ids, struct err *e);
 
 /* Creates a new, stopped instance of the pool (the tenant's
  * max_instances_per_pool checked). */

@@ -176,22 +176,30 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int vm_list(json_t **records, struct err *e)
+/* The names under vms/ that are valid, sorted (no record read). */
+static int dir_names(struct strvec *names, struct err *e)
 {
-	*records = json_array();
 	_cleanup_free_ char *dir = xasprintf("%s/vms", paths_home());
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : err_sys(e, -errno, EXIT_FAILED, "opening '%s'", dir);
-	struct strvec names = STRVEC_INIT;
+	size_t first = names->n;
 	struct dirent *de;
 	while ((de = readdir(d)))
 		if (de->d_name[0] != '.' && vm_name_valid(de->d_name))
-			strvec_push(&names, de->d_name);
+			strvec_push(names, de->d_name);
 	closedir(d);
-	if (names.n)
-		qsort(names.v, names.n, sizeof(char *), cmp_names);
-	for (size_t i = 0; i < names.n; i++) {
+	if (names->n > first)
+		qsort(names->v + first, names->n - first, sizeof(char *), cmp_names);
+	return 0;
+}
+
+int vm_list(json_t **records, struct err *e)
+{
+	*records = json_array();
+	struct strvec names = STRVEC_INIT;
+	int r = dir_names(&names, e);
+	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		json_t *rec = NULL;
 		struct err ge = ERR_INIT;
 		if (vm_get(names.v[i], &rec, &ge) == 0)
@@ -199,5 +207,27 @@ int vm_list(json_t **records, struct err *e)
 		err_release(&ge); /* a directory without a record (being made) is not listed */
 	}
 	strvec_clear(&names);
-	return 0;
+	return r;
+}
+
+int vm_names(struct strvec *names, bool alive_only, struct err *e)
+{
+	struct strvec all = STRVEC_INIT;
+	int r = dir_names(&all, e);
+	for (size_t i = 0; r == 0 && i < all.n; i++) {
+		_cleanup_free_ char *path = vm_file(all.v[i], "vm.json");
+		if (!alive_only) {
+			if (fs_is_file(path))
+				strvec_push(names, all.v[i]);
+			continue;
+		}
+		json_t *rec = NULL;
+		struct err ig = ERR_INIT;
+		if (json_read_file(path, &rec, &ig) == 0 && vm_record_alive(rec))
+			strvec_push(names, all.v[i]);
+		json_decref(rec);
+		err_release(&ig);
+	}
+	strvec_clear(&all);
+	return r;
 }

@@ -139,6 +139,11 @@ bool vm_ref_valid(const char *ref);
 int vm_get(const char *name, json_t **rec, struct err *e);
 /* Every VM's record (checked the same way), sorted by name. */
 int vm_list(json_t **records, struct err *e);
+/* The names of the VMs that have a record, sorted, for shell completion:
+ * nothing is locked, repaired or killed. alive_only reads each record and
+ * keeps those it says are alive, as written: a VM whose supervisor died
+ * unnoticed is still listed until vm_get or vm_list repairs its record. */
+int vm_names(struct strvec *names, bool alive_only, struct err *e);
 /* True when the record says the VM is alive (starting, running, stopping). */
 bool vm_record_alive(const json_t *rec);
 /* True when a supervisor holds the VM's lock: it lives, whatever its record
