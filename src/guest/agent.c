@@ -993,6 +993,27 @@ void agent_services_ready(void)
 	identity_ready(); /* after READY is on its way: the log line is not in its path */
 }
 
+size_t agent_raw_room(void)
+{
+	if (ag.port.fd < 0)
+		return 0;
+	if (ag.out_off) {
+		memmove(ag.outq, ag.outq + ag.out_off, ag.out_len - ag.out_off);
+		ag.out_len -= ag.out_off;
+		ag.out_off = 0;
+	}
+	return outq_room();
+}
+
+void agent_send_raw(const void *p, size_t n)
+{
+	if (n > agent_raw_room())
+		n = agent_raw_room();
+	memcpy(ag.outq + ag.out_len, p, n);
+	ag.out_len += n;
+	port_flush();
+}
+
 /* Called by the loop after every round: flush and re-arm. */
 void agent_after_round(void)
 {

@@ -137,6 +137,19 @@ void agent_services_ready(void);
 void agent_timer(void);
 /* After every loop round: flush output, re-arm the session watches. */
 void agent_after_round(void);
+/* Room in the queue to the host, and bytes appended to it as they are, not
+ * framed (the test mode below): a hostile guest's view of the channel. */
+size_t agent_raw_room(void);
+void agent_send_raw(const void *p, size_t n);
+
+/* --- inject.c: test mode ------------------------------------------------ */
+/* When the image holds /etc/mvm/test-inject, what is written to the FIFO
+ * /run/mvm-inject goes to the host on the agent channel byte for byte, among
+ * the agent's own frames: tests play a hostile guest with it. It gives a
+ * guest nothing it could not do as PID 1 of its own image. */
+void inject_start(void);
+/* After every loop round: reads the FIFO again once the queue has room. */
+void inject_rearm(void);
 
 /* --- main.c --- */
 /* Requests an orderly power-off (services stopped first). */

@@ -141,6 +141,7 @@ int main(void)
 		log_msg("snapshot mode: waiting for the host's identity");
 	}
 	agent_start(snapshot);
+	inject_start();
 	if (!snapshot)
 		services_start();
 	reap();
@@ -148,6 +149,7 @@ int main(void)
 	for (;;) {
 		loop_run_once();
 		agent_after_round();
+		inject_rearm();
 		if (shutting_down && (services_all_stopped() || now_ms() >= hard_deadline))
 			finish();
 	}

@@ -671,8 +671,10 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 {
 	struct shim *s = ctx;
 	if (f->type == PROTO_HELLO) {
+		/* One HELLO a connection: the guest answers ours once; more are
+		 * a guest's noise, and must cost no record write each. */
 		struct proto_hello h;
-		if (proto_hello_decode(f->payload, f->len, &h) == 0) {
+		if (!s->agent_hello && proto_hello_decode(f->payload, f->len, &h) == 0) {
 			s->agent_hello = true;
 			/* the guest's words: printable text only (a NUL would make the
 			 * record unreadable), and written only when it changes (a guest
