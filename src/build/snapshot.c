@@ -1,6 +1,7 @@
 /* `build --snapshot` (snapshot.h). */
 #include "build/snapshot.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,7 +19,6 @@
 
 #define SNAPSHOT_BOOT_TIMEOUT_MS 60000
 #define SNAPSHOT_NEW		 ".snapshot-new"
-#define SNAPSHOT_OLD		 ".snapshot-old"
 
 void snapshot_result_release(struct snapshot_result *r)
 {
@@ -116,37 +116,68 @@ static uint64_t allocated(const char *path, bool apparent)
 	return apparent ? (uint64_t)st.st_size : (uint64_t)st.st_blocks * 512;
 }
 
-static int record_in_revision(const char *rev_dir, json_t *meta, struct err *e)
+/* Links every file of the revision but its records and its snapshot into
+ * stage (the same filesystem): the new revision shares their inodes. */
+static int link_files(const char *rev_dir, const char *stage, struct err *e)
 {
-	_cleanup_free_ char *rp = fs_join(rev_dir, "revision.json");
-	json_t *rev = NULL;
-	int r = json_read_file(rp, &rev, e);
-	if (r < 0)
-		return r;
-	json_object_set(rev, "snapshot", meta);
-	r = json_write_file(rp, rev, e);
-	json_decref(rev);
-	if (r < 0)
-		return r;
-	return rstore_write_checksums(rev_dir, e);
+	DIR *d = opendir(rev_dir);
+	if (!d)
+		return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", rev_dir);
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		const char *n = de->d_name;
+		if (n[0] == '.' || !strcmp(n, SNAPSHOT_DIR) || !strcmp(n, "revision.json") ||
+		    !strcmp(n, RSTORE_CHECKSUMS))
+			continue;
+		_cleanup_free_ char *src = fs_join(rev_dir, n);
+		_cleanup_free_ char *dst = fs_join(stage, n);
+		if (!fs_is_file(src))
+			r = err_set(
+			    e, -EINVAL, EXIT_BUILD,
+			    "'%s' is not a regular file; a revision holds regular files only", src);
+		else if (link(src, dst) < 0)
+			r = err_sys(e, -errno, EXIT_BUILD, "linking '%s'", src);
+	}
+	closedir(d);
+	return r;
 }
 
-/* Puts new in place of rev_dir/snapshot (an old one is swapped out). */
-static int install(const char *rev_dir, const char *newdir, struct err *e)
+/* Puts the snapshot made in newdir into the revision, in one step: a copy
+ * of the revision (its files linked, not copied) gets the snapshot, the new
+ * revision.json and its checksums, and is exchanged with the revision
+ * (RENAME_EXCHANGE). Killed at any point, the revision is the old one or
+ * the new one, whole: never a new snapshot under old checksums. */
+static int commit(const char *rev_dir, const char *newdir, json_t *meta, struct err *e)
 {
-	_cleanup_free_ char *dst = fs_join(rev_dir, SNAPSHOT_DIR);
-	_cleanup_free_ char *old = fs_join(rev_dir, SNAPSHOT_OLD);
-	struct err ig = ERR_INIT;
-	fs_rm_rf(old, &ig);
-	err_release(&ig);
-	if (fs_exists(dst) && rename(dst, old) < 0)
-		return err_sys(e, -errno, EXIT_BUILD, "moving the old snapshot aside");
-	if (rename(newdir, dst) < 0)
-		return err_sys(e, -errno, EXIT_BUILD, "putting the snapshot in place");
-	fs_fsync_dir(rev_dir);
-	fs_rm_rf(old, &ig);
-	err_release(&ig);
-	return 0;
+	_cleanup_free_ char *tag = fs_basename(rev_dir);
+	struct rstore_stage st = RSTORE_STAGE_INIT;
+	int r = rstore_stage_begin(&st, tag, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *parent = fs_dirname(rev_dir);
+	_cleanup_free_ char *snap = fs_join(st.dir, SNAPSHOT_DIR);
+	_cleanup_free_ char *rp = fs_join(rev_dir, "revision.json");
+	_cleanup_free_ char *np = fs_join(st.dir, "revision.json");
+	json_t *rev = NULL;
+	if ((r = link_files(rev_dir, st.dir, e)) < 0 || (r = json_read_file(rp, &rev, e)) < 0)
+		goto out;
+	if (rename(newdir, snap) < 0) {
+		r = err_sys(e, -errno, EXIT_BUILD, "moving the snapshot into '%s'", st.dir);
+		goto out;
+	}
+	json_object_set(rev, "snapshot", meta);
+	if ((r = json_write_file(np, rev, e)) < 0 || (r = rstore_write_checksums(st.dir, e)) < 0)
+		goto out;
+	if (renameat2(AT_FDCWD, st.dir, AT_FDCWD, rev_dir, RENAME_EXCHANGE) < 0) {
+		r = err_sys(e, -errno, EXIT_BUILD, "putting the snapshot in place");
+		goto out;
+	}
+	fs_fsync_dir(parent);
+out:
+	json_decref(rev);
+	rstore_stage_release(&st); /* the old revision now, or what was staged */
+	return r;
 }
 
 int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool force,
@@ -272,8 +303,7 @@ int snapshot_create(const char *rev_dir, const struct snapshot_deps *deps, bool 
 	json_object_set_new(meta, "save_ms", json_integer(out->save_ms));
 	json_object_set_new(meta, "save_us", json_integer(out->save_us));
 	mp = fs_join(tmp, SNAPSHOT_META);
-	if ((r = json_write_file(mp, meta, e)) < 0 || (r = install(rev_dir, tmp, e)) < 0 ||
-	    (r = record_in_revision(rev_dir, meta, e)) < 0)
+	if ((r = json_write_file(mp, meta, e)) < 0 || (r = commit(rev_dir, tmp, meta, e)) < 0)
 		goto out;
 	out->created = true;
 out:

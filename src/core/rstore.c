@@ -378,9 +378,9 @@ static int walk_stage(const char *root, const char *rel, int depth, json_t *file
 			    path);
 			break;
 		}
-		if (st.st_nlink > 1) {
+		if (st.st_nlink > 1 && (st.st_mode & 07777) != 0600) {
 			/* made 0600 below: through a link that would change a
-			 * file outside the store (the Nix store's own) */
+			 * file outside the registry (the Nix store's own) */
 			r = err_set(e, -EMLINK, EXIT_FAILED,
 				    "'%s' has other hard links; a revision's files are its own",
 				    path);

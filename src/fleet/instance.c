@@ -120,6 +120,39 @@ static int try_tenant_lock(const char *t, struct fs_lock *lk)
 	return r;
 }
 
+/* A stopped or sleeping instance whose VM runs: a start or a wake cut short
+ * after the VM was up (the command was killed before it recorded the move).
+ * The VM is the truth: the instance is running (warm when paused), and says
+ * so; a woken one's saved state is stale. A VM still starting is left to
+ * the next reader. */
+static int adopt_started(struct instance *in, const char *t)
+{
+	if (!vm_supervised(in->ref))
+		return 0;
+	json_t *vm = NULL;
+	struct err ve = ERR_INIT;
+	int g = vm_get(in->ref, &vm, &ve);
+	err_release(&ve);
+	const char *vst = g == 0 ? json_get_str(vm, "state") : NULL;
+	struct fs_lock lk = FS_LOCK_INIT;
+	if (vst && !strcmp(vst, "running") && (holding(t) || try_tenant_lock(t, &lk) == 0)) {
+		if (in->state == INST_SLEEPING) {
+			_cleanup_free_ char *sl = inst_file(in, VM_SLEEP_DIR);
+			struct err ig = ERR_INIT;
+			fs_rm_rf(sl, &ig);
+			err_release(&ig);
+		}
+		in->state = json_is_true(json_object_get(vm, "paused")) ? INST_WARM : INST_RUNNING;
+		json_object_del(in->record, "problem");
+		struct err se = ERR_INIT;
+		instance_save(in, &se); /* best effort: the next reader repeats it */
+		err_release(&se);
+	}
+	fs_lock_release(&lk);
+	json_decref(vm);
+	return 0;
+}
+
 int instance_load(const char *t, const char *p, const char *id, struct instance *in, struct err *e)
 {
 	*in = (struct instance)INSTANCE_INIT;
@@ -134,6 +167,8 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 	if (r < 0)
 		return r;
 	in->state = state_parse(json_get_str(in->record, "state"));
+	if (in->state == INST_STOPPED || in->state == INST_SLEEPING)
+		return adopt_started(in, t);
 	if (in->state != INST_RUNNING && in->state != INST_WARM)
 		return 0;
 	/* running or warm is only true while its VM lives */
@@ -348,6 +383,34 @@ static bool snapshot_fits(const struct rev_files *f, const struct instance *in, 
 
 enum boot_kind { BOOT_FRESH, BOOT_WAKE };
 
+/* A VM of this instance that a killed start or wake left starting under
+ * its own supervisor: waits for it to settle. 1 when it came up (the move
+ * is done), 0 when it ended (start afresh), < 0 when it does neither in
+ * time. */
+#define IN_FLIGHT_WAIT_MS 120000
+static int settle_in_flight(const struct instance *in, struct err *e)
+{
+	long long deadline = mono_ms() + IN_FLIGHT_WAIT_MS;
+	while (vm_supervised(in->ref)) {
+		json_t *vm = NULL;
+		struct err ve = ERR_INIT;
+		int g = vm_get(in->ref, &vm, &ve);
+		err_release(&ve);
+		const char *st = g == 0 ? json_get_str(vm, "state") : NULL;
+		bool up = st && !strcmp(st, "running");
+		json_decref(vm);
+		if (up)
+			return 1;
+		if (mono_ms() > deadline)
+			return err_set(e, -ETIMEDOUT, EXIT_FAILED,
+				       "VM '%s' is still starting under another supervisor",
+				       in->ref);
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
 /* Starts the instance's VM: a fresh start of revision rev (restored from its
  * snapshot when that fits, else cold), or a wake from its own sleep. */
 static int boot(const struct pool *p, struct instance *in, const char *rev, enum boot_kind kind,
@@ -363,6 +426,20 @@ static int boot(const struct pool *p, struct instance *in, const char *rev, enum
 	_cleanup_free_ char *snap = fs_join(f.dir, SNAPSHOT_DIR);
 	const char *restore = NULL;
 	struct strbuf why = STRBUF_INIT;
+	if ((r = settle_in_flight(in, e)) != 0) {
+		/* the start a killed command began came up: it is this move */
+		if (r > 0) {
+			r = 0;
+			m->how = "a start already under way came up";
+			json_object_set_new(in->record, "revision", json_string(rev));
+			if (kind == BOOT_WAKE) {
+				struct err ig = ERR_INIT;
+				fs_rm_rf(sleep_dir, &ig);
+				err_release(&ig);
+			}
+		}
+		goto out;
+	}
 	if ((r = tenant_secrets_disk(in->tenant, secrets, e)) < 0)
 		goto out;
 	if (kind == BOOT_WAKE) {
