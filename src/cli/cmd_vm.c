@@ -234,8 +234,9 @@ const struct command cmd_up = {
 	"connection.",
     .examples = "mvmctl up -d\nmvmctl up ./web --name web -p 8080:80 -d\n"
 		"mvmctl up --vcpus 2 --mem 1G\nmvmctl up -d -e LOG_LEVEL=debug --env-file .env",
-    .environment = "MVM_ACCEL    auto (default), kvm or tcg\nMVM_NETWORK  nat (default), "
-		   "isolated or none\nMVM_HOME     state directory",
+    .environment = "MVM_ACCEL       auto (default), kvm or tcg\nMVM_NETWORK     nat (default), "
+		   "isolated or none\nMVM_HOME        state directory\nMVM_HOST_CACHE  where "
+		   "auto keeps its KVM verdict for this host",
     .opts = up_opts,
     .max_args = 1,
     .args = CLI_ARG_FILE,
