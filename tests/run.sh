@@ -64,6 +64,26 @@ for f in "$here"/e2e/*.bats; do
 	run_suite "e2e/$(basename "$f" .bats)" bats --tap "$f"
 done
 
+# The VM suites once more as a user who is not root (a uid with no passwd
+# entry and its own HOME): what root's permissions would hide. The build
+# suites need Nix's store, which is root's on this host (no daemon).
+UNPRIV_UID=54321
+as_unpriv() { setpriv --reuid=$UNPRIV_UID --regid=$UNPRIV_UID --clear-groups "$@"; }
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && ! getent passwd $UNPRIV_UID >/dev/null &&
+	! as_unpriv test -x "$MVM_BUILD/mvmctl" -a -r "$here/e2e/vm.bats" -a -r "$MVM_DATADIR"; then
+	echo "# e2e/*-unprivileged: skipped, uid $UNPRIV_UID cannot reach $MVM_BUILD or $here"
+	skipped=$((skipped + 2))
+elif [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && ! getent passwd $UNPRIV_UID >/dev/null; then
+	for f in vm exec; do
+		selected "e2e/$f-unprivileged" || continue
+		uhome=$(mktemp -d "${TMPDIR:-/tmp}/mvm-unpriv.XXXXXX")
+		chown $UNPRIV_UID:$UNPRIV_UID "$uhome"
+		run_suite "e2e/$f-unprivileged" as_unpriv env HOME="$uhome" TMPDIR="$uhome" \
+			bats --tap "$here/e2e/$f.bats"
+		rm -rf "$uhome"
+	done
+fi
+
 if [ "$skipped" -ne 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -391,6 +391,15 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
 	[ "$status" -eq 0 ]
 	local cache="$MVM_HOST_CACHE/accel-qemu.json"
+	if ! { exec 9<>/dev/kvm; } 2>/dev/null; then
+		# /dev/kvm is not ours to open (not root here): no probe, no verdict
+		[ "$(rec "$VM" .accel)" = tcg ]
+		assert_contains "$stderr" "no usable KVM (/dev/kvm: Permission denied)"
+		[ ! -e "$cache" ]
+		run "$MVMCTL" down "$VM"
+		return 0
+	fi
+	exec 9>&-
 	[ -f "$cache" ]
 	[ ! -e "$MVM_HOME/accel-qemu.json" ]
 	assert_mode "$MVM_HOST_CACHE" 700
