@@ -107,10 +107,13 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIB_OBJ)
 tests: $(UNIT_BIN) $(TOOL_BIN)
 
 check: check-layers fmt-check all tests
-	MVM_BUILD=$(abspath $(BUILD)) tests/run.sh
+	MVM_BUILD=$(abspath $(BUILD)) MVM_SKIP_SUITES='$(SKIP_SUITES)' tests/run.sh
 
+# Under the sanitizers, the suites that test processes and permissions, not
+# memory (the kill matrix, the unprivileged reruns), are left to `check`.
 check-asan:
-	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS='-O1 -g' check
+	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS='-O1 -g' \
+		SKIP_SUITES='e2e/kill e2e/vm-unprivileged e2e/exec-unprivileged' check
 
 # libFuzzer: every fuzz/fuzz_X.c is linked with the host library, built by clang.
 FUZZ_FLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -DMVM_VERSION='"$(VERSION)"' -Isrc \
