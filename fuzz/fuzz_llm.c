@@ -10,6 +10,7 @@
  *   make fuzz && build/fuzz/fuzz_llm fuzz/corpus/llm
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,8 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		if (!e.msg)
 			abort();
-		if (strstr(e.msg, KEY))
+		if (strstr(e.msg, KEY)) {
+			fprintf(stderr, "the key in a message: %s\n", e.msg);
 			abort(); /* the key never appears in a message */
+		}
 	}
 	err_release(&e);
 	strbuf_release(&r.body);
