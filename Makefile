@@ -4,6 +4,7 @@
 #                        toml-test, black-box)
 #   make check-asan      the same under -fsanitize=address,undefined (build/asan/)
 #   make fuzz            libFuzzer harnesses (clang), not part of check
+#   make fuzz-run        runs each of them FUZZ_TIME seconds (default 600)
 #   make man             build/man/: mvmctl(1), mvm(1), mvmctl-<command path>(1), written by
 #                        mvmctl itself from its command table (part of all)
 #   make install PREFIX=/usr/local
@@ -52,6 +53,15 @@ TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/%)
 
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_REPLAY_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz-replay/%)
+# A harness that #includes the file it fuzzes (to reach its static functions) links the
+# library without it (FUZZ_OWN_x); one of guest code adds the guest files it needs
+# (FUZZ_GUEST_x: the guest is not part of the host library).
+FUZZ_OWN_fuzz_exec := src/vm/exec.c
+FUZZ_OWN_fuzz_llm := src/planner/llm.c
+FUZZ_GUEST_fuzz_units := src/guest/units.c
+FUZZ_GUEST_fuzz_cmdline := src/guest/cmdline.c
+FUZZ_GUEST_fuzz_guest_agent := src/guest/vmenv.c
 
 all: $(BUILD)/mvmctl $(BUILD)/mvm-init man completion
 
@@ -104,7 +114,14 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-tests: $(UNIT_BIN) $(TOOL_BIN)
+# Every harness also built by $(CC) with a main() that feeds it files (fuzz/replay.c):
+# tests/fuzz-replay.sh replays fuzz/regressions/ and fuzz/corpus/ with it, no clang needed.
+$(BUILD)/fuzz-replay/%: fuzz/%.c fuzz/replay.c $(LIB_OBJ) $(GUEST_SRC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< fuzz/replay.c $(FUZZ_GUEST_$*) \
+		$(filter-out $(FUZZ_OWN_$*:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(LDLIBS)
+
+tests: $(UNIT_BIN) $(TOOL_BIN) $(FUZZ_REPLAY_BIN)
 
 check: check-layers fmt-check all tests
 	MVM_BUILD=$(abspath $(BUILD)) MVM_SKIP_SUITES='$(SKIP_SUITES)' tests/run.sh
@@ -115,13 +132,32 @@ check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS='-O1 -g' \
 		SKIP_SUITES='e2e/kill e2e/vm-unprivileged e2e/exec-unprivileged' check
 
-# libFuzzer: every fuzz/fuzz_X.c is linked with the host library, built by clang.
+# libFuzzer: every fuzz/fuzz_X.c is linked with the host library, built by clang
+# (instrumented, in $(BUILD)/fuzz/obj/).
 FUZZ_FLAGS := -std=gnu17 -g -O1 -D_GNU_SOURCE -DMVM_VERSION='"$(VERSION)"' -Isrc \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) $(DL_PKGS)) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzz/obj/%.o)
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_FLAGS) -o $@ $^ $(LDLIBS)
+	clang $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/fuzz/%: fuzz/%.c $(FUZZ_OBJ) $(GUEST_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_FLAGS) -o $@ $< $(FUZZ_GUEST_$*) \
+		$(filter-out $(FUZZ_OWN_$*:%.c=$(BUILD)/fuzz/obj/%.o),$(FUZZ_OBJ)) $(LDLIBS)
 fuzz: $(FUZZ_BIN)
+
+# The seeds of the frame harnesses, encoded by the protocol's own encoders (fuzz/mkseeds.c).
+fuzz-seeds: $(LIB_OBJ)
+	@mkdir -p $(BUILD)/fuzz fuzz/corpus/shim fuzz/corpus/exec fuzz/corpus/guest_agent
+	$(CC) $(ALL_CFLAGS) -o $(BUILD)/fuzz/mkseeds fuzz/mkseeds.c $(LIB_OBJ) $(LDLIBS)
+	$(BUILD)/fuzz/mkseeds
+
+# Every harness for FUZZ_TIME seconds (default 600) from fuzz/corpus/<name>/; new inputs
+# go to $(BUILD)/fuzz-corpus/<name>/ (the kept corpus does not grow). FUZZ_TARGETS=
+# picks some ("fuzz_units fuzz_envfile"). Not part of check.
+FUZZ_TIME ?= 600
+fuzz-run: $(if $(FUZZ_TARGETS),$(FUZZ_TARGETS:%=$(BUILD)/fuzz/%),fuzz)
+	scripts/fuzz-run.sh $(BUILD) $(FUZZ_TIME) $(or $(FUZZ_TARGETS),$(FUZZ_SRC:fuzz/%.c=%))
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/mvm $(DESTDIR)$(PREFIX)/share/mvm
@@ -155,5 +191,5 @@ fmt:
 clean:
 	rm -rf build
 
-.PHONY: all man completion tests check check-asan check-layers fuzz install fmt-check fmt clean
+.PHONY: all man completion tests check check-asan check-layers fuzz fuzz-run fuzz-seeds install fmt-check fmt clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -2,12 +2,11 @@
  * about the result, free. ASan/UBSan catch memory errors and leaks; the
  * checks below abort on a broken promise.
  *
- *   make fuzz
- *   mkdir -p /tmp/toml-corpus
- *   build/fuzz/fuzz_toml -max_len=4096 -timeout=5 /tmp/toml-corpus ../shared/toml-test/tests
+ *   make fuzz-run FUZZ_TARGETS=fuzz_toml
  *
- * Seed from toml-test at run time; keep only minimised crashers, in
- * fuzz/regressions/toml/ (tests/toml-test.sh parses each of them).
+ * Seeded from toml-test's .toml files (fuzz/corpus/toml/); minimised
+ * crashers go to fuzz/regressions/toml/ (tests/toml-test.sh parses each of
+ * them, tests/fuzz-replay.sh replays them through this harness).
  *
  * Log: 2026-11 — 45 min on 2 cores, ~161M execs (max_len 4096, then 64 KiB
  * for 5 min with -report_slow_units=1). Found one heap overflow in

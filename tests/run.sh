@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests (cmocka), the toml-test corpus and the
-# black-box CLI tests (bats), each speaking TAP. Prints every result and ends
-# with one line: "N passed, N failed" (", N skipped" when some were skipped).
+# The whole test suite: unit tests (cmocka), the toml-test corpus, the fuzz
+# regressions and kept corpus (fuzz-replay.sh) and the black-box CLI tests
+# (bats), each speaking TAP. Prints every result and ends with one line:
+# "N passed, N failed" (", N skipped" when some were skipped).
 #
 #   tests/run.sh                 everything
 #   tests/run.sh manifest init   only the suites whose name contains a word given
@@ -61,6 +62,7 @@ for t in "$MVM_BUILD"/tests/test_*; do
 done
 
 [ -x "$here/toml-test.sh" ] && run_suite "toml-test" "$here/toml-test.sh"
+[ -x "$here/fuzz-replay.sh" ] && run_suite "fuzz-replay" "$here/fuzz-replay.sh"
 
 for f in "$here"/e2e/*.bats; do
 	[ -e "$f" ] || continue

@@ -224,9 +224,11 @@ int tenant_load(const char *id, struct tenant *t, struct err *e)
 	const json_t *quotas = json_object_get(rec, "quotas");
 	const char *rid = json_get_str(rec, "id");
 	if (!rid || strcmp(rid, id)) {
+		/* the message quotes rid, which lives in rec: free it after */
+		r = err_set(e, -EINVAL, EXIT_FAILED, "'%s' records id '%s', not '%s'", path,
+			    rid ? rid : "(none)", id);
 		json_decref(rec);
-		return err_set(e, -EINVAL, EXIT_FAILED, "'%s' records id '%s', not '%s'", path,
-			       rid ? rid : "(none)", id);
+		return r;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(quota_fields); i++) {
 		const struct quota_field *f = &quota_fields[i];

@@ -5,6 +5,19 @@
 
 #include "init.h"
 
+char *cmdline_find(const char *buf, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = buf; *p;) {
+		p += strspn(p, " \t\n");
+		size_t wl = strcspn(p, " \t\n");
+		if (wl > kl && !strncmp(p, key, kl) && p[kl] == '=')
+			return strndup(p + kl + 1, wl - kl - 1);
+		p += wl;
+	}
+	return NULL;
+}
+
 char *cmdline_get(const char *key)
 {
 	char buf[4096];
@@ -16,13 +29,5 @@ char *cmdline_get(const char *key)
 	if (n <= 0)
 		return NULL;
 	buf[n] = '\0';
-	size_t kl = strlen(key);
-	for (char *p = buf; *p;) {
-		p += strspn(p, " \t\n");
-		size_t wl = strcspn(p, " \t\n");
-		if (wl > kl && !strncmp(p, key, kl) && p[kl] == '=')
-			return strndup(p + kl + 1, wl - kl - 1);
-		p += wl;
-	}
-	return NULL;
+	return cmdline_find(buf, key);
 }

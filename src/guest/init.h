@@ -27,6 +27,8 @@ void power_off(void) __attribute__((noreturn));
 /* --- kernel command line (cmdline.c) --- */
 /* Value of "key=value" on /proc/cmdline (malloc'd), or NULL. */
 char *cmdline_get(const char *key);
+/* The same in the text of a command line (buf, NUL-terminated). */
+char *cmdline_find(const char *buf, const char *key);
 /* The PATH of services and exec'd commands unless they set their own. */
 #define BASE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

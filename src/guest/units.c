@@ -684,7 +684,7 @@ int unit_parse(struct unit *u, const char *name, const char *text, size_t len, c
 			const char *t = s;
 			while (t < s + n && isspace((unsigned char)*t))
 				t++;
-			if (line.len && (*t == '#' || *t == ';')) {
+			if (line.len && t < s + n && (*t == '#' || *t == ';')) {
 				cont = p < end;
 				continue;
 			}

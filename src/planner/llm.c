@@ -160,6 +160,24 @@ json_t *llm_request_body(const char *model, const char *prompt, const struct pla
 	return body;
 }
 
+/* A message that quotes the server's words (a field name of its plan) with
+ * the key, if any, replaced. */
+static void redact(struct err *e, const char *key)
+{
+	if (!e || !e->msg || !key || !*key || !strstr(e->msg, key))
+		return;
+	struct strbuf sb = STRBUF_INIT;
+	size_t klen = strlen(key);
+	const char *p = e->msg;
+	for (const char *k; (k = strstr(p, key)); p = k + klen) {
+		strbuf_add(&sb, p, (size_t)(k - p));
+		strbuf_addstr(&sb, "[redacted]");
+	}
+	strbuf_addstr(&sb, p);
+	free(e->msg);
+	e->msg = strbuf_detach(&sb, NULL);
+}
+
 /* The plan inside a chat completion reply. */
 static int read_completion(const struct llm_endpoint *ep, const struct reply *r, struct plan *out,
 			   struct err *e)
@@ -171,8 +189,9 @@ static int read_completion(const struct llm_endpoint *ep, const struct reply *r,
 	const char *content = json_string_value(json_object_get(msg, "content"));
 	int ret = 0;
 	if (!j) {
-		ret = err_set(e, -EPROTO, EXIT_FAILED, "%s: reply is not JSON: %s", ep->label,
-			      je.text);
+		/* jansson's text quotes the reply near the error */
+		_cleanup_free_ char *t = server_text(je.text, strlen(je.text), ep->api_key);
+		ret = err_set(e, -EPROTO, EXIT_FAILED, "%s: reply is not JSON: %s", ep->label, t);
 	} else if (refusal) {
 		_cleanup_free_ char *t = server_text(refusal, strlen(refusal), ep->api_key);
 		ret = err_set(e, -EPROTO, EXIT_FAILED, "%s: the model refused: %s", ep->label, t);
@@ -182,8 +201,10 @@ static int read_completion(const struct llm_endpoint *ep, const struct reply *r,
 	} else {
 		ret = plan_parse(content, json_string_length(json_object_get(msg, "content")), out,
 				 e);
-		if (ret < 0)
+		if (ret < 0) {
+			redact(e, ep->api_key);
 			err_prefix(e, ret, "%s: the model's plan is unusable", ep->label);
+		}
 	}
 	json_decref(j);
 	return ret;

@@ -666,6 +666,24 @@ static void agent_became_ready(struct shim *s)
 	became_ready(s);
 }
 
+int shim_hello_record(json_t *rec, const uint8_t *payload, size_t len)
+{
+	struct proto_hello h;
+	if (proto_hello_decode(payload, len, &h) < 0)
+		return -EINVAL;
+	/* the guest's words: printable text only (a NUL would make the record
+	 * unreadable), and written only when it changes (a guest repeating
+	 * HELLO must not drive fsyncs) */
+	struct strbuf name = STRBUF_INIT;
+	strbuf_add_printable(&name, h.agent, h.agent_len > 64 ? 64 : h.agent_len);
+	const char *was = json_get_str(rec, "agent");
+	bool changed = !was || strcmp(was, name.buf);
+	if (changed)
+		json_object_set_new(rec, "agent", json_string(name.buf));
+	strbuf_release(&name);
+	return changed;
+}
+
 /* A connection-level frame from the guest (sessions are the relay's). */
 static void agent_frame(void *ctx, const struct proto_frame *f)
 {
@@ -673,19 +691,9 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 	if (f->type == PROTO_HELLO) {
 		/* One HELLO a connection: the guest answers ours once; more are
 		 * a guest's noise, and must cost no record write each. */
-		struct proto_hello h;
-		if (!s->agent_hello && proto_hello_decode(f->payload, f->len, &h) == 0) {
+		int changed = s->agent_hello ? -1 : shim_hello_record(s->rec, f->payload, f->len);
+		if (changed >= 0) {
 			s->agent_hello = true;
-			/* the guest's words: printable text only (a NUL would make the
-			 * record unreadable), and written only when it changes (a guest
-			 * repeating HELLO must not drive fsyncs) */
-			struct strbuf name = STRBUF_INIT;
-			strbuf_add_printable(&name, h.agent, h.agent_len > 64 ? 64 : h.agent_len);
-			const char *was = json_get_str(s->rec, "agent");
-			bool changed = !was || strcmp(was, name.buf);
-			if (changed)
-				json_object_set_new(s->rec, "agent", json_string(name.buf));
-			strbuf_release(&name);
 			if (s->ready && changed)
 				record(s);
 			if ((s->restored || s->parked_boot) && !s->identity_sent)

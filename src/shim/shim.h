@@ -3,6 +3,10 @@
  * directory is shim/vmdir.h, its channels shim/ctl.h; src/vm/ starts it. */
 #pragma once
 
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/err.h"
 
 /* The hidden `mvmctl shim` command: runs the supervisor of VM name.
@@ -11,3 +15,8 @@
  * (fork, new session, stdio on /dev/null) before anything else; the
  * process that called it returns at once. */
 int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e);
+
+/* A HELLO from the guest (its payload): sets rec's "agent" to the guest's
+ * name as printable text (at most 64 bytes of it). 1: the name changed, 0:
+ * the same as before, -EINVAL: not a valid HELLO. */
+int shim_hello_record(json_t *rec, const uint8_t *payload, size_t len);
