@@ -130,7 +130,8 @@ check: check-layers fmt-check all tests
 # memory (the kill matrix, the unprivileged reruns), are left to `check`.
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=address,undefined CFLAGS='-O1 -g' \
-		SKIP_SUITES='e2e/kill e2e/vm-unprivileged e2e/exec-unprivileged' check
+		SKIP_SUITES='e2e/kill e2e/vm-unprivileged e2e/exec-unprivileged e2e/build-unprivileged' \
+		check
 
 # libFuzzer: every fuzz/fuzz_X.c is linked with the host library, built by clang
 # (instrumented, in $(BUILD)/fuzz/obj/).

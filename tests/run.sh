@@ -69,24 +69,51 @@ for f in "$here"/e2e/*.bats; do
 	run_suite "e2e/$(basename "$f" .bats)" bats --tap "$f"
 done
 
-# The VM suites once more as a user who is not root (a uid with no passwd
-# entry and its own HOME): what root's permissions would hide. The build
-# suites need Nix's store, which is root's on this host (no daemon).
+# The VM and build suites once more as a user who is not root (a uid with no
+# passwd entry and its own HOME): what root's permissions would hide. Nix's
+# store here is root's: the unprivileged build goes through a nix-daemon of
+# our own, on a socket only that uid (and root) can reach.
 UNPRIV_UID=54321
+UNPRIV_SUITES="vm exec build"
 as_unpriv() { setpriv --reuid=$UNPRIV_UID --regid=$UNPRIV_UID --clear-groups "$@"; }
-if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && ! getent passwd $UNPRIV_UID >/dev/null &&
-	! as_unpriv test -x "$MVM_BUILD/mvmctl" -a -r "$here/e2e/vm.bats" -a -r "$MVM_DATADIR"; then
-	echo "# e2e/*-unprivileged: skipped, uid $UNPRIV_UID cannot reach $MVM_BUILD or $here"
-	skipped=$((skipped + 2))
-elif [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && ! getent passwd $UNPRIV_UID >/dev/null; then
-	for f in vm exec; do
-		selected "e2e/$f-unprivileged" || continue
-		uhome=$(mktemp -d "${TMPDIR:-/tmp}/mvm-unpriv.XXXXXX")
-		chown $UNPRIV_UID:$UNPRIV_UID "$uhome"
-		run_suite "e2e/$f-unprivileged" as_unpriv env HOME="$uhome" TMPDIR="$uhome" \
-			bats --tap "$here/e2e/$f.bats"
-		rm -rf "$uhome"
+unpriv_daemon() {
+	ndir=$(mktemp -d "${TMPDIR:-/tmp}/mvm-nixd.XXXXXX")
+	chown $UNPRIV_UID "$ndir" && chmod 700 "$ndir"
+	NIX_DAEMON_SOCKET_PATH="$ndir/socket" nix-daemon --option build-users-group '' \
+		--option trusted-users '*' --option experimental-features 'nix-command flakes' \
+		>"$ndir/log" 2>&1 &
+	ndpid=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$ndir/socket" ] && return 0
+		sleep 0.1
 	done
+	return 1
+}
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null && ! getent passwd $UNPRIV_UID >/dev/null; then
+	if ! as_unpriv test -x "$MVM_BUILD/mvmctl" -a -r "$here/e2e/vm.bats" -a -r "$MVM_DATADIR"; then
+		echo "# e2e/*-unprivileged: skipped, uid $UNPRIV_UID cannot reach $MVM_BUILD or $here"
+		skipped=$((skipped + 3))
+	else
+		for f in $UNPRIV_SUITES; do
+			selected "e2e/$f-unprivileged" || continue
+			uhome=$(mktemp -d "${TMPDIR:-/tmp}/mvm-unpriv.XXXXXX")
+			chown $UNPRIV_UID:$UNPRIV_UID "$uhome"
+			nixenv=()
+			if [ "$f" = build ]; then
+				unpriv_daemon || { echo "not ok - nix-daemon did not start: $(cat "$ndir/log")"; failed=$((failed + 1)); continue; }
+				nixenv=(NIX_REMOTE=daemon NIX_DAEMON_SOCKET_PATH="$ndir/socket")
+			fi
+			run_suite "e2e/$f-unprivileged" as_unpriv env HOME="$uhome" TMPDIR="$uhome" \
+				"${nixenv[@]}" bats --tap "$here/e2e/$f.bats"
+			if [ "$f" = build ]; then
+				kill "$ndpid" 2>/dev/null
+				wait "$ndpid" 2>/dev/null
+				rm -rf "$ndir"
+			fi
+			rm -rf "$uhome"
+		done
+	fi
 fi
 
 if [ "$skipped" -ne 0 ]; then
