@@ -142,6 +142,8 @@ static int adopt_started(struct instance *in, const char *t)
 			fs_rm_rf(sl, &ig);
 			err_release(&ig);
 		}
+		in->adopted = true;
+		in->adopted_from = in->state;
 		in->state = json_is_true(json_object_get(vm, "paused")) ? INST_WARM : INST_RUNNING;
 		json_object_del(in->record, "problem");
 		struct err se = ERR_INIT;
@@ -601,9 +603,21 @@ int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool 
 		struct instance fresh;
 		if ((r = instance_load(in->tenant, in->pool, in->id, &fresh, e)) < 0)
 			goto out;
+		if (in->adopted && !fresh.adopted && fresh.state == in->state) {
+			/* the first look adopted it (and recorded so) */
+			fresh.adopted = true;
+			fresh.adopted_from = in->adopted_from;
+		}
 		instance_release(in);
 		*in = fresh;
 		m->from = in->state;
+	}
+	if (in->adopted && in->state == to && allowed(in->adopted_from, to)) {
+		/* what a killed command started came up as we looked: it is this move */
+		m->from = in->adopted_from;
+		m->how = "a start already under way came up";
+		r = 0;
+		goto out;
 	}
 	if (!allowed(in->state, to)) {
 		r = err_set(e, -EINVAL, EXIT_REFUSED, "Invalid state transition: %s -> %s",

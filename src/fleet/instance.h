@@ -44,6 +44,8 @@ struct instance {
 	enum inst_state state; /* what it is now (a VMM that died makes it stopped) */
 	json_t *record;	       /* instance.json */
 	char *problem;	       /* set when its VMM died since the last look */
+	enum inst_state adopted_from; /* was recorded this (stopped, sleeping) while its VM ran */
+	bool adopted;		      /* a start or wake cut short came up: see instance_load */
 };
 
 #define INSTANCE_INIT                                                                              \
