@@ -41,9 +41,9 @@ struct instance {
 	char tenant[64], pool[64], id[64];
 	char *ref; /* "<t>/<p>/<id>": its VM's name */
 	char *dir;
-	enum inst_state state; /* what it is now (a VMM that died makes it stopped) */
-	json_t *record;	       /* instance.json */
-	char *problem;	       /* set when its VMM died since the last look */
+	enum inst_state state;	      /* what it is now (a VMM that died makes it stopped) */
+	json_t *record;		      /* instance.json */
+	char *problem;		      /* set when its VMM died since the last look */
 	enum inst_state adopted_from; /* was recorded this (stopped, sleeping) while its VM ran */
 	bool adopted;		      /* a start or wake cut short came up: see instance_load */
 };
