@@ -11,7 +11,8 @@
 /* Text for roff: backslashes and '-' escaped, a '.' or '\'' starting a line
  * made literal, and every non-ASCII character as a glyph name (groff reads its
  * input as Latin-1, where UTF-8's continuation bytes are invalid): the few the
- * table uses by names every device renders, others as \[uXXXX]. */
+ * table uses by names every device renders, others by code point (é as
+ * \[u00E9]). */
 static void roff_escape(struct strbuf *sb, const char *s, size_t n)
 {
 	bool bol = sb->len == 0 || sb->buf[sb->len - 1] == '\n';

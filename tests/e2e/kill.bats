@@ -42,6 +42,14 @@ setup() {
 
 alive() { [ -n "$1" ] && [ "$1" != null ] && kill -0 "$1" 2>/dev/null; }
 
+# vm_record REF: the VM record of a VM name or an instance address
+vm_record() {
+	case $1 in
+	*/*/*) echo "$MVM_HOME/pools/${1%/*}/instances/${1##*/}/vm.json" ;;
+	*) echo "$MVM_HOME/vms/$1/vm.json" ;;
+	esac
+}
+
 # truth: what ls -a and instance ls say matches the processes, once what
 # the killed command left to its detached supervisor has settled (a sleep
 # the supervisor finishes on its own): within 10 s.
@@ -67,10 +75,8 @@ truth_once() {
 	done < <("$MVMCTL" ls -a --json | jq -r '.vms[] | "\(.name) \(.state) \(.vmm_pid) \(.shim_pid)"')
 	local inst
 	inst=$("$MVMCTL" instance ls --json) || { echo "instance ls failed"; return 1; }
-	local vmrec
 	while read -r name st; do
-		vmrec="$MVM_HOME/pools/${name%/*}/instances/${name##*/}/vm.json"
-		pid=$(jq -r '.vmm_pid // empty' "$vmrec" 2>/dev/null)
+		pid=$(jq -r '.vmm_pid // empty' "$(vm_record "$name")" 2>/dev/null)
 		case $st in
 		running | warm)
 			alive "$pid" || { echo "instance $name is $st without its QEMU ($pid)"; return 1; } ;;
@@ -82,10 +88,7 @@ truth_once() {
 	for pid in $(pgrep -f "qemu-system.*$MVM_HOME/"); do
 		ref=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 's/^mvm-//p' | head -n 1)
 		[ -n "$ref" ] || continue # it ended meanwhile
-		case $ref in
-		*/*/*) rec="$MVM_HOME/pools/${ref%/*}/instances/${ref##*/}/vm.json" ;;
-		*) rec="$MVM_HOME/vms/$ref/vm.json" ;;
-		esac
+		rec=$(vm_record "$ref")
 		case $(jq -r .state "$rec" 2>/dev/null) in
 		starting | running | paused) ;;
 		*) kill -0 "$pid" 2>/dev/null || continue
