@@ -651,29 +651,6 @@ out:
 
 /* --- provisioning ----------------------------------------------------- */
 
-/* Removes temporary kernel directories left by runs that were killed. */
-static void sweep_stale(const char *kdir)
-{
-	DIR *d = opendir(kdir);
-	if (!d)
-		return;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		const char *t = strstr(de->d_name, ".tmp-");
-		if (de->d_name[0] != '.' || !t)
-			continue;
-		long long pid;
-		_cleanup_free_ char *num = xstrndup(t + 5, strcspn(t + 5, "-"));
-		if (parse_int64(num, 1, 1 << 30, &pid) < 0)
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		_cleanup_free_ char *p = fs_join(kdir, de->d_name);
-		fs_rm_rf(p, NULL);
-	}
-	closedir(d);
-}
-
 static int write_meta(const char *dir, const struct source *s, const char *id, const char *version,
 		      const struct ident *ident, size_t vmlinux_len, size_t initrd_len,
 		      const struct modset *ms, struct err *e)
@@ -724,7 +701,7 @@ static int provision(struct kernel *k, const struct source *s, const struct iden
 	r = fs_mkdir_p(kdir, 0700, e);
 	if (r < 0)
 		return r;
-	sweep_stale(kdir);
+	fs_sweep_temps(kdir);
 
 	struct strbuf vmlinuz = STRBUF_INIT, vmlinux = STRBUF_INIT, initrd = STRBUF_INIT;
 	struct modset ms;

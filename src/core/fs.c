@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -40,6 +41,28 @@ char *fs_temp_beside(const char *path)
 	_cleanup_free_ char *dir = fs_dirname(path);
 	_cleanup_free_ char *base = fs_basename(path);
 	return xasprintf("%s/.%s.tmp-%d-%u", dir, base, (int)getpid(), counter++);
+}
+
+void fs_sweep_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *t = strstr(de->d_name, ".tmp-");
+		if (de->d_name[0] != '.' || !t)
+			continue;
+		long long pid;
+		_cleanup_free_ char *num = xstrndup(t + 5, strcspn(t + 5, "-"));
+		if (parse_int64(num, 1, 1 << 30, &pid) < 0)
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* its writer lives (or is not ours to know) */
+		_cleanup_free_ char *p = fs_join(dir, de->d_name);
+		fs_rm_rf(p, NULL);
+	}
+	closedir(d);
 }
 
 int fs_fsync_dir(const char *dir)

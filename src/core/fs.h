@@ -35,6 +35,9 @@ char *fs_join(const char *a, const char *b);
 int fs_copy_sparse(const char *src, const char *dst, mode_t mode, bool durable, struct err *e);
 /* A unique temporary name beside path: "<dir>/.<base>.tmp-<pid>-<n>" (malloc'd). */
 char *fs_temp_beside(const char *path);
+/* Removes from dir the temporaries (fs_temp_beside) of writers that are dead:
+ * what a killed command left half-written. */
+void fs_sweep_temps(const char *dir);
 
 /* An exclusive advisory lock (flock) on a lock file. Non-blocking when wait is
  * false: -EWOULDBLOCK if held. The lock file records the holder's pid. */

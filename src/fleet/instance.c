@@ -65,6 +65,8 @@ static char *inst_file(const struct instance *in, const char *name)
 int instance_save(struct instance *in, struct err *e)
 {
 	_cleanup_free_ char *now = json_now_rfc3339();
+	if (!in->adopted)
+		json_object_del(in->record, "adopted_from");
 	json_object_set_new(in->record, "state", json_string(inst_state_name(in->state)));
 	json_object_set_new(in->record, "updated_at", json_string(now));
 	_cleanup_free_ char *path = inst_file(in, INSTANCE_RECORD);
@@ -146,6 +148,10 @@ static int adopt_started(struct instance *in, const char *t)
 		in->adopted_from = in->state;
 		in->state = json_is_true(json_object_get(vm, "paused")) ? INST_WARM : INST_RUNNING;
 		json_object_del(in->record, "problem");
+		/* kept until a move reports it: the command that asks for this
+		 * move after another reader adopted it is told it is done */
+		json_object_set_new(in->record, "adopted_from",
+				    json_string(inst_state_name(in->adopted_from)));
 		struct err se = ERR_INIT;
 		instance_save(in, &se); /* best effort: the next reader repeats it */
 		err_release(&se);
@@ -168,9 +174,16 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 	int r = json_read_file(path, &in->record, e);
 	if (r < 0)
 		return r;
+	if (holding(t))
+		fs_sweep_temps(in->dir); /* what a killed move left half-copied */
 	in->state = state_parse(json_get_str(in->record, "state"));
 	if (in->state == INST_STOPPED || in->state == INST_SLEEPING)
 		return adopt_started(in, t);
+	const char *from = json_get_str(in->record, "adopted_from");
+	if (from) {
+		in->adopted = true;
+		in->adopted_from = state_parse(from);
+	}
 	if (in->state != INST_RUNNING && in->state != INST_WARM)
 		return 0;
 	/* running or warm is only true while its VM lives */
@@ -189,6 +202,7 @@ int instance_load(const char *t, const char *p, const char *id, struct instance 
 									 : ve.msg ? ve.msg
 										  : "no record");
 		in->state = INST_STOPPED;
+		in->adopted = false;
 		json_object_set_new(in->record, "problem", json_string(in->problem));
 		drop_runtime_files(in, true);
 		struct err se = ERR_INIT;
@@ -584,6 +598,7 @@ static int do_move(struct pool *p, struct instance *in, enum inst_state to, bool
 	if (r < 0)
 		return r;
 	in->state = to;
+	in->adopted = false;
 	return instance_save(in, e);
 }
 
@@ -616,7 +631,8 @@ int instance_move(struct pool *p, struct instance *in, enum inst_state to, bool 
 		/* what a killed command started came up as we looked: it is this move */
 		m->from = in->adopted_from;
 		m->how = "a start already under way came up";
-		r = 0;
+		in->adopted = false;
+		r = instance_save(in, e);
 		goto out;
 	}
 	if (!allowed(in->state, to)) {

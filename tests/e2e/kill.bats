@@ -12,7 +12,7 @@
 bats_require_minimum_version 1.5.0
 load build_helpers
 
-FRACTIONS="0.15 0.50 0.85"
+FRACTIONS=${MVM_KILL_FRACTIONS:-"0.15 0.50 0.85"}
 
 setup_file() {
 	file_home_setup
