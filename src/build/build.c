@@ -92,12 +92,18 @@ static int place(const char *src, const char *dst, uint64_t *size, struct err *e
 	return fs_copy_sparse(src, dst, 0600, false, e);
 }
 
-/* The profile may bring its own kernel and/or image. */
-static const char *find_in(const char *dir, const char *const *names, char **found)
+/* The profile may bring its own kernel and/or image. Under a root that is
+ * not the host's (a builder's export), a link is no file: it could lead to
+ * one of the host's. */
+static const char *find_in(const char *root, const char *dir, const char *const *names,
+			   char **found)
 {
+	bool host = !strcmp(root, "/");
 	for (size_t i = 0; names[i]; i++) {
-		char *p = fs_join(dir, names[i]);
-		if (fs_is_file(p)) {
+		_cleanup_free_ char *g = fs_join(dir, names[i]);
+		char *p = fs_join(root, g);
+		struct stat sb;
+		if (host ? fs_is_file(p) : lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
 			*found = p;
 			return names[i];
 		}
@@ -106,13 +112,13 @@ static const char *find_in(const char *dir, const char *const *names, char **fou
 	return NULL;
 }
 
-static int pack(const char *out, const struct strvec *closure, const char *stage_dir,
-		struct build_result *res, struct err *e)
+static int pack(const char *root, const char *out, const struct strvec *closure,
+		const char *stage_dir, struct build_result *res, struct err *e)
 {
 	static const char *const images[] = {"rootfs.ext4", NULL};
 	_cleanup_free_ char *own = NULL;
 	_cleanup_free_ char *image = fs_join(stage_dir, "rootfs.ext4");
-	if (find_in(out, images, &own)) {
+	if (find_in(root, out, images, &own)) {
 		res->profile_rootfs = true;
 		return place(own, image, &res->rootfs_bytes, e);
 	}
@@ -121,7 +127,7 @@ static int pack(const char *out, const struct strvec *closure, const char *stage
 	double t = mono_s();
 	int r = fs_mkdir_p(tree, 0700, e);
 	if (r >= 0)
-		r = rootfs_stage(out, closure, tree, &st, e);
+		r = rootfs_stage(root, out, closure, tree, &st, e);
 	res->stage_s = mono_s() - t;
 	t = mono_s();
 	if (r >= 0)
@@ -146,8 +152,8 @@ static int pack(const char *out, const struct strvec *closure, const char *stage
 	return 0;
 }
 
-static int add_kernel(const char *out, const char *stage_dir, struct build_result *res,
-		      struct err *e)
+static int add_kernel(const char *root, const char *out, const char *stage_dir,
+		      struct build_result *res, struct err *e)
 {
 	struct kernel k = KERNEL_INIT;
 	int r = kernel_ensure(&k, e);
@@ -158,7 +164,7 @@ static int add_kernel(const char *out, const char *stage_dir, struct build_resul
 	_cleanup_free_ char *ird = fs_join(stage_dir, "initrd.img");
 	static const char *const kernels[] = {"vmlinux", "kernel", "bzImage", NULL};
 	_cleanup_free_ char *own = NULL;
-	if (find_in(out, kernels, &own)) {
+	if (find_in(root, out, kernels, &own)) {
 		res->profile_kernel = true;
 		r = place(own, vml, &res->vmlinux_bytes, e);
 	} else {
@@ -171,7 +177,8 @@ static int add_kernel(const char *out, const char *stage_dir, struct build_resul
 }
 
 static int write_records(const struct build_request *req, const struct build_resolved *rs,
-			 const char *stage_dir, const struct build_result *res, struct err *e)
+			 const char *stage_dir, const struct build_result *res, json_t *builder,
+			 struct err *e)
 {
 	_cleanup_free_ char *now = json_now_rfc3339();
 	json_t *rev = json_pack(
@@ -184,6 +191,11 @@ static int write_records(const struct build_request *req, const struct build_res
 	    res->kernel_id, "hash_inputs", rs->hash_inputs);
 	json_object_set_new(rev, "kernel_from_profile", json_boolean(res->profile_kernel));
 	json_object_set_new(rev, "rootfs_from_profile", json_boolean(res->profile_rootfs));
+	const char *where = builder ? json_string_value(json_object_get(builder, "where")) : NULL;
+	if (!where)
+		where = "host";
+	json_t *how = builder ? json_deep_copy(builder) : json_pack("{s:s}", "where", where);
+	json_object_set_new(rev, "builder", how);
 	_cleanup_free_ char *rp = fs_join(stage_dir, "revision.json");
 	int r = json_write_file(rp, rev, e);
 	json_decref(rev);
@@ -194,11 +206,25 @@ static int write_records(const struct build_request *req, const struct build_res
 	_cleanup_free_ char *nixv = nix_version();
 	json_t *prov = json_pack("{s:s, s:s, s:s, s:s, s:s}", "mvmctl_version", MVM_VERSION,
 				 "host_arch", u.machine, "nix_version", nixv ? nixv : "unknown",
-				 "builder", "host", "built_at", now);
+				 "builder", where, "built_at", now);
 	_cleanup_free_ char *pp = fs_join(stage_dir, "provenance.json");
 	r = json_write_file(pp, prov, e);
 	json_decref(prov);
 	return r;
+}
+
+int build_pack(const struct build_request *req, const struct build_resolved *rs, const char *root,
+	       const struct strvec *closure, const char *stage_dir, json_t *builder,
+	       struct build_result *out, struct err *e)
+{
+	if (!root)
+		root = "/";
+	int r = pack(root, out->out_path, closure, stage_dir, out, e);
+	if (r < 0)
+		return err_prefix(e, r, "packing %s", out->out_path);
+	if ((r = add_kernel(root, out->out_path, stage_dir, out, e)) < 0)
+		return r;
+	return write_records(req, rs, stage_dir, out, builder, e);
 }
 
 int build_realise(const struct build_request *req, const struct build_resolved *rs,
@@ -215,14 +241,9 @@ int build_realise(const struct build_request *req, const struct build_resolved *
 		goto out;
 	phase(pg, "build", t);
 	t = mono_s();
-	if ((r = pack(out->out_path, &closure, stage_dir, out, e)) < 0) {
-		err_prefix(e, r, "packing %s", out->out_path);
-		goto out;
-	}
-	if ((r = add_kernel(out->out_path, stage_dir, out, e)) < 0)
+	if ((r = build_pack(req, rs, NULL, &closure, stage_dir, NULL, out, e)) < 0)
 		goto out;
 	phase(pg, "pack", t);
-	r = write_records(req, rs, stage_dir, out, e);
 out:
 	strvec_clear(&closure);
 	return r;

@@ -21,6 +21,7 @@
 
 #include "build/nix.h"
 #include "core/err.h"
+#include "core/strvec.h"
 
 struct build_request {
 	const char *flake; /* resolved: absolute path or a ref */
@@ -56,5 +57,13 @@ int build_resolve(const struct build_request *req, struct build_resolved *res, s
 int build_realise(const struct build_request *req, const struct build_resolved *res,
 		  const char *stage_dir, const struct build_progress *pg, struct build_result *out,
 		  struct err *e);
+/* The second half of build_realise, for a closure built elsewhere (a builder
+ * VM): packs out->out_path (set by the caller) with its closure, read under
+ * root (NULL: the host's store; see rootfs_stage), adds the kernel and writes
+ * the records. builder (borrowed, may be NULL: {"where": "host"}) is how it
+ * was built, recorded in revision.json; its "where" goes to provenance.json. */
+int build_pack(const struct build_request *req, const struct build_resolved *res, const char *root,
+	       const struct strvec *closure, const char *stage_dir, json_t *builder,
+	       struct build_result *out, struct err *e);
 void build_resolved_release(struct build_resolved *r);
 void build_result_release(struct build_result *r);

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -107,6 +108,57 @@ static int run_nix(struct strvec *argv, const struct nix_opts *o, struct child *
 	return 0;
 }
 
+void nix_build_argv(const struct nix_opts *o, const char *installable, struct strvec *argv)
+{
+	common_args(argv, o, "build");
+	flake_args(argv, o);
+	strvec_push(argv, "--no-link");
+	strvec_push(argv, "--json");
+	strvec_push(argv, installable);
+}
+
+void nix_closure_argv(const struct nix_opts *o, const char *path, struct strvec *argv)
+{
+	common_args(argv, o, "path-info");
+	strvec_push(argv, "-r");
+	strvec_push(argv, path);
+}
+
+int nix_parse_build_json(const char *buf, size_t len, const char *installable, char **out,
+			 struct err *e)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(buf, len, 0, &jerr);
+	const char *path = NULL;
+	int r = 0;
+	if (j && json_unpack_ex(j, &jerr, 0, "[{s:{s:s}}]", "outputs", "out", &path) == 0 && path &&
+	    nix_store_path_valid(path))
+		*out = xstrdup(path);
+	else
+		r = err_set(e, -EINVAL, EXIT_BUILD, "nix build printed no output path for %s",
+			    installable);
+	json_decref(j);
+	return r;
+}
+
+bool nix_store_path_valid(const char *p)
+{
+	static const char base32[] = "0123456789abcdfghijklmnpqrsvwxyz";
+	if (strncmp(p, "/nix/store/", 11))
+		return false;
+	const char *b = p + 11;
+	size_t i = 0;
+	for (; i < 32; i++)
+		if (!b[i] || !strchr(base32, b[i]))
+			return false;
+	if (b[32] != '-' || !b[33])
+		return false;
+	for (const char *c = b + 33; *c; c++)
+		if (!(isalnum((unsigned char)*c) || strchr("+-._?=", *c)))
+			return false;
+	return strlen(b + 33) <= 211 && strcmp(b + 33, ".") && strcmp(b + 33, "..");
+}
+
 int nix_flake_metadata(const struct nix_opts *o, const char *ref, json_t **meta, struct err *e)
 {
 	struct strvec argv = STRVEC_INIT;
@@ -129,26 +181,12 @@ int nix_build(const struct nix_opts *o, const char *installable, char **out, str
 {
 	struct strvec argv = STRVEC_INIT;
 	struct child c = CHILD_INIT;
-	common_args(&argv, o, "build");
-	flake_args(&argv, o);
-	strvec_push(&argv, "--no-link");
-	strvec_push(&argv, "--json");
-	strvec_push(&argv, installable);
+	nix_build_argv(o, installable, &argv);
 	int r = run_nix(&argv, o, &c, EXIT_BUILD, "nix build", e);
 	if (log)
 		strbuf_add(log, c.err.buf, c.err.len);
-	json_error_t jerr;
-	json_t *j = r >= 0 ? json_loadb(c.out.buf, c.out.len, 0, &jerr) : NULL;
-	if (r >= 0) {
-		const char *path = NULL;
-		if (j && json_unpack_ex(j, &jerr, 0, "[{s:{s:s}}]", "outputs", "out", &path) == 0 &&
-		    path && !strncmp(path, "/nix/store/", 11))
-			*out = xstrdup(path);
-		else
-			r = err_set(e, -EINVAL, EXIT_BUILD,
-				    "nix build printed no output path for %s", installable);
-	}
-	json_decref(j);
+	if (r >= 0)
+		r = nix_parse_build_json(c.out.buf, c.out.len, installable, out, e);
 	child_release(&c);
 	strvec_clear(&argv);
 	return r;
@@ -158,9 +196,7 @@ int nix_closure(const struct nix_opts *o, const char *path, struct strvec *paths
 {
 	struct strvec argv = STRVEC_INIT;
 	struct child c = CHILD_INIT;
-	common_args(&argv, o, "path-info");
-	strvec_push(&argv, "-r");
-	strvec_push(&argv, path);
+	nix_closure_argv(o, path, &argv);
 	struct nix_opts quiet = *o;
 	quiet.verbose = false;
 	int r = run_nix(&argv, &quiet, &c, EXIT_BUILD, "listing the closure", e);

@@ -35,5 +35,15 @@ int nix_build(const struct nix_opts *o, const char *installable, char **out, str
 	      struct err *e);
 /* `nix path-info -r PATH`: the closure, one store path each. */
 int nix_closure(const struct nix_opts *o, const char *path, struct strvec *paths, struct err *e);
+/* The argv of nix_build / nix_closure (argv[0] "nix"), for running them
+ * elsewhere (a builder VM) with the same options. */
+void nix_build_argv(const struct nix_opts *o, const char *installable, struct strvec *argv);
+void nix_closure_argv(const struct nix_opts *o, const char *path, struct strvec *argv);
+/* The output path in `nix build --json` output (EXIT_BUILD when there is none). */
+int nix_parse_build_json(const char *buf, size_t len, const char *installable, char **out,
+			 struct err *e);
+/* /nix/store/<32 nixbase32>-<name>, name of nix's characters: nothing to
+ * climb out of the store with. */
+bool nix_store_path_valid(const char *p);
 /* "2.8.0", or NULL when nix is not installed (malloc'd). */
 char *nix_version(void);

@@ -1,8 +1,12 @@
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/fs.h"
 #include "core/spawn.h"
@@ -95,20 +99,77 @@ static int mirror(const char *src, const char *dst, struct rootfs_stats *st, str
 	return r;
 }
 
-/* /etc: real directories, files linked to where they live in the profile. */
-static int link_tree(const char *src, const char *dst, struct rootfs_stats *st, struct err *e)
+/* Where guest path g (absolute) is under root, every link on the way
+ * followed as the guest would (openat2 RESOLVE_IN_ROOT): NULL when it does
+ * not exist or leads out of root's store (malloc'd). */
+static char *in_root(const char *root, const char *g)
 {
+	_cleanup_close_ int rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rfd < 0)
+		return NULL;
+	struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+	_cleanup_close_ int fd = (int)syscall(SYS_openat2, rfd, g, &how, sizeof(how));
+	if (fd < 0)
+		return NULL;
+	char proc[64], real[PATH_MAX];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(proc, real, sizeof(real) - 1);
+	if (n < 0)
+		return NULL;
+	real[n] = '\0';
+	size_t rl = strlen(root);
+	while (rl > 1 && root[rl - 1] == '/')
+		rl--;
+	const char *rel = rl == 1 ? real : real + rl;
+	if (rl > 1 && (strncmp(real, root, rl) || (real[rl] != '/' && real[rl] != '\0')))
+		return NULL;
+	if (strncmp(rel, "/nix/store/", 11))
+		return NULL;
+	return xstrdup(real);
+}
+
+struct tree {
+	const char *root;
+	struct rootfs_stats *st;
+};
+
+/* /etc: real directories, files linked to where they live in the profile
+ * (g, a guest path). */
+static int link_tree(const struct tree *t, const char *g, const char *dst, struct err *e)
+{
+	_cleanup_free_ char *real = in_root(t->root, g);
 	struct stat sb;
-	if (stat(src, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+	if (real && stat(real, &sb) == 0 && S_ISDIR(sb.st_mode)) {
 		if (mkdir(dst, 0755) < 0 && errno != EEXIST)
 			return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", dst);
-		st->inodes++;
-		return each_entry(src, dst, link_tree, st, e);
+		t->st->inodes++;
+		DIR *d = opendir(real);
+		if (!d)
+			return err_sys(e, -errno, EXIT_BUILD, "reading '%s'", g);
+		int r = 0;
+		struct dirent *de;
+		while (r == 0 && (de = readdir(d))) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			_cleanup_free_ char *sg = fs_join(g, de->d_name);
+			_cleanup_free_ char *sd = fs_join(dst, de->d_name);
+			r = link_tree(t, sg, sd, e);
+		}
+		closedir(d);
+		return r;
 	}
-	st->inodes++;
-	if (symlink(src, dst) < 0)
+	t->st->inodes++;
+	if (symlink(g, dst) < 0)
 		return err_sys(e, -errno, EXIT_BUILD, "creating link '%s'", dst);
 	return 0;
+}
+
+/* True when the guest path g is a directory (links followed inside root). */
+static bool root_is_dir(const char *root, const char *g)
+{
+	_cleanup_free_ char *real = in_root(root, g);
+	return real && fs_is_dir(real);
 }
 
 static int mklink(const char *target, const char *root, const char *name, struct err *e)
@@ -119,10 +180,12 @@ static int mklink(const char *target, const char *root, const char *name, struct
 	return 0;
 }
 
-int rootfs_stage(const char *profile, const struct strvec *closure, const char *stage_dir,
-		 struct rootfs_stats *st, struct err *e)
+int rootfs_stage(const char *root, const char *profile, const struct strvec *closure,
+		 const char *stage_dir, struct rootfs_stats *st, struct err *e)
 {
 	*st = (struct rootfs_stats){0};
+	if (!root)
+		root = "/";
 	_cleanup_free_ char *store = fs_join(stage_dir, "nix/store");
 	int r = fs_mkdir_p(store, 0755, e);
 	if (r < 0)
@@ -130,7 +193,8 @@ int rootfs_stage(const char *profile, const struct strvec *closure, const char *
 	for (size_t i = 0; i < closure->n; i++) {
 		_cleanup_free_ char *base = fs_basename(closure->v[i]);
 		_cleanup_free_ char *dst = fs_join(store, base);
-		if ((r = mirror(closure->v[i], dst, st, e)) < 0)
+		_cleanup_free_ char *src = fs_join(root, closure->v[i]);
+		if ((r = mirror(src, dst, st, e)) < 0)
 			return r;
 	}
 
@@ -138,7 +202,7 @@ int rootfs_stage(const char *profile, const struct strvec *closure, const char *
 	static const char *const linked[] = {"bin", "sbin", "lib", "share"};
 	for (size_t i = 0; i < ARRAY_SIZE(linked); i++) {
 		_cleanup_free_ char *p = fs_join(profile, linked[i]);
-		if (fs_is_dir(p) && (r = mklink(p, stage_dir, linked[i], e)) < 0)
+		if (root_is_dir(root, p) && (r = mklink(p, stage_dir, linked[i], e)) < 0)
 			return r;
 	}
 	_cleanup_free_ char *usr = fs_join(stage_dir, "usr");
@@ -146,14 +210,15 @@ int rootfs_stage(const char *profile, const struct strvec *closure, const char *
 		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", usr);
 	_cleanup_free_ char *pbin = fs_join(profile, "bin");
 	_cleanup_free_ char *psbin = fs_join(profile, "sbin");
-	if (fs_is_dir(pbin) && (r = mklink("../bin", usr, "bin", e)) < 0)
+	if (root_is_dir(root, pbin) && (r = mklink("../bin", usr, "bin", e)) < 0)
 		return r;
-	if (fs_is_dir(psbin) && (r = mklink("../sbin", usr, "sbin", e)) < 0)
+	if (root_is_dir(root, psbin) && (r = mklink("../sbin", usr, "sbin", e)) < 0)
 		return r;
 	_cleanup_free_ char *petc = fs_join(profile, "etc");
 	_cleanup_free_ char *etc = fs_join(stage_dir, "etc");
-	if (fs_is_dir(petc)) {
-		if ((r = link_tree(petc, etc, st, e)) < 0)
+	struct tree t = {.root = root, .st = st};
+	if (root_is_dir(root, petc)) {
+		if ((r = link_tree(&t, petc, etc, e)) < 0)
 			return r;
 	} else if (mkdir(etc, 0755) < 0) {
 		return err_sys(e, -errno, EXIT_BUILD, "creating '%s'", etc);

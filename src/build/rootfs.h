@@ -21,8 +21,13 @@ struct rootfs_stats {
 	uint64_t image_bytes;
 };
 
-/* Stages closure + profile layout into stage_dir (which must exist, empty). */
-int rootfs_stage(const char *profile, const struct strvec *closure, const char *stage_dir,
-		 struct rootfs_stats *st, struct err *e);
+/* Stages closure + profile layout into stage_dir (which must exist, empty).
+ * The closure's store paths are read under root ("/" or NULL: the host's
+ * store; else a tree holding root/nix/store/…, such as a builder VM's
+ * export): links in the profile are followed as they would be in the guest,
+ * never out of root, and a link that leads out of root/nix/store is left as
+ * a link. */
+int rootfs_stage(const char *root, const char *profile, const struct strvec *closure,
+		 const char *stage_dir, struct rootfs_stats *st, struct err *e);
 /* Builds image from stage_dir with mkfs.ext4 -d, sized from st. */
 int rootfs_mkfs(const char *stage_dir, const char *image, struct rootfs_stats *st, struct err *e);

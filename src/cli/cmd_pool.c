@@ -61,10 +61,14 @@ static char *current_of(const struct pool *p, char **problem)
 /* ---- create --------------------------------------------------------------- */
 
 static struct {
-	const char *flake, *profile;
+	const char *flake, *profile, *builder;
 	long long vcpus;
 	uint64_t mem, data_disk;
 } co = {.vcpus = 2, .mem = 1024};
+
+#define BUILDER_HELP_CREATE                                                                        \
+	"where its builds run: vm, an ephemeral builder microVM (the default), or host, nix "      \
+	"on the host for trusted flakes (env MVM_BUILDER)"
 
 static const struct opt create_opts[] = {
     {.type = OPT_STRING,
@@ -92,8 +96,22 @@ static const struct opt create_opts[] = {
      .value = &co.data_disk,
      .argh = "SIZE",
      .help = "an ext4 data disk of this size for each instance, at /data (default none)"},
+    {.type = OPT_STRING,
+     .long_name = "builder",
+     .value = &co.builder,
+     .argh = "vm|host",
+     .help = BUILDER_HELP_CREATE,
+     .kind = OPT_ARG_CHOICE,
+     .choices = "vm host"},
     OPT_END_(),
 };
+
+/* --builder, else MVM_BUILDER, else NULL (the pool's, or vm). */
+static const char *builder_choice(const char *flag)
+{
+	const char *env = getenv("MVM_BUILDER");
+	return flag ? flag : env && *env ? env : NULL;
+}
 
 static int run_create(struct cli *cli, int argc, char **argv)
 {
@@ -114,6 +132,7 @@ static int run_create(struct cli *cli, int argc, char **argv)
 	    .vcpus = (unsigned)co.vcpus,
 	    .mem_mib = co.mem,
 	    .data_disk_mib = co.data_disk,
+	    .builder = builder_choice(co.builder),
 	};
 	if ((r = pool_create(&args, &cli->err)) < 0)
 		return r;
@@ -414,6 +433,11 @@ static const struct command cmd_pool_info = {
 /* ---- build ---------------------------------------------------------------- */
 
 static struct strvec build_overrides;
+static struct {
+	const char *builder;
+	long long vcpus, timeout;
+	uint64_t mem;
+} bo;
 
 static const struct opt build_opts[] = {
     {.type = OPT_PAIR_LIST,
@@ -421,8 +445,51 @@ static const struct opt build_opts[] = {
      .value = &build_overrides,
      .argh = "NAME REF",
      .help = "use REF for the flake input NAME (repeatable)"},
+    {.type = OPT_STRING,
+     .long_name = "builder",
+     .value = &bo.builder,
+     .argh = "vm|host",
+     .help = "build in a builder microVM or on the host this once (default: the pool's)",
+     .kind = OPT_ARG_CHOICE,
+     .choices = "vm host"},
+    {.type = OPT_INT,
+     .long_name = "builder-vcpus",
+     .value = &bo.vcpus,
+     .argh = "N",
+     .help = "vCPUs of the builder VM (1-255; default 2, config [builder] vcpus)",
+     .min = 1,
+     .max = 255},
+    {.type = OPT_SIZE,
+     .long_name = "builder-mem",
+     .value = &bo.mem,
+     .argh = "SIZE",
+     .help = "memory of the builder VM (default 1024M, config [builder] mem)"},
+    {.type = OPT_INT,
+     .long_name = "timeout",
+     .value = &bo.timeout,
+     .argh = "SECONDS",
+     .help = "stop a builder VM build that runs longer (default 3600, config [builder] "
+	     "timeout)",
+     .min = 1,
+     .max = 604800},
     OPT_END_(),
 };
+
+/* The builder VM's sizing: flags, then config.toml, then the defaults. */
+static int builder_sizing(struct cli *cli, const struct config *cfg, struct builder_opts *o)
+{
+	*o = (struct builder_opts){.log_fd = STDERR_FILENO};
+	o->vcpus = bo.vcpus ? (unsigned)bo.vcpus : cfg->builder_vcpus;
+	o->timeout_s = bo.timeout ? (int)bo.timeout : cfg->builder_timeout_s;
+	o->mem_mib = bo.mem;
+	if (!o->mem_mib && cfg->builder_mem && size_parse_mib(cfg->builder_mem, &o->mem_mib) < 0)
+		return err_set(&cli->err, -EINVAL, EXIT_INVALID,
+			       "%s: [builder] mem: '%s' is not a size (1024, 512M, 2G)",
+			       cfg->path ? cfg->path : "config.toml", cfg->builder_mem);
+	if (o->mem_mib && o->mem_mib < 256)
+		return cli_usage_error(cli, "--builder-mem must be at least 256M");
+	return 0;
+}
 
 static int run_build(struct cli *cli, int argc, char **argv)
 {
@@ -441,8 +508,23 @@ static int run_build(struct cli *cli, int argc, char **argv)
 	struct nix_opts nix = {.offline = cfg.offline, .overrides = &ov, .verbose = cli->verbose};
 	struct build_progress pg = {.phase_done = cli_progress, .ctx = cli};
 	struct pool_build_result res = {0};
-	cli_note(cli, "building %s/%s (%s#%s) on the host", p.tenant, p.id, p.flake, p.profile);
-	r = pool_build_with_progress(&p, &nix, &pg, &res, &cli->err);
+	struct pool_build_opts o = {.builder = builder_choice(bo.builder)};
+	if (o.builder && strcmp(o.builder, "vm") && strcmp(o.builder, "host"))
+		r = cli_usage_error(cli, "invalid builder '%s': expected vm or host", o.builder);
+	else
+		r = builder_sizing(cli, &cfg, &o.vm);
+	if (r < 0) {
+		strvec_clear(&ov);
+		config_release(&cfg);
+		pool_release(&p);
+		return r;
+	}
+	const char *where = o.builder ? o.builder : p.builder;
+	bool vm = !strcmp(where, "vm");
+	cli_note(cli, "building %s/%s (%s#%s) %s", p.tenant, p.id, p.flake, p.profile,
+		 vm ? "in a builder VM" : "on the host (--builder host: for trusted flakes)");
+	r = pool_build_with_progress(&p, &nix, &o, &pg, &res, &cli->err);
+	const char *in = vm ? "in a builder VM" : "on the host";
 	if (r >= 0) {
 		_cleanup_free_ char *revdir = rstore_revision_dir(&p.store, res.revision);
 		if (!res.snapshot)
@@ -455,8 +537,10 @@ static int run_build(struct cli *cli, int argc, char **argv)
 						 str_or_null(res.snapshot_reason));
 			json_t *j = json_pack(
 			    "{s:s++, s:s, s:b, s:s, s:f, s:s, s:o}", "pool", p.tenant, "/", p.id,
-			    "revision", res.revision, "built", res.built, "builder", "host",
+			    "revision", res.revision, "built", res.built, "builder", where,
 			    "seconds", res.seconds, "revision_dir", revdir, "snapshot", snap);
+			if (res.how)
+				json_object_set(j, "builder_vm", res.how);
 			json_object_set_new(j, "phases_s",
 					    cli->phases ? cli->phases : json_object());
 			cli->phases = NULL;
@@ -468,12 +552,12 @@ static int run_build(struct cli *cli, int argc, char **argv)
 					 res.snapshot_reused ? "up to date" : "created", human);
 			}
 			if (res.built)
-				cli_note(cli, "built revision %.12s of %s/%s on the host in %.2f s",
-					 res.revision, p.tenant, p.id, res.seconds);
+				cli_note(cli, "built revision %.12s of %s/%s %s in %.2f s",
+					 res.revision, p.tenant, p.id, in, res.seconds);
 			else
 				cli_note(cli,
 					 "up to date: revision %.12s of %s/%s, nothing rebuilt "
-					 "(built on the host earlier) (%.2f s)",
+					 "(built earlier) (%.2f s)",
 					 res.revision, p.tenant, p.id, res.seconds);
 		}
 	}
@@ -490,8 +574,13 @@ static const struct command cmd_pool_build = {
     .summary = "Build the pool's flake profile into a new revision and make it current.",
     .usage = "<tenant>/<pool> [--override-input NAME REF]... [--json]",
     .description =
-	"Runs nix on the host (not in a builder VM) exactly as 'mvmctl build' does, packs the\n"
-	"closure into rootfs.ext4 with the guest kernel, commits it under\n"
+	"Builds where the pool says (pool create --builder; --builder here for this once). In\n"
+	"a builder VM (vm, the default): an ephemeral microVM made from the host's own nix\n"
+	"boots, gets the flake and its local inputs on a read-only disk, runs nix build with\n"
+	"the tenant's own persistent store ($MVM_HOME/tenants/<tenant>/builder/) and hands the\n"
+	"closure back on a disk the host checks before it registers anything; nix's log\n"
+	"streams to stderr. On the host (host): nix runs as 'mvmctl build' does. Either way\n"
+	"the closure is packed into rootfs.ext4 with the guest kernel, committed under\n"
 	"$MVM_HOME/pools/<tenant>/<pool>/revisions/<hash>/ and points 'current' at it in one\n"
 	"rename. It then boots the revision once at the pool's sizing and saves a snapshot\n"
 	"that instances restore from; a snapshot that cannot be taken is a warning. An\n"

@@ -65,6 +65,29 @@ static int load_network(struct config *c, const struct toml_value *tab, struct e
 	return 0;
 }
 
+static int load_builder(struct config *c, const struct toml_value *tab, struct err *e)
+{
+	for (size_t i = 0; i < tab->u.table.len; i++) {
+		const struct toml_kv *kv = &tab->u.table.items[i];
+		if (!strcmp(kv->key, "vcpus")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < 1 ||
+			    kv->value->u.integer > 255)
+				return bad(e, c->path, kv, "expected a whole number from 1 to 255");
+			c->builder_vcpus = (unsigned)kv->value->u.integer;
+		} else if (!strcmp(kv->key, "mem")) {
+			int r = set_str(&c->builder_mem, c->path, kv, e);
+			if (r < 0)
+				return r;
+		} else if (!strcmp(kv->key, "timeout")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < 1 ||
+			    kv->value->u.integer > 7 * 24 * 3600)
+				return bad(e, c->path, kv, "expected seconds, from 1 to 604800");
+			c->builder_timeout_s = (int)kv->value->u.integer;
+		}
+	}
+	return 0;
+}
+
 static int load_file(struct config *c, struct err *e)
 {
 	const char *env = getenv("MVM_CONFIG");
@@ -96,6 +119,8 @@ static int load_file(struct config *c, struct err *e)
 			r = load_nix(c, kv->value, e);
 		else if (!strcmp(kv->key, "network") && kv->value->type == TOML_TABLE)
 			r = load_network(c, kv->value, e);
+		else if (!strcmp(kv->key, "builder") && kv->value->type == TOML_TABLE)
+			r = load_builder(c, kv->value, e);
 	}
 	toml_free(root);
 	return r;
@@ -168,6 +193,7 @@ void config_release(struct config *c)
 	free(c->accel);
 	free(c->kernel);
 	free(c->network);
+	free(c->builder_mem);
 	strvec_clear(&c->override_inputs);
 	*c = (struct config){0};
 }

@@ -13,6 +13,10 @@
  *   offline = true                # MVM_OFFLINE=1: never ask a binary cache
  *   override_inputs = { nixpkgs = "path:/srv/nixpkgs" }
  *                                 # MVM_OVERRIDE_INPUTS="nixpkgs=path:/srv/nixpkgs other=REF"
+ *   [builder]                     # the builder VM of `pool build` (--builder-* flags win)
+ *   vcpus = 2
+ *   mem = "2G"
+ *   timeout = 3600                # seconds
  */
 #pragma once
 
@@ -30,6 +34,9 @@ struct config {
 	const char *network_from; /* "MVM_NETWORK", the file's path, or "default" */
 	bool offline;
 	struct strvec override_inputs; /* NAME, REF pairs */
+	unsigned builder_vcpus;	       /* 0: not set */
+	char *builder_mem;	       /* NULL: not set (a size, parsed by the command) */
+	int builder_timeout_s;	       /* 0: not set */
 };
 
 /* Loads config.toml and applies the environment. A malformed file or value

@@ -40,6 +40,9 @@
 	X(archive_entry_pathname)                                                                  \
 	X(archive_entry_filetype)                                                                  \
 	X(archive_entry_size)                                                                      \
+	X(archive_entry_perm)                                                                      \
+	X(archive_entry_symlink)                                                                   \
+	X(archive_entry_hardlink)                                                                  \
 	X(archive_entry_set_pathname)                                                              \
 	X(archive_entry_set_filetype)                                                              \
 	X(archive_entry_set_perm)                                                                  \

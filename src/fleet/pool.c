@@ -121,6 +121,10 @@ static int parse_record(struct pool *p, const char *path, json_t *rec, struct er
 		return malformed(e, path, "a size or count is out of range");
 	if (builds && !json_is_array(builds))
 		return malformed(e, path, "\"builds\" is not an array");
+	const char *builder = json_string_value(json_object_get(rec, "builder"));
+	if (builder && strcmp(builder, "vm") && strcmp(builder, "host"))
+		return malformed(e, path, "\"builder\" is neither \"vm\" nor \"host\"");
+	p->builder = xstrdup(builder ? builder : "vm");
 	p->flake = xstrdup(flake);
 	p->profile = xstrdup(profile);
 	p->vcpus = (unsigned)vcpus;
@@ -174,6 +178,7 @@ void pool_release(struct pool *p)
 	free(p->dir);
 	free(p->flake);
 	free(p->profile);
+	free(p->builder);
 	rstore_release(&p->store);
 	json_decref(p->record);
 	*p = (struct pool)POOL_INIT;
@@ -183,6 +188,7 @@ static void set_fields(json_t *rec, const struct pool *p)
 {
 	json_object_set_new(rec, "flake", json_string(p->flake));
 	json_object_set_new(rec, "profile", json_string(p->profile));
+	json_object_set_new(rec, "builder", json_string(p->builder ? p->builder : "vm"));
 	json_object_set_new(rec, "vcpus", json_integer(p->vcpus));
 	json_object_set_new(rec, "mem_mib", json_integer((json_int_t)p->mem_mib));
 	json_object_set_new(rec, "data_disk_mib", json_integer((json_int_t)p->data_disk_mib));
@@ -340,6 +346,9 @@ int pool_create(const struct pool_create_args *a, struct err *e)
 		return err_set(e, -EINVAL, EXIT_USAGE,
 			       "invalid profile '%s': expected letters, digits, '_', '.' or '-'",
 			       a->profile ? a->profile : "");
+	if (a->builder && strcmp(a->builder, "vm") && strcmp(a->builder, "host"))
+		return err_set(e, -EINVAL, EXIT_USAGE, "invalid builder '%s': expected vm or host",
+			       a->builder);
 	if (a->vcpus < 1 || a->vcpus > MANIFEST_MAX_VCPUS)
 		return err_set(e, -EINVAL, EXIT_USAGE, "vcpus must be from 1 to %d, got %u",
 			       MANIFEST_MAX_VCPUS, a->vcpus);
@@ -393,6 +402,7 @@ int pool_create(const struct pool_create_args *a, struct err *e)
 					"tenant", a->tenant, "id", a->id);
 		struct pool p = {.flake = flake,
 				 .profile = (char *)a->profile,
+				 .builder = (char *)(a->builder ? a->builder : "vm"),
 				 .vcpus = a->vcpus,
 				 .mem_mib = a->mem_mib,
 				 .data_disk_mib = a->data_disk_mib};
@@ -474,6 +484,8 @@ void pool_build_result_release(struct pool_build_result *r)
 {
 	free(r->revision);
 	free(r->snapshot_reason);
+	free(r->builder);
+	json_decref(r->how);
 	*r = (struct pool_build_result){0};
 }
 
@@ -507,10 +519,15 @@ static void take_snapshot(const struct pool *p, const char *revdir, struct pool_
 }
 
 int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
-			     const struct build_progress *pg, struct pool_build_result *out,
-			     struct err *e)
+			     const struct pool_build_opts *bo, const struct build_progress *pg,
+			     struct pool_build_result *out, struct err *e)
 {
 	*out = (struct pool_build_result){0};
+	const char *builder = bo && bo->builder ? bo->builder : p->builder;
+	if (strcmp(builder, "vm") && strcmp(builder, "host"))
+		return err_set(e, -EINVAL, EXIT_USAGE, "invalid builder '%s': expected vm or host",
+			       builder);
+	out->builder = xstrdup(builder);
 	double t0 = mono_s();
 	struct fs_lock lk = FS_LOCK_INIT;
 	int r = take_build_lock(p->dir, p->tenant, p->id, &lk, e);
@@ -529,8 +546,15 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 		_cleanup_free_ char *tag = store_tag(p->tenant, p->id);
 		struct rstore_stage st = RSTORE_STAGE_INIT;
 		r = rstore_stage_begin(&st, tag, e);
-		if (r >= 0)
+		if (r >= 0 && !strcmp(builder, "vm")) {
+			_cleanup_free_ char *tdir = fleet_tenant_dir(p->tenant);
+			_cleanup_free_ char *bdir = fs_join(tdir, "builder");
+			struct builder_opts o = bo ? bo->vm : (struct builder_opts){.log_fd = 2};
+			o.store_dir = bdir;
+			r = builder_realise(&req, &rs, &o, st.dir, pg, &res, &out->how, e);
+		} else if (r >= 0) {
 			r = build_realise(&req, &rs, st.dir, pg, &res, e);
+		}
 		t = mono_s();
 		if (r >= 0)
 			r = rstore_commit(&p->store, &st, rs.revision, pool_required_artifacts, e);
@@ -554,6 +578,10 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 		      "built", out->built, "snapshot", out->snapshot, "seconds", out->seconds);
 	if (out->snapshot_reason)
 		json_object_set_new(entry, "snapshot_reason", json_string(out->snapshot_reason));
+	if (out->built)
+		json_object_set_new(entry, "builder",
+				    out->how ? json_deep_copy(out->how)
+					     : json_pack("{s:s}", "where", "host"));
 	r = record_history(p, entry, e);
 out:
 	build_resolved_release(&rs);
@@ -567,7 +595,7 @@ out:
 int pool_build(struct pool *p, const struct nix_opts *nix, struct pool_build_result *out,
 	       struct err *e)
 {
-	return pool_build_with_progress(p, nix, NULL, out, e);
+	return pool_build_with_progress(p, nix, NULL, NULL, out, e);
 }
 
 static int revision_not_found(struct err *e, const struct pool *p, const char *given,

@@ -30,6 +30,7 @@
 
 #include "build/build.h"
 #include "build/nix.h"
+#include "builder/builder.h"
 #include "core/err.h"
 #include "core/fs.h"
 #include "core/rstore.h"
@@ -44,6 +45,7 @@ struct pool {
 	char *tenant, *id;
 	char *dir; /* pools/<t>/<p> */
 	char *flake, *profile;
+	char *builder; /* "vm" (the builder microVM, builder/builder.h) or "host" */
 	unsigned vcpus;
 	uint64_t mem_mib, data_disk_mib;
 	struct pool_counts desired;
@@ -60,6 +62,7 @@ struct pool_create_args {
 	const char *tenant, *id;
 	const char *flake; /* as given: a path is made absolute ("./my-flake" works from any cwd) */
 	const char *profile;
+	const char *builder; /* "vm" or "host"; NULL: "vm" */
 	unsigned vcpus;
 	uint64_t mem_mib, data_disk_mib;
 };
@@ -103,6 +106,15 @@ struct pool_build_result {
 	uint64_t snapshot_bytes; /* its state + RAM on disk */
 	char *snapshot_reason;	 /* why not, or NULL */
 	double seconds;
+	char *builder; /* "vm" or "host" */
+	json_t *how;   /* a builder VM's account of the build (builder_realise), or NULL */
+};
+
+/* How pool_build builds: builder NULL is the pool's own; vm sizes the
+ * builder VM (its store_dir is the tenant's, set by pool_build). */
+struct pool_build_opts {
+	const char *builder;
+	struct builder_opts vm;
 };
 
 /* Builds the pool's flake/profile on the host with build_resolve +
@@ -118,8 +130,8 @@ int pool_build(struct pool *p, const struct nix_opts *nix, struct pool_build_res
 /* pool_build reporting each phase to pg as it ends ("evaluate", "build",
  * "pack", "register", "snapshot"); pg may be NULL. */
 int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
-			     const struct build_progress *pg, struct pool_build_result *out,
-			     struct err *e);
+			     const struct pool_build_opts *bo, const struct build_progress *pg,
+			     struct pool_build_result *out, struct err *e);
 void pool_build_result_release(struct pool_build_result *r);
 /* Repoints current at an existing, complete revision without building:
  * else EXIT_NOTFOUND "Revision <hash> not found" (a unique prefix of at

@@ -1,6 +1,9 @@
 # Shared by every black-box test: a temporary MVM_HOME and working area per
 # test, and the binary under test.
 MVMCTL="$MVM_BUILD/mvmctl"
+# Pools build in a builder VM by default; the suites about other things build
+# on the host (seconds, not tens of them, under TCG). builder.bats tests the VM.
+export MVM_BUILDER=host
 
 common_setup() {
 	export MVM_HOME="$BATS_TEST_TMPDIR/home"

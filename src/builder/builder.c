@@ -1,0 +1,532 @@
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "build/nix.h"
+#include "builder/builder.h"
+#include "builder/image.h"
+#include "builder/import.h"
+#include "core/clock.h"
+#include "core/fs.h"
+#include "core/mkfs.h"
+#include "core/rstore.h"
+#include "core/spawn.h"
+#include "core/strbuf.h"
+#include "core/util.h"
+#include "vm/vm.h"
+
+#define IN_LABEL     "mvm-build-in"
+#define STORE_LABEL  "mvm-data" /* mvm-init mounts it at /data */
+#define EXPORT_MAGIC "MVM-EXPORT-V1\n"
+#define EXPORT_AT    4096
+#define TAIL_MAX     (64u << 10)
+
+/* Run in the guest before the build: the inputs at /in, the store disk's
+ * nix/ at /nix. Fixed text: nothing of the user's is in it. */
+static const char setup_sh[] = "set -eu\n"
+			       "dev=$(findfs LABEL=" IN_LABEL ")\n"
+			       "mount -o ro \"$dev\" /in\n"
+			       "mkdir -p /data/nix\n"
+			       "mount --bind /data/nix /nix\n";
+
+/* Writes the closure (the store paths, "nix/store/…", as arguments) as a tar
+ * after the export disk's header block. */
+static const char export_sh[] =
+    "set -eu\n"
+    "set -o pipefail\n"
+    "out=\n"
+    "for d in /dev/vd?; do\n"
+    "  if [ \"$(head -c 13 \"$d\" 2>/dev/null)\" = MVM-EXPORT-V1 ]; then out=$d; fi\n"
+    "done\n"
+    "[ -n \"$out\" ] || { echo 'mvm builder: no export disk' >&2; exit 1; }\n"
+    "cd /\n"
+    "tar -cf - \"$@\" | dd of=\"$out\" bs=4096 seek=1 2>/dev/null\n"
+    "sync\n";
+
+/* --- sizes of a tree, for mkfs ------------------------------------------- */
+
+static uint64_t walk_bytes, walk_inodes;
+
+static int walk_one(const char *p, const struct stat *sb, int type, struct FTW *f)
+{
+	(void)p, (void)type, (void)f;
+	walk_inodes++;
+	walk_bytes += ((uint64_t)sb->st_size + 4095) / 4096 * 4096 + 4096;
+	return 0;
+}
+
+static int mkfs_tree(const char *tree, const char *image, const char *label, struct err *e)
+{
+	walk_bytes = walk_inodes = 0;
+	if (nftw(tree, walk_one, 32, FTW_PHYS) < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "reading '%s'", tree);
+	uint64_t kib = (walk_bytes + walk_bytes / 4 + (8u << 20)) >> 10;
+	_cleanup_free_ char *size = xasprintf("%lluk", (unsigned long long)kib);
+	_cleanup_free_ char *nin = xasprintf("%llu", (unsigned long long)(walk_inodes * 2 + 256));
+	const char *argv[] = {
+	    "mkfs.ext4",      "-q", "-F", "-L",	 label, "-N", nin, "-O", "^has_journal", "-E",
+	    "root_owner=0:0", "-d", tree, image, size,	NULL};
+	return mkfs_ext4_run(argv, e);
+}
+
+/* --- the input disk ------------------------------------------------------- */
+
+static int copy_tree(const char *src, const char *dst, struct err *e)
+{
+	const char *argv[] = {"cp", "-a", "--", src, dst, NULL};
+	struct child c = CHILD_INIT;
+	c.argv = argv;
+	c.capture_out = c.capture_err = c.merge_err = true;
+	int r = child_run(&c, e);
+	if (r == 0 && c.status != 0)
+		r = err_set(e, -EIO, EXIT_FAILED, "copying '%s' for the builder: %s", src,
+			    c.out.buf);
+	child_release(&c);
+	return r;
+}
+
+/* The flake at /in/src and each local override input at /in/inputs/<k>;
+ * guest_ov receives the overrides as the guest sees them. */
+static int make_input(const char *work, const struct build_request *req, struct strvec *guest_ov,
+		      char **image, struct err *e)
+{
+	if (req->flake[0] != '/') {
+		int r =
+		    err_set(e, -EINVAL, EXIT_USAGE,
+			    "the builder VM builds a local flake directory, not '%s'", req->flake);
+		err_hint(e, "build it with --builder host, or point the pool at a directory");
+		return r;
+	}
+	_cleanup_free_ char *tree = fs_join(work, "in");
+	_cleanup_free_ char *src = fs_join(tree, "src");
+	_cleanup_free_ char *inputs = fs_join(tree, "inputs");
+	int r = fs_mkdir_p(inputs, 0755, e);
+	if (r >= 0)
+		r = copy_tree(req->flake, src, e);
+	const struct strvec *ov = req->nix->overrides;
+	for (size_t i = 0; r >= 0 && ov && i + 1 < ov->n; i += 2) {
+		const char *ref = ov->v[i + 1];
+		strvec_push(guest_ov, ov->v[i]);
+		if (strncmp(ref, "path:", 5) || ref[5] != '/') {
+			strvec_push(guest_ov,
+				    ref); /* fetched inside, when the builder has a network */
+			continue;
+		}
+		_cleanup_free_ char *path = xstrndup(ref + 5, strcspn(ref + 5, "?"));
+		_cleanup_free_ char *name = xasprintf("%zu", i / 2);
+		_cleanup_free_ char *dst = fs_join(inputs, name);
+		if ((r = copy_tree(path, dst, e)) < 0)
+			break;
+		strvec_pushf(guest_ov, "path:/in/inputs/%s", name);
+	}
+	if (r < 0)
+		return r;
+	*image = fs_join(work, "in.ext4");
+	if ((r = mkfs_tree(tree, *image, IN_LABEL, e)) < 0)
+		return r;
+	return fs_rm_rf(tree, e);
+}
+
+/* --- the tenant's store disk ---------------------------------------------- */
+
+static int store_ensure(const char *dir, struct fs_lock *lk, char **image, struct err *e)
+{
+	int r = fs_mkdir_p(dir, 0700, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *lock = fs_join(dir, "store.lock");
+	/* one build at a time uses a tenant's store: the next one waits */
+	if ((r = fs_lock_take(lk, lock, true, e)) < 0)
+		return r;
+	fs_sweep_temps(dir);
+	*image = fs_join(dir, "store.ext4");
+	if (fs_is_file(*image))
+		return 0;
+	_cleanup_free_ char *tmp = fs_temp_beside(*image);
+	_cleanup_close_ int fd =
+	    open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", tmp);
+	if (ftruncate(fd, (off_t)BUILDER_STORE_MIB << 20) < 0) {
+		r = err_sys(e, -errno, EXIT_FAILED, "sizing '%s'", tmp);
+		unlink(tmp);
+		return r;
+	}
+	const char *argv[] = {"mkfs.ext4",	"-q", "-F", "-L", STORE_LABEL, "-E",
+			      "root_owner=0:0", tmp,  NULL};
+	r = mkfs_ext4_run(argv, e);
+	if (r >= 0 && fsync(fd) < 0)
+		r = err_sys(e, -errno, EXIT_FAILED, "writing '%s'", tmp);
+	if (r >= 0 && rename(tmp, *image) < 0)
+		r = err_sys(e, -errno, EXIT_FAILED, "installing '%s'", *image);
+	if (r < 0)
+		unlink(tmp);
+	fs_fsync_dir(dir);
+	return r;
+}
+
+static int export_disk(const char *work, char **image, struct err *e)
+{
+	*image = fs_join(work, "export.img");
+	_cleanup_close_ int fd =
+	    open(*image, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", *image);
+	char head[EXPORT_AT] = EXPORT_MAGIC;
+	if (write(fd, head, sizeof(head)) != (ssize_t)sizeof(head) ||
+	    ftruncate(fd, (off_t)BUILDER_EXPORT_MAX_MIB << 20) < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "writing '%s'", *image);
+	return 0;
+}
+
+/* --- commands in the builder ---------------------------------------------- */
+
+struct tee {
+	int in, out;
+	struct strbuf tail;
+};
+
+static void *tee_run(void *arg)
+{
+	struct tee *t = arg;
+	char buf[8192];
+	ssize_t n;
+	while ((n = read(t->in, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
+		if (n < 0)
+			continue;
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(t->out, buf + off, (size_t)(n - off));
+			if (w <= 0 && errno != EINTR)
+				break;
+			off += w > 0 ? w : 0;
+		}
+		strbuf_add(&t->tail, buf, (size_t)n);
+		if (t->tail.len > TAIL_MAX) {
+			size_t cut = t->tail.len - TAIL_MAX / 2;
+			memmove(t->tail.buf, t->tail.buf + cut, t->tail.len - cut);
+			strbuf_setlen(&t->tail, t->tail.len - cut);
+		}
+	}
+	return NULL;
+}
+
+static char *tail_lines(const char *text, int max)
+{
+	size_t len = strlen(text);
+	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		len--;
+	const char *s = text + len;
+	for (int lines = 0; s > text && lines < max;)
+		if (*--s == '\n')
+			lines++;
+	if (*s == '\n')
+		s++;
+	return xstrndup(s, (size_t)(text + len - s));
+}
+
+/* Runs argv in the VM: stdout into *out (when out), stderr to log_fd (when
+ * >= 0, and its tail into *tail) or into *out too. */
+static int run_in(const char *vm, const char *const *argv, int timeout_s, int log_fd,
+		  struct strbuf *out, struct strbuf *tail, int *status, struct err *e)
+{
+	int mfd = memfd_create("builder-out", MFD_CLOEXEC);
+	if (mfd < 0)
+		return err_sys(e, -errno, EXIT_FAILED, "memfd_create");
+	int p[2] = {-1, -1};
+	struct tee t = {.in = -1, .out = log_fd, .tail = STRBUF_INIT};
+	pthread_t th;
+	bool teeing = false;
+	if (log_fd >= 0) {
+		if (pipe2(p, O_CLOEXEC) < 0) {
+			close(mfd);
+			return err_sys(e, -errno, EXIT_FAILED, "pipe");
+		}
+		t.in = p[0];
+		teeing = pthread_create(&th, NULL, tee_run, &t) == 0;
+	}
+	struct vm_exec x = {.argv = argv,
+			    .timeout_s = timeout_s,
+			    .in_fd = -1,
+			    .out_fd = mfd,
+			    .err_fd = log_fd >= 0 ? p[1] : mfd};
+	int r = vm_exec(vm, &x, status, e);
+	if (p[1] >= 0)
+		close(p[1]);
+	if (teeing)
+		pthread_join(th, NULL);
+	if (p[0] >= 0)
+		close(p[0]);
+	if (tail)
+		strbuf_add(tail, t.tail.buf, t.tail.len);
+	strbuf_release(&t.tail);
+	if (out && lseek(mfd, 0, SEEK_SET) == 0)
+		strbuf_read_fd(out, mfd, 64u << 20);
+	close(mfd);
+	return r;
+}
+
+static bool ran_out_of_memory(const char *vm)
+{
+	const char *argv[] = {"dmesg", NULL};
+	struct strbuf out = STRBUF_INIT;
+	struct err ig = ERR_INIT;
+	int status = -1;
+	run_in(vm, argv, 30, -1, &out, NULL, &status, &ig);
+	err_release(&ig);
+	bool oom = out.buf && (strstr(out.buf, "Out of memory") || strstr(out.buf, "oom-kill"));
+	strbuf_release(&out);
+	return oom;
+}
+
+static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
+		      const struct strbuf *tail, struct err *e)
+{
+	_cleanup_free_ char *last = tail_lines(tail->buf ? tail->buf : "", 25);
+	int r = err_set(e, -EIO, EXIT_BUILD,
+			"nix build failed in the builder VM (nix exited with status %d)%s%s",
+			status, *last ? ":\n" : "", last);
+	if (ran_out_of_memory(vm))
+		err_hint(e,
+			 "the builder VM ran out of memory (%llu MiB): give it more with "
+			 "--builder-mem or [builder] mem in config.toml",
+			 (unsigned long long)bo->mem_mib);
+	return r;
+}
+
+static int parse_closure(const char *text, struct strvec *closure, struct err *e)
+{
+	for (const char *p = text; p && *p;) {
+		const char *nl = strchrnul(p, '\n');
+		if (nl > p) {
+			_cleanup_free_ char *line = xstrndup(p, (size_t)(nl - p));
+			if (!nix_store_path_valid(line)) {
+				_cleanup_free_ char *shown = str_shown(line, 200);
+				return err_set(e, -EINVAL, EXIT_BUILD,
+					       "the builder listed '%s' in the closure: not a "
+					       "store path",
+					       shown);
+			}
+			strvec_push(closure, line);
+		}
+		p = *nl ? nl + 1 : nl;
+	}
+	if (!closure->n)
+		return err_set(e, -EINVAL, EXIT_BUILD, "the builder listed an empty closure");
+	return 0;
+}
+
+/* --- the whole build ------------------------------------------------------- */
+
+static void phase(const struct build_progress *pg, const char *name, double start)
+{
+	if (pg && pg->phase_done)
+		pg->phase_done(pg->ctx, name, mono_s() - start);
+}
+
+static int remaining(long long deadline_ms)
+{
+	long long left = deadline_ms - mono_ms();
+	return left < 1000 ? 1 : (int)(left / 1000);
+}
+
+static int in_vm(const char *vm, const struct build_request *req, const struct build_resolved *rs,
+		 const struct builder_opts *bo, const struct strvec *guest_ov, long long deadline,
+		 char **out_path, struct strvec *closure, json_t *how, struct err *e)
+{
+	int status = -1;
+	double t = mono_s();
+	const char *setup[] = {"/bin/sh", "-c", setup_sh, "mvm-builder-setup", NULL};
+	struct strbuf msg = STRBUF_INIT;
+	int r = run_in(vm, setup, 60, -1, &msg, NULL, &status, e);
+	if (r >= 0 && status != 0)
+		r = err_set(e, -EIO, EXIT_FAILED, "preparing the builder VM failed (status %d): %s",
+			    status, msg.buf ? msg.buf : "");
+	strbuf_release(&msg);
+	if (r < 0)
+		return r;
+	json_object_set_new(how, "setup_s", json_real(mono_s() - t));
+
+	t = mono_s();
+	struct nix_opts o = *req->nix;
+	o.overrides = guest_ov;
+	_cleanup_free_ char *installable =
+	    xasprintf("path:/in/src#packages.%s.%s", nix_system(), req->profile);
+	struct strvec argv = STRVEC_INIT;
+	nix_build_argv(&o, installable, &argv);
+	strvec_push(&argv, "-L");
+	struct strbuf out = STRBUF_INIT, tail = STRBUF_INIT;
+	r = run_in(vm, strvec_argv(&argv), remaining(deadline), bo->log_fd, &out, &tail, &status,
+		   e);
+	strvec_clear(&argv);
+	if (r < 0 && e->exit == 124) {
+		err_release(e);
+		r = err_set(e, -ETIMEDOUT, EXIT_BUILD,
+			    "the build ran past its time limit of %d s and was stopped",
+			    bo->timeout_s);
+		err_hint(e, "give it longer with --timeout SECONDS or [builder] timeout");
+	} else if (r >= 0 && status != 0) {
+		r = nix_failed(vm, bo, status, &tail, e);
+	} else if (r >= 0) {
+		r = nix_parse_build_json(out.buf ? out.buf : "", out.len, rs->installable, out_path,
+					 e);
+	}
+	strbuf_release(&out);
+	strbuf_release(&tail);
+	if (r < 0)
+		return r;
+	json_object_set_new(how, "nix_s", json_real(mono_s() - t));
+
+	t = mono_s();
+	strvec_clear(&argv);
+	nix_closure_argv(&o, *out_path, &argv);
+	struct strbuf paths = STRBUF_INIT;
+	r = run_in(vm, strvec_argv(&argv), 120, -1, &paths, NULL, &status, e);
+	strvec_clear(&argv);
+	if (r >= 0 && status != 0)
+		r = err_set(e, -EIO, EXIT_BUILD, "listing the closure in the builder failed: %s",
+			    paths.buf ? paths.buf : "");
+	if (r >= 0) {
+		/* nix's stderr went there too: keep only the store paths */
+		struct strbuf only = STRBUF_INIT;
+		for (const char *p = paths.buf ? paths.buf : ""; *p;) {
+			const char *nl = strchrnul(p, '\n');
+			if (!strncmp(p, "/nix/store/", 11))
+				strbuf_add(&only, p, (size_t)(nl - p + (*nl ? 1 : 0)));
+			p = *nl ? nl + 1 : nl;
+		}
+		r = parse_closure(only.buf, closure, e);
+		strbuf_release(&only);
+	}
+	strbuf_release(&paths);
+	if (r < 0)
+		return r;
+	strvec_push(&argv, "/bin/sh");
+	strvec_push(&argv, "-c");
+	strvec_push(&argv, export_sh);
+	strvec_push(&argv, "mvm-builder-export");
+	for (size_t i = 0; i < closure->n; i++)
+		strvec_push(&argv, closure->v[i] + 1);
+	struct strbuf xmsg = STRBUF_INIT;
+	r = run_in(vm, strvec_argv(&argv), remaining(deadline), -1, &xmsg, NULL, &status, e);
+	strvec_clear(&argv);
+	if (r >= 0 && status != 0)
+		r = err_set(e, -EIO, EXIT_BUILD,
+			    "exporting the closure from the builder failed: %s",
+			    xmsg.buf ? xmsg.buf : "");
+	strbuf_release(&xmsg);
+	json_object_set_new(how, "export_s", json_real(mono_s() - t));
+	return r;
+}
+
+int builder_realise(const struct build_request *req, const struct build_resolved *rs,
+		    const struct builder_opts *bo_in, const char *stage_dir,
+		    const struct build_progress *pg, struct build_result *out, json_t **how_out,
+		    struct err *e)
+{
+	*out = (struct build_result){0};
+	*how_out = NULL;
+	struct builder_opts bo = *bo_in;
+	if (!bo.vcpus)
+		bo.vcpus = BUILDER_DEFAULT_VCPUS;
+	if (!bo.mem_mib)
+		bo.mem_mib = BUILDER_DEFAULT_MEM_MIB;
+	if (!bo.timeout_s)
+		bo.timeout_s = BUILDER_DEFAULT_TIMEOUT_S;
+	long long deadline = mono_ms() + (long long)bo.timeout_s * 1000;
+	double t0 = mono_s(), t = t0;
+	struct builder_image img = BUILDER_IMAGE_INIT;
+	struct rstore_stage work = RSTORE_STAGE_INIT;
+	struct fs_lock store_lk = FS_LOCK_INIT;
+	struct vm_started st = VM_STARTED_INIT;
+	struct strvec guest_ov = STRVEC_INIT, closure = STRVEC_INIT;
+	_cleanup_free_ char *in_img = NULL, *store_img = NULL, *export_img = NULL, *root = NULL;
+	json_t *how = json_object();
+	int r = builder_image_ensure(&img, e);
+	if (r >= 0)
+		r = rstore_stage_begin(&work, "builder", e);
+	if (r >= 0)
+		r = make_input(work.dir, req, &guest_ov, &in_img, e);
+	if (r >= 0)
+		r = export_disk(work.dir, &export_img, e);
+	if (r >= 0)
+		r = store_ensure(bo.store_dir, &store_lk, &store_img, e);
+	if (r < 0)
+		goto out;
+	json_object_set_new(how, "copy_in_s", json_real(mono_s() - t));
+
+	t = mono_s();
+	const struct vmm_drive drives[] = {{.path = in_img, .read_only = true},
+					   {.path = store_img, .read_only = false},
+					   {.path = export_img, .read_only = false}};
+	struct vm_spec spec = {.name_base = "builder",
+			       .kernel = img.vmlinux,
+			       .initrd = img.initrd,
+			       .rootfs = img.rootfs,
+			       .drives = drives,
+			       .n_drives = ARRAY_SIZE(drives),
+			       .vcpus = bo.vcpus,
+			       .mem_mib = bo.mem_mib,
+			       .vcpus_source = "builder",
+			       .mem_source = "builder",
+			       .net = req->nix->offline ? VMM_NET_NONE : VMM_NET_NAT,
+			       .ephemeral = true};
+	if ((r = vm_start(&spec, VM_WAIT_READY, &st, e)) < 0) {
+		err_prefix(e, r, "starting the builder VM");
+		goto out;
+	}
+	json_object_set_new(how, "boot_s", json_real(mono_s() - t));
+	t = mono_s();
+	r = in_vm(st.name, req, rs, &bo, &guest_ov, deadline, &out->out_path, &closure, how, e);
+	bool was = false;
+	struct err se = ERR_INIT;
+	vm_stop(st.name, &was, &se); /* closing the owner below stops it in any case */
+	err_release(&se);
+	if (st.owner_fd >= 0) {
+		close(st.owner_fd);
+		st.owner_fd = -1;
+	}
+	fs_lock_release(&store_lk);
+	if (r < 0)
+		goto out;
+	phase(pg, "build", t0);
+
+	t = mono_s();
+	root = fs_join(work.dir, "root");
+	uint64_t bytes = 0;
+	struct builder_import_limits lim = {.max_bytes = (uint64_t)BUILDER_EXPORT_MAX_MIB << 20,
+					    .max_entries = 4u << 20};
+	if ((r = fs_mkdir_p(root, 0700, e)) >= 0)
+		r = builder_import(export_img, EXPORT_AT, &closure, root, &lim, &bytes, e);
+	if (r < 0)
+		goto out;
+	json_object_set_new(how, "import_s", json_real(mono_s() - t));
+	json_object_set_new(how, "export_bytes", json_integer((json_int_t)bytes));
+	json_object_set_new(how, "where", json_string("vm"));
+	json_object_set_new(how, "image", json_string(img.id));
+	json_object_set_new(how, "vcpus", json_integer(bo.vcpus));
+	json_object_set_new(how, "mem_mib", json_integer((json_int_t)bo.mem_mib));
+	json_object_set_new(how, "seconds", json_real(mono_s() - t0));
+	t = mono_s();
+	r = build_pack(req, rs, root, &closure, stage_dir, how, out, e);
+	phase(pg, "pack", t);
+out:
+	if (st.owner_fd >= 0)
+		close(st.owner_fd);
+	st.owner_fd = -1;
+	vm_started_release(&st);
+	fs_lock_release(&store_lk);
+	rstore_stage_release(&work);
+	builder_image_release(&img);
+	strvec_clear(&guest_ov);
+	strvec_clear(&closure);
+	if (r < 0) {
+		json_decref(how);
+		return r;
+	}
+	*how_out = how;
+	return 0;
+}

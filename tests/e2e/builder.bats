@@ -1,0 +1,254 @@
+#!/usr/bin/env bats
+# Pool builds in the builder microVM (seed 003's build process, issue 16):
+# the walkthrough with the builder, a uniquely named derivation that never
+# reaches the host's /nix/store (and does with --builder host), a failing
+# derivation, a build that wants more memory than the builder has, a time
+# limit, a second build reusing the tenant's store, two tenants' stores apart,
+# and SIGKILL mid-build. Real nix inside a real VM under TCG, offline against
+# the stand-in nixpkgs. One MVM_HOME for the file, tests in order.
+bats_require_minimum_version 1.5.0
+load build_helpers
+
+setup_file() {
+	file_home_setup
+	unset MVM_BUILDER # pools build in the VM, their default
+	"$MVMCTL" tenant create acme >/dev/null
+	"$MVMCTL" tenant create beta >/dev/null
+	# a flake whose profile has a name no other build on this host has
+	export UNIQ="mvm-uniq-$(date +%s%N | sha256sum | head -c 12)"
+	export FLAKE="$BATS_FILE_TMPDIR/uniq"
+	cp -r "$MVM_SRC/tests/fixtures/hello" "$FLAKE"
+	sed -i "s/name = \"mvm-hello\"/name = \"$UNIQ\"/" "$FLAKE/flake.nix"
+	grep -q "$UNIQ" "$FLAKE/flake.nix"
+	# a derivation that wants far more memory than a 256M builder has
+	export HOG="$BATS_FILE_TMPDIR/hog"
+	mkdir -p "$HOG"
+	cat >"$HOG/flake.nix" <<-'EOF'
+		{
+		  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-24.05";
+		  outputs = { self, nixpkgs }:
+		    let pkgs = nixpkgs.legacyPackages.x86_64-linux; in {
+		      packages.x86_64-linux.default = pkgs.runCommand "memory-hog" { } ''
+		        dd if=/dev/zero of=/dev/null bs=1500M count=1
+		        mkdir $out
+		      '';
+		    };
+		}
+	EOF
+}
+
+setup() {
+	cd "$BATS_FILE_TMPDIR" || return 1
+	unset MVM_BUILDER
+}
+
+# no_builder_left: no builder VM record and no QEMU of one.
+no_builder_left() {
+	local left
+	left=$(ls "$MVM_HOME/vms" 2>/dev/null | grep '^builder-' || true)
+	[ -z "$left" ] || { echo "builder VM left: $left"; return 1; }
+	! pgrep -f "qemu-system.*$MVM_HOME/builder/images" >/dev/null || {
+		echo "a builder QEMU is still running"
+		return 1
+	}
+}
+
+in_host_store() { ls /nix/store | grep -q -- "-$UNIQ\$"; }
+
+@test "seed 003 with the builder: create, build in a builder VM, scale; the output never reaches the host's /nix/store" {
+	run "$MVMCTL" pool create acme/workers --flake "$FLAKE" --profile default --mem 256M
+	[ "$status" -eq 0 ]
+	[ "$(jq -r .builder "$MVM_HOME/pools/acme/workers/pool.json")" = vm ]
+	run --separate-stderr "$MVMCTL" pool build acme/workers
+	echo "$stderr" >"$BATS_FILE_TMPDIR/first.log"
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	assert_contains "$stderr" "building acme/workers ($FLAKE#default) in a builder VM"
+	assert_contains "$stderr" "in a builder VM in"
+	# nix's own log came through, as it ran
+	assert_contains "$stderr" "building '/nix/store/"
+	assert_contains "$stderr" "-$UNIQ.drv'"
+	local rd
+	rd="$MVM_HOME/pools/acme/workers/current"
+	[ "$(jq -r .builder.where "$rd/revision.json")" = vm ]
+	[ "$(jq -r .builder "$rd/provenance.json")" = vm ]
+	jq -e '.builder.image | test("^[0-9a-f]{64}$")' "$rd/revision.json" >/dev/null
+	jq -e '.builder.boot_s > 0 and .builder.nix_s > 0 and .builder.export_s > 0' \
+		"$rd/revision.json" >/dev/null
+	[[ "$(jq -r .nix_out "$rd/revision.json")" == *"-$UNIQ" ]]
+	! in_host_store
+	# the tenant's store disk stays; the VM and its staging are gone
+	[ -f "$MVM_HOME/tenants/acme/builder/store.ext4" ]
+	[ "$(stat -c %a "$MVM_HOME/tenants/acme/builder/store.ext4")" = 600 ]
+	[ -z "$(ls -A "$MVM_HOME/tmp")" ]
+	no_builder_left
+	# the revision boots as any other
+	run "$MVMCTL" pool scale acme/workers --running 1
+	[ "$status" -eq 0 ]
+	[ "$("$MVMCTL" instance ls acme/workers --json | jq -r '.instances[0].state')" = running ]
+	"$MVMCTL" pool scale acme/workers --running 0 >/dev/null
+}
+
+@test "a second build of a changed flake reuses the tenant's builder store: nothing unchanged is rebuilt" {
+	grep -q "busybox-standin.drv" "$BATS_FILE_TMPDIR/first.log"
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	run --separate-stderr "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	assert_contains "$stderr" "built revision"
+	[[ "$stderr" != *"busybox-standin.drv"* ]]
+	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq 2 ]
+	no_builder_left
+}
+
+@test "another tenant's builder store is its own: it builds what acme has already built" {
+	"$MVMCTL" pool create beta/workers --flake "$FLAKE" --profile default --mem 256M >/dev/null
+	run --separate-stderr "$MVMCTL" pool build beta/workers
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	assert_contains "$stderr" "busybox-standin.drv"
+	[ -f "$MVM_HOME/tenants/beta/builder/store.ext4" ]
+	[ "$(stat -c %i "$MVM_HOME/tenants/beta/builder/store.ext4")" != \
+		"$(stat -c %i "$MVM_HOME/tenants/acme/builder/store.ext4")" ]
+	! in_host_store
+}
+
+@test "a failing derivation exits 7 with nix's message; current does not move" {
+	"$MVMCTL" pool create acme/broken --flake "$FLAKE" --profile broken >/dev/null
+	run --separate-stderr "$MVMCTL" pool build acme/broken
+	[ "$status" -eq 7 ]
+	assert_contains "$stderr" "nix build failed in the builder VM"
+	assert_contains "$stderr" "this build fails on purpose"
+	[ ! -e "$MVM_HOME/pools/acme/broken/current" ]
+	no_builder_left
+}
+
+@test "a build that wants more memory than the builder has fails inside it, clearly" {
+	"$MVMCTL" pool create acme/hog --flake "$HOG" --profile default >/dev/null
+	run --separate-stderr "$MVMCTL" pool build acme/hog --builder-mem 256M
+	[ "$status" -eq 7 ]
+	assert_contains "$stderr" "nix build failed in the builder VM"
+	[[ "$stderr" == *"out of memory"* || "$stderr" == *"Out of memory"* ]]
+	no_builder_left
+	# the host and mvm go on: the next build works
+	run "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 0 ]
+}
+
+@test "--timeout stops a build that runs past it; bad builder flags are usage errors" {
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	run --separate-stderr "$MVMCTL" pool build acme/workers --timeout 2
+	[ "$status" -eq 7 ]
+	assert_contains "$stderr" "the build ran past its time limit of 2 s and was stopped"
+	no_builder_left
+	run --separate-stderr "$MVMCTL" pool build acme/workers --builder nowhere
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "invalid builder 'nowhere': expected vm or host"
+	run --separate-stderr "$MVMCTL" pool create acme/x --flake "$FLAKE" --profile default --builder nowhere
+	[ "$status" -eq 2 ]
+	[ ! -e "$MVM_HOME/pools/acme/x" ]
+}
+
+@test "SIGKILL of pool build mid-build: no QEMU left, nothing half-registered, the next build works" {
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	local before
+	before=$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")
+	"$MVMCTL" pool build acme/workers >/dev/null 2>&1 &
+	local pid=$!
+	# wait until nix runs inside the builder
+	local i
+	for i in $(seq 1 300); do
+		pgrep -f "qemu-system.*$MVM_HOME/builder/images" >/dev/null && break
+		sleep 0.1
+	done
+	sleep 8
+	kill -9 "$pid"
+	wait "$pid" 2>/dev/null || true
+	for i in $(seq 1 100); do
+		no_builder_left >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	no_builder_left
+	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq "$before" ]
+	run "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 0 ]
+	[ -z "$(ls -A "$MVM_HOME/tmp")" ]
+}
+
+@test "--builder host builds the same flake with the host's nix: then it is in the host's /nix/store" {
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	run --separate-stderr "$MVMCTL" pool build beta/workers --builder host
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "on the host"
+	in_host_store
+}
+
+# export NAME TAR-ARGS...: a disk as the builder writes it (header block, then
+# the tar) from a tree in $BATS_TEST_TMPDIR/x, made with GNU tar
+export_disk() {
+	local disk="$BATS_TEST_TMPDIR/$1.img"
+	shift
+	printf 'MVM-EXPORT-V1\n' >"$disk"
+	truncate -s 4096 "$disk"
+	tar -C "$BATS_TEST_TMPDIR/x" -cf - "$@" >>"$disk"
+	printf %s "$disk"
+}
+
+@test "the host refuses an export a hostile guest wrote: outside the closure, setuid, hard links, devices, through a link, too big" {
+	local P=nix/store/00000000000000000000000000000000-good
+	local x="$BATS_TEST_TMPDIR/x" imp="$MVM_BUILD/tests/builder-import" disk root
+	mkdir -p "$x/$P/bin" "$x/etc" "$x/nix/store/11111111111111111111111111111111-other"
+	echo hi >"$x/$P/bin/hello"
+	chmod 0555 "$x/$P/bin/hello"
+	ln -s /etc/shadow "$x/$P/shadow"
+	echo secret >"$x/etc/passwd"
+	# what the builder writes for a good closure comes in whole; links stay links
+	disk=$(export_disk good "$P")
+	root="$BATS_TEST_TMPDIR/r0" && mkdir "$root"
+	run "$imp" "$disk" 4096 "$root" "/$P"
+	[ "$status" -eq 0 ] && [ "$output" = 3 ]
+	[ "$(cat "$root/$P/bin/hello")" = hi ]
+	[ "$(readlink "$root/$P/shadow")" = /etc/shadow ]
+	[ "$(stat -c %a "$root/$P/bin/hello")" = 555 ]
+	# refusals, each naming the entry (exit 7), nothing followed out of root
+	check() { # NAME WANT TAR-ARGS...
+		local name=$1 want=$2
+		shift 2
+		disk=$(export_disk "$name" "$@")
+		root="$BATS_TEST_TMPDIR/r-$name" && mkdir "$root"
+		run --separate-stderr "$imp" "$disk" 4096 "$root" "/$P"
+		[ "$status" -eq 7 ] || { echo "$name: status $status: $stderr"; return 1; }
+		assert_contains "$stderr" "$want"
+	}
+	check outside "'etc/passwd' is outside nix/store" "$P" etc/passwd
+	check other "is not in the build's closure" "$P" nix/store/11111111111111111111111111111111-other
+	chmod u+s "$x/$P/bin/hello"
+	check setuid "is setuid or setgid" "$P"
+	chmod u-s "$x/$P/bin/hello"
+	ln "$x/$P/bin/hello" "$x/$P/bin/again"
+	check hardlink "is a hard link" "$P"
+	rm "$x/$P/bin/again"
+	mkfifo "$x/$P/fifo"
+	check fifo "is a device, fifo or socket" "$P"
+	rm "$x/$P/fifo"
+	# a directory entry that is a link, then a file "inside" it: never written through
+	rm -rf "$x/$P/bin" && ln -s /tmp "$x/$P/bin"
+	mkdir -p "$x/y/$P/bin" && echo boom >"$x/y/$P/bin/planted"
+	disk="$BATS_TEST_TMPDIR/through.img"
+	printf 'MVM-EXPORT-V1\n' >"$disk" && truncate -s 4096 "$disk"
+	tar -C "$x" -cf "$BATS_TEST_TMPDIR/a.tar" "$P"
+	tar -C "$x/y" -rf "$BATS_TEST_TMPDIR/a.tar" "$P/bin/planted"
+	cat "$BATS_TEST_TMPDIR/a.tar" >>"$disk"
+	root="$BATS_TEST_TMPDIR/r-through" && mkdir "$root"
+	run --separate-stderr "$imp" "$disk" 4096 "$root" "/$P"
+	[ "$status" -eq 7 ]
+	assert_contains "$stderr" "lies under something that is not a directory"
+	[ ! -e /tmp/planted ]
+	# past the size limit (1 MiB for the tool)
+	rm "$x/$P/bin" && mkdir "$x/$P/bin" && head -c 2000000 /dev/zero >"$x/$P/bin/big"
+	check big "goes past the export's size limit" "$P"
+	# a closure path that is not there at all
+	rm -rf "$x/$P/bin"
+	disk=$(export_disk missing "$P")
+	root="$BATS_TEST_TMPDIR/r-missing" && mkdir "$root"
+	run --separate-stderr "$imp" "$disk" 4096 "$root" "/$P" /nix/store/22222222222222222222222222222222-gone
+	[ "$status" -eq 7 ]
+	assert_contains "$stderr" "'nix/store/22222222222222222222222222222222-gone' is missing"
+}
