@@ -65,6 +65,38 @@ static int load_network(struct config *c, const struct toml_value *tab, struct e
 	return 0;
 }
 
+static int load_store(struct config *c, const struct toml_value *tab, struct err *e)
+{
+	for (size_t i = 0; i < tab->u.table.len; i++) {
+		const struct toml_kv *kv = &tab->u.table.items[i];
+		int r = 0;
+		if (!strcmp(kv->key, "url"))
+			r = set_str(&c->store_url, c->path, kv, e);
+		else if (!strcmp(kv->key, "endpoint"))
+			r = set_str(&c->store_endpoint, c->path, kv, e);
+		else if (!strcmp(kv->key, "region"))
+			r = set_str(&c->store_region, c->path, kv, e);
+		else if (!strcmp(kv->key, "signing_key"))
+			r = set_str(&c->signing_key, c->path, kv, e);
+		else if (!strcmp(kv->key, "trusted_keys")) {
+			if (kv->value->type != TOML_ARRAY)
+				return bad(e, c->path, kv,
+					   "expected an array of \"ed25519:BASE64\" strings");
+			for (size_t j = 0; j < kv->value->u.array.len; j++) {
+				const struct toml_value *v = kv->value->u.array.items[j];
+				if (v->type != TOML_STRING)
+					return bad(
+					    e, c->path, kv,
+					    "expected an array of \"ed25519:BASE64\" strings");
+				strvec_push(&c->trusted_keys, v->u.str.ptr);
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int load_file(struct config *c, struct err *e)
 {
 	const char *env = getenv("MVM_CONFIG");
@@ -96,6 +128,8 @@ static int load_file(struct config *c, struct err *e)
 			r = load_nix(c, kv->value, e);
 		else if (!strcmp(kv->key, "network") && kv->value->type == TOML_TABLE)
 			r = load_network(c, kv->value, e);
+		else if (!strcmp(kv->key, "store") && kv->value->type == TOML_TABLE)
+			r = load_store(c, kv->value, e);
 	}
 	toml_free(root);
 	return r;
@@ -145,6 +179,25 @@ int config_load(struct config *c, struct err *e)
 		c->network = xstrdup(v);
 		c->network_from = "MVM_NETWORK";
 	}
+	if ((v = getenv("MVM_STORE_URL")) && *v)
+		free(c->store_url), c->store_url = xstrdup(v);
+	if ((v = getenv("AWS_ENDPOINT_URL")) && *v)
+		free(c->store_endpoint), c->store_endpoint = xstrdup(v);
+	if (((v = getenv("AWS_REGION")) && *v) || ((v = getenv("AWS_DEFAULT_REGION")) && *v))
+		free(c->store_region), c->store_region = xstrdup(v);
+	if ((v = getenv("MVM_SIGNING_KEY")) && *v)
+		free(c->signing_key), c->signing_key = xstrdup(v);
+	if ((v = getenv("MVM_TRUSTED_KEYS"))) {
+		strvec_clear(&c->trusted_keys);
+		_cleanup_free_ char *copy = xstrdup(v);
+		for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			strvec_push(&c->trusted_keys, tok);
+	}
+	if (!c->store_region)
+		c->store_region = xstrdup("us-east-1");
+	if (!c->signing_key)
+		c->signing_key = fs_join(paths_home(), "keys/signing.key");
 	if (!c->network) {
 		c->network = xstrdup("nat");
 		c->network_from = "default";
@@ -169,5 +222,10 @@ void config_release(struct config *c)
 	free(c->kernel);
 	free(c->network);
 	strvec_clear(&c->override_inputs);
+	free(c->store_url);
+	free(c->store_endpoint);
+	free(c->store_region);
+	free(c->signing_key);
+	strvec_clear(&c->trusted_keys);
 	*c = (struct config){0};
 }

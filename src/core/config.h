@@ -13,6 +13,16 @@
  *   offline = true                # MVM_OFFLINE=1: never ask a binary cache
  *   override_inputs = { nixpkgs = "path:/srv/nixpkgs" }
  *                                 # MVM_OVERRIDE_INPUTS="nixpkgs=path:/srv/nixpkgs other=REF"
+ *   [store]                       # manifest push / pull (docs/store.md)
+ *   url = "s3://bucket/prefix"    # MVM_STORE_URL
+ *   endpoint = "http://127.0.0.1:9000"   # AWS_ENDPOINT_URL: an S3-compatible server
+ *                                 # (path-style URLs); absent: AWS, virtual-hosted
+ *   region = "us-east-1"          # AWS_REGION (then AWS_DEFAULT_REGION); default us-east-1
+ *   signing_key = "/path/key.pem" # MVM_SIGNING_KEY; default $MVM_HOME/keys/signing.key
+ *   trusted_keys = ["ed25519:BASE64", …]   # MVM_TRUSTED_KEYS (space-separated): the
+ *                                 # public keys whose signatures pull accepts
+ * Credentials come only from the environment (AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from this file.
  */
 #pragma once
 
@@ -30,6 +40,11 @@ struct config {
 	const char *network_from; /* "MVM_NETWORK", the file's path, or "default" */
 	bool offline;
 	struct strvec override_inputs; /* NAME, REF pairs */
+	char *store_url;	       /* "s3://bucket/prefix" or NULL */
+	char *store_endpoint;	       /* NULL: AWS */
+	char *store_region;	       /* never NULL after config_load */
+	char *signing_key;	       /* never NULL after config_load */
+	struct strvec trusted_keys;    /* "ed25519:BASE64" */
 };
 
 /* Loads config.toml and applies the environment. A malformed file or value

@@ -1,0 +1,400 @@
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/dl_curl.h"
+#include "core/util.h"
+#include "store/s3.h"
+
+#define S3_MAX_ERROR_BODY (64u << 10)
+
+static int parse_url(struct s3 *s, const char *url, struct err *e)
+{
+	if (strncmp(url, "s3://", 5))
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "store url '%s' does not start with s3:// (expected "
+			       "\"s3://bucket/prefix\")",
+			       url);
+	const char *b = url + 5;
+	const char *slash = strchr(b, '/');
+	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
+	if (!blen)
+		return err_set(e, -EINVAL, EXIT_INVALID, "store url '%s' names no bucket", url);
+	for (size_t i = 0; i < blen; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789.-", b[i]))
+			return err_set(e, -EINVAL, EXIT_INVALID,
+				       "store url '%s': a bucket name is 3-63 of [a-z0-9.-]", url);
+	s->bucket = xstrndup(b, blen);
+	struct strbuf p = STRBUF_INIT;
+	if (slash) {
+		const char *q = slash;
+		while (*q == '/')
+			q++;
+		strbuf_addstr(&p, q);
+		while (p.len && p.buf[p.len - 1] == '/')
+			strbuf_setlen(&p, p.len - 1);
+		if (p.len)
+			strbuf_addch(&p, '/');
+	}
+	s->prefix = strbuf_detach(&p, NULL);
+	return 0;
+}
+
+int s3_open(struct s3 *s, const struct config *c, struct err *e)
+{
+	*s = (struct s3)S3_INIT;
+	if (!c->store_url) {
+		err_set(e, -EINVAL, EXIT_INVALID, "no store is configured");
+		err_hint(e, "add [store] url = \"s3://bucket/prefix\" to %s, or set MVM_STORE_URL",
+			 c->path ? c->path : "$MVM_HOME/config.toml");
+		return -EINVAL;
+	}
+	s->url = xstrdup(c->store_url);
+	int r = parse_url(s, c->store_url, e);
+	if (r < 0)
+		return r;
+	if (c->store_endpoint) {
+		const char *ep = c->store_endpoint;
+		if (strncmp(ep, "http://", 7) && strncmp(ep, "https://", 8))
+			return err_set(e, -EINVAL, EXIT_INVALID,
+				       "store endpoint '%s' is not an http:// or https:// URL", ep);
+		struct strbuf b = STRBUF_INIT;
+		strbuf_addstr(&b, ep);
+		while (b.len && b.buf[b.len - 1] == '/')
+			strbuf_setlen(&b, b.len - 1);
+		s->endpoint = strbuf_detach(&b, NULL);
+	}
+	s->region = xstrdup(c->store_region);
+	const char *id = getenv("AWS_ACCESS_KEY_ID");
+	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
+	if (!id || !*id || !secret || !*secret) {
+		err_set(e, -EINVAL, EXIT_INVALID,
+			"no credentials for the store %s: AWS_ACCESS_KEY_ID and "
+			"AWS_SECRET_ACCESS_KEY must both be set",
+			s->url);
+		err_hint(e, "export AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… (and "
+			    "AWS_SESSION_TOKEN for temporary credentials)");
+		return -EINVAL;
+	}
+	s->access_key = xstrdup(id);
+	s->secret_key = xstrdup(secret);
+	const char *tok = getenv("AWS_SESSION_TOKEN");
+	if (tok && *tok)
+		s->session_token = xstrdup(tok);
+	return dl_curl_load(e);
+}
+
+static void wipe_free(char *p)
+{
+	if (p) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
+}
+
+void s3_release(struct s3 *s)
+{
+	free(s->url);
+	free(s->endpoint);
+	free(s->bucket);
+	free(s->prefix);
+	free(s->region);
+	free(s->access_key);
+	wipe_free(s->secret_key);
+	wipe_free(s->session_token);
+	*s = (struct s3)S3_INIT;
+}
+
+static void add_encoded(struct strbuf *sb, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+			strbuf_addch(sb, (char)*p);
+		else
+			strbuf_addf(sb, "%%%02X", *p);
+	}
+}
+
+static char *object_url(const struct s3 *s, const char *key)
+{
+	struct strbuf u = STRBUF_INIT;
+	if (s->endpoint)
+		strbuf_addf(&u, "%s/%s/", s->endpoint, s->bucket);
+	else
+		strbuf_addf(&u, "https://%s.s3.%s.amazonaws.com/", s->bucket, s->region);
+	add_encoded(&u, s->prefix);
+	add_encoded(&u, key);
+	return strbuf_detach(&u, NULL);
+}
+
+struct req {
+	struct s3 *s;
+	CURL *c;
+	const char *method;
+	const char *key;
+	FILE *upload;
+	const char *buf;
+	size_t buflen, bufpos;
+	uint64_t upload_size;
+	uint64_t offset; /* ranged GET from here */
+	uint64_t total;	 /* for progress */
+	s3_sink_fn sink;
+	void *sink_ctx;
+	struct strbuf *out;
+	size_t max;
+	struct strbuf errbody;
+	int sink_err;
+	long status;
+	uint64_t got;
+	curl_off_t length; /* Content-Length of the answer, -1 unknown */
+};
+
+static size_t on_read(char *dst, size_t size, size_t n, void *ctx)
+{
+	struct req *q = ctx;
+	size_t want = size * n;
+	if (q->upload)
+		return fread(dst, 1, want, q->upload);
+	size_t left = q->buflen - q->bufpos;
+	if (want > left)
+		want = left;
+	memcpy(dst, q->buf + q->bufpos, want);
+	q->bufpos += want;
+	return want;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *ctx)
+{
+	struct req *q = ctx;
+	size_t len = size * n;
+	long status = 0;
+	sym_curl_easy_getinfo(q->c, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 300) {
+		if (q->errbody.len + len <= S3_MAX_ERROR_BODY)
+			strbuf_add(&q->errbody, data, len);
+		return len;
+	}
+	q->got += len;
+	if (q->sink) {
+		int r = q->sink(q->sink_ctx, data, len);
+		if (r < 0) {
+			q->sink_err = r;
+			return 0;
+		}
+		return len;
+	}
+	if (q->out) {
+		if (q->out->len + len > q->max) {
+			q->sink_err = -EFBIG;
+			return 0;
+		}
+		strbuf_add(q->out, data, len);
+	}
+	return len;
+}
+
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct req *q = ctx;
+	if (!q->s->progress)
+		return 0;
+	if (q->upload)
+		q->s->progress(q->s->progress_ctx, (uint64_t)ulnow,
+			       (uint64_t)(ultotal ? ultotal : (curl_off_t)q->upload_size));
+	else
+		q->s->progress(q->s->progress_ctx, q->offset + (uint64_t)dlnow,
+			       q->total ? q->total : q->offset + (uint64_t)dltotal);
+	return 0;
+}
+
+/* The <Code> and <Message> of an S3 error body, as one printable line. */
+static char *error_text(const struct strbuf *body)
+{
+	struct strbuf t = STRBUF_INIT;
+	static const char *const tags[] = {"Code", "Message"};
+	for (size_t i = 0; i < ARRAY_SIZE(tags); i++) {
+		_cleanup_free_ char *open = xasprintf("<%s>", tags[i]);
+		_cleanup_free_ char *close = xasprintf("</%s>", tags[i]);
+		const char *a = strstr(body->buf, open);
+		const char *b = a ? strstr(a, close) : NULL;
+		if (!a || !b)
+			continue;
+		a += strlen(open);
+		if (t.len)
+			strbuf_addstr(&t, ": ");
+		strbuf_add_printable(&t, a, (size_t)(b - a) > 300 ? 300 : (size_t)(b - a));
+	}
+	return strbuf_detach(&t, NULL);
+}
+
+static int perform(struct req *q, struct err *e)
+{
+	struct s3 *s = q->s;
+	_cleanup_free_ char *url = object_url(s, q->key);
+	CURL *c = sym_curl_easy_init();
+	if (!c)
+		return err_set(e, -ENOMEM, EXIT_FAILED, "cannot initialise libcurl");
+	q->c = c;
+	q->errbody = (struct strbuf)STRBUF_INIT;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	_cleanup_free_ char *sigv4 = xasprintf("aws:amz:%s:s3", s->region);
+	struct curl_slist *h = NULL;
+	h = sym_curl_slist_append(h, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+	_cleanup_free_ char *tok =
+	    s->session_token ? xasprintf("x-amz-security-token: %s", s->session_token) : NULL;
+	if (tok)
+		h = sym_curl_slist_append(h, tok);
+	_cleanup_free_ char *range = NULL;
+	if (q->offset) {
+		range = xasprintf("%llu-", (unsigned long long)q->offset);
+		sym_curl_easy_setopt(c, CURLOPT_RANGE, range);
+	}
+	sym_curl_easy_setopt(c, CURLOPT_URL, url);
+	sym_curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	sym_curl_easy_setopt(c, CURLOPT_AWS_SIGV4, sigv4);
+	sym_curl_easy_setopt(c, CURLOPT_USERNAME, s->access_key);
+	sym_curl_easy_setopt(c, CURLOPT_PASSWORD, s->secret_key);
+	sym_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	/* a stalled transfer (under 1 byte/s for 60 s) fails instead of hanging */
+	sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	sym_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "mvmctl/" MVM_VERSION);
+	sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+	sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, q);
+	sym_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	sym_curl_easy_setopt(c, CURLOPT_XFERINFODATA, q);
+	sym_curl_easy_setopt(c, CURLOPT_NOPROGRESS, s->progress ? 0L : 1L);
+	if (!strcmp(q->method, "HEAD")) {
+		sym_curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(q->method, "PUT")) {
+		sym_curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		sym_curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		sym_curl_easy_setopt(c, CURLOPT_READDATA, q);
+		sym_curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)q->upload_size);
+	}
+	CURLcode rc = sym_curl_easy_perform(c);
+	sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+	sym_curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &q->length);
+	sym_curl_slist_free_all(h);
+	sym_curl_easy_cleanup(c);
+	q->c = NULL;
+	if (tok)
+		explicit_bzero(tok, strlen(tok));
+	s->stats.requests++;
+	if (!strcmp(q->method, "PUT") && rc == CURLE_OK && q->status < 300) {
+		s->stats.puts++;
+		s->stats.put_bytes += q->upload_size;
+	}
+	s->stats.get_bytes += q->got;
+	int r = 0;
+	if (q->sink_err) {
+		r = q->sink_err;
+		if (!err_isset(e))
+			err_sys(e, r, EXIT_FAILED, "%s %s", q->method, url);
+	} else if (rc != CURLE_OK) {
+		r = err_set(e, -EIO, EXIT_FAILED, "store %s: %s %s failed: %s", s->url, q->method,
+			    url, errbuf[0] ? errbuf : sym_curl_easy_strerror(rc));
+		err_hint(e, "is the store's endpoint (%s) up and reachable?",
+			 s->endpoint ? s->endpoint : "AWS S3");
+	} else if (q->status == 404 && strcmp(q->method, "PUT")) {
+		r = err_set(e, -ENOENT, EXIT_NOTFOUND, "store %s has no object '%s%s'", s->url,
+			    s->prefix, q->key);
+	} else if (q->status >= 300 || q->status < 200) {
+		_cleanup_free_ char *why = error_text(&q->errbody);
+		if (q->status == 403 || q->status == 401) {
+			r = err_set(e, -EACCES, EXIT_FAILED,
+				    "store %s refused the credentials of AWS_ACCESS_KEY_ID '%s' "
+				    "(HTTP %ld%s%s)",
+				    s->url, s->access_key, q->status, *why ? " " : "", why);
+			err_hint(e, "check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+				    "AWS_SESSION_TOKEN for this store");
+		} else {
+			r = err_set(e, -EIO, EXIT_FAILED, "store %s: %s %s: HTTP %ld%s%s", s->url,
+				    q->method, url, q->status, *why ? " " : "", why);
+		}
+	}
+	strbuf_release(&q->errbody);
+	return r;
+}
+
+int s3_head(struct s3 *s, const char *key, uint64_t *size, struct err *e)
+{
+	struct req q = {.s = s, .method = "HEAD", .key = key};
+	struct err sub = ERR_INIT;
+	int r = perform(&q, &sub);
+	if (r == -ENOENT) {
+		err_release(&sub);
+		return 0;
+	}
+	if (r < 0) {
+		*e = sub;
+		return r;
+	}
+	err_release(&sub);
+	if (size)
+		*size = q.length >= 0 ? (uint64_t)q.length : 0;
+	return 1;
+}
+
+int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e)
+{
+	FILE *f = fopen(path, "rbe");
+	if (!f)
+		return err_sys(e, -errno, EXIT_FAILED, "opening '%s'", path);
+	struct stat st;
+	if (fstat(fileno(f), &st) < 0) {
+		int r = err_sys(e, -errno, EXIT_FAILED, "reading '%s'", path);
+		fclose(f);
+		return r;
+	}
+	struct req q = {
+	    .s = s, .method = "PUT", .key = key, .upload = f, .upload_size = (uint64_t)st.st_size};
+	int r = perform(&q, e);
+	fclose(f);
+	return r;
+}
+
+int s3_put_buf(struct s3 *s, const char *key, const void *data, size_t len, struct err *e)
+{
+	struct req q = {
+	    .s = s, .method = "PUT", .key = key, .buf = data, .buflen = len, .upload_size = len};
+	return perform(&q, e);
+}
+
+int s3_get_buf(struct s3 *s, const char *key, size_t max, struct strbuf *out, struct err *e)
+{
+	struct req q = {.s = s, .method = "GET", .key = key, .out = out, .max = max};
+	int r = perform(&q, e);
+	if (r == -EFBIG)
+		return err_set(e, r, EXIT_FAILED,
+			       "store %s: object '%s%s' is larger than %zu bytes", s->url,
+			       s->prefix, key, max);
+	return r;
+}
+
+int s3_get_range(struct s3 *s, const char *key, uint64_t offset, uint64_t total, s3_sink_fn sink,
+		 void *ctx, struct err *e)
+{
+	struct req q = {.s = s,
+			.method = "GET",
+			.key = key,
+			.offset = offset,
+			.total = total,
+			.sink = sink,
+			.sink_ctx = ctx};
+	int r = perform(&q, e);
+	if (r >= 0 && offset && q.status != 206)
+		return err_set(e, -EIO, EXIT_FAILED,
+			       "store %s: ranged GET of '%s%s' from byte %llu answered HTTP %ld, "
+			       "not 206",
+			       s->url, s->prefix, key, (unsigned long long)offset, q.status);
+	return r;
+}
