@@ -26,7 +26,8 @@
 	"AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN   the credentials\n"          \
 	"MVM_SIGNING_KEY        the Ed25519 private key ([store] signing_key; default "            \
 	"$MVM_HOME/keys/signing.key)\n"                                                            \
-	"MVM_TRUSTED_KEYS       space-separated public keys pull trusts ([store] trusted_keys)"
+	"MVM_TRUSTED_KEYS       space-separated public keys pull trusts ([store] trusted_keys)\n"  \
+	"MVM_STORE_RATE_LIMIT   bytes per second each way ([store] rate_limit; 0: unlimited)"
 
 /* Progress on a TTY only: one line rewritten in place. */
 struct progress {

@@ -78,7 +78,12 @@ static int load_store(struct config *c, const struct toml_value *tab, struct err
 			r = set_str(&c->store_region, c->path, kv, e);
 		else if (!strcmp(kv->key, "signing_key"))
 			r = set_str(&c->signing_key, c->path, kv, e);
-		else if (!strcmp(kv->key, "trusted_keys")) {
+		else if (!strcmp(kv->key, "rate_limit")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < 0)
+				return bad(e, c->path, kv,
+					   "expected bytes per second (0: unlimited)");
+			c->store_rate_limit = kv->value->u.integer;
+		} else if (!strcmp(kv->key, "trusted_keys")) {
 			if (kv->value->type != TOML_ARRAY)
 				return bad(e, c->path, kv,
 					   "expected an array of \"ed25519:BASE64\" strings");
@@ -187,6 +192,10 @@ int config_load(struct config *c, struct err *e)
 		free(c->store_region), c->store_region = xstrdup(v);
 	if ((v = getenv("MVM_SIGNING_KEY")) && *v)
 		free(c->signing_key), c->signing_key = xstrdup(v);
+	if ((v = getenv("MVM_STORE_RATE_LIMIT")) && *v &&
+	    parse_int64(v, 0, 1LL << 40, &c->store_rate_limit) < 0)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "MVM_STORE_RATE_LIMIT '%s' is not a number of bytes per second", v);
 	if ((v = getenv("MVM_TRUSTED_KEYS"))) {
 		strvec_clear(&c->trusted_keys);
 		_cleanup_free_ char *copy = xstrdup(v);

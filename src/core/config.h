@@ -21,6 +21,8 @@
  *   signing_key = "/path/key.pem" # MVM_SIGNING_KEY; default $MVM_HOME/keys/signing.key
  *   trusted_keys = ["ed25519:BASE64", …]   # MVM_TRUSTED_KEYS (space-separated): the
  *                                 # public keys whose signatures pull accepts
+ *   rate_limit = 10485760         # MVM_STORE_RATE_LIMIT: bytes per second each way
+ *                                 # (0, the default: unlimited)
  * Credentials come only from the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from this file.
  */
@@ -45,6 +47,7 @@ struct config {
 	char *store_region;	       /* never NULL after config_load */
 	char *signing_key;	       /* never NULL after config_load */
 	struct strvec trusted_keys;    /* "ed25519:BASE64" */
+	long long store_rate_limit;    /* bytes/s, 0 unlimited */
 };
 
 /* Loads config.toml and applies the environment. A malformed file or value

@@ -67,6 +67,7 @@ int s3_open(struct s3 *s, const struct config *c, struct err *e)
 		s->endpoint = strbuf_detach(&b, NULL);
 	}
 	s->region = xstrdup(c->store_region);
+	s->rate_limit = c->store_rate_limit;
 	const char *id = getenv("AWS_ACCESS_KEY_ID");
 	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	if (!id || !*id || !secret || !*secret) {
@@ -265,6 +266,10 @@ static int perform(struct req *q, struct err *e)
 	/* a stalled transfer (under 1 byte/s for 60 s) fails instead of hanging */
 	sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	if (s->rate_limit > 0) {
+		sym_curl_easy_setopt(c, CURLOPT_MAX_RECV_SPEED_LARGE, (curl_off_t)s->rate_limit);
+		sym_curl_easy_setopt(c, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)s->rate_limit);
+	}
 	sym_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "mvmctl/" MVM_VERSION);
 	sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);

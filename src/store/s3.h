@@ -41,6 +41,7 @@ struct s3 {
 	char *access_key;
 	char *secret_key; /* wiped on release */
 	char *session_token;
+	long long rate_limit; /* bytes/s each way, 0 unlimited */
 	struct s3_stats stats;
 	s3_progress_fn progress;
 	void *progress_ctx;
