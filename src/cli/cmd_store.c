@@ -27,7 +27,9 @@
 	"MVM_SIGNING_KEY        the Ed25519 private key ([store] signing_key; default "            \
 	"$MVM_HOME/keys/signing.key)\n"                                                            \
 	"MVM_TRUSTED_KEYS       space-separated public keys pull trusts ([store] trusted_keys)\n"  \
-	"MVM_STORE_RATE_LIMIT   bytes per second each way ([store] rate_limit; 0: unlimited)"
+	"MVM_STORE_RATE_LIMIT   bytes per second each way ([store] rate_limit; 0: unlimited)\n"    \
+	"MVM_STORE_PART_SIZE    bytes; larger files go up as multipart uploads ([store] "          \
+	"part_size; default 64 MiB)"
 
 /* Progress on a TTY only: one line rewritten in place. */
 struct progress {

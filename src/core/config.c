@@ -83,6 +83,12 @@ static int load_store(struct config *c, const struct toml_value *tab, struct err
 				return bad(e, c->path, kv,
 					   "expected bytes per second (0: unlimited)");
 			c->store_rate_limit = kv->value->u.integer;
+		} else if (!strcmp(kv->key, "part_size")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < (5LL << 20) ||
+			    kv->value->u.integer > (5LL << 30))
+				return bad(e, c->path, kv,
+					   "expected bytes from 5242880 (5 MiB) to 5 GiB");
+			c->store_part_size = kv->value->u.integer;
 		} else if (!strcmp(kv->key, "trusted_keys")) {
 			if (kv->value->type != TOML_ARRAY)
 				return bad(e, c->path, kv,
@@ -196,6 +202,14 @@ int config_load(struct config *c, struct err *e)
 	    parse_int64(v, 0, 1LL << 40, &c->store_rate_limit) < 0)
 		return err_set(e, -EINVAL, EXIT_INVALID,
 			       "MVM_STORE_RATE_LIMIT '%s' is not a number of bytes per second", v);
+	if ((v = getenv("MVM_STORE_PART_SIZE")) && *v &&
+	    parse_int64(v, 5LL << 20, 5LL << 30, &c->store_part_size) < 0)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "MVM_STORE_PART_SIZE '%s' is not a number of bytes from 5242880 (5 "
+			       "MiB) to 5 GiB",
+			       v);
+	if (!c->store_part_size)
+		c->store_part_size = 64LL << 20;
 	if ((v = getenv("MVM_TRUSTED_KEYS"))) {
 		strvec_clear(&c->trusted_keys);
 		_cleanup_free_ char *copy = xstrdup(v);

@@ -23,6 +23,9 @@
  *                                 # public keys whose signatures pull accepts
  *   rate_limit = 10485760         # MVM_STORE_RATE_LIMIT: bytes per second each way
  *                                 # (0, the default: unlimited)
+ *   part_size = 67108864          # MVM_STORE_PART_SIZE: bytes; a larger file goes up as a
+ *                                 # multipart upload of parts this size (at least 5 MiB,
+ *                                 # S3's minimum; default 64 MiB)
  * Credentials come only from the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from this file.
  */
@@ -48,6 +51,7 @@ struct config {
 	char *signing_key;	       /* never NULL after config_load */
 	struct strvec trusted_keys;    /* "ed25519:BASE64" */
 	long long store_rate_limit;    /* bytes/s, 0 unlimited */
+	long long store_part_size;     /* bytes, >= 5 MiB */
 };
 
 /* Loads config.toml and applies the environment. A malformed file or value

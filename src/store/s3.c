@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/dl_curl.h"
@@ -68,6 +69,7 @@ int s3_open(struct s3 *s, const struct config *c, struct err *e)
 	}
 	s->region = xstrdup(c->store_region);
 	s->rate_limit = c->store_rate_limit;
+	s->part_size = (uint64_t)c->store_part_size;
 	const char *id = getenv("AWS_ACCESS_KEY_ID");
 	const char *secret = getenv("AWS_SECRET_ACCESS_KEY");
 	if (!id || !*id || !secret || !*secret) {
@@ -140,6 +142,10 @@ struct req {
 	const char *buf;
 	size_t buflen, bufpos;
 	uint64_t upload_size;
+	uint64_t upload_left; /* bytes still to read from upload */
+	const char *query;    /* "uploads", "partNumber=1&uploadId=…" or NULL */
+	bool want_etag;
+	char *etag;	 /* the answer's ETag header (malloc'd), with want_etag */
 	uint64_t offset; /* ranged GET from here */
 	uint64_t total;	 /* for progress */
 	s3_sink_fn sink;
@@ -157,8 +163,13 @@ static size_t on_read(char *dst, size_t size, size_t n, void *ctx)
 {
 	struct req *q = ctx;
 	size_t want = size * n;
-	if (q->upload)
-		return fread(dst, 1, want, q->upload);
+	if (q->upload) {
+		if (want > q->upload_left)
+			want = (size_t)q->upload_left;
+		size_t got = fread(dst, 1, want, q->upload);
+		q->upload_left -= got;
+		return got;
+	}
 	size_t left = q->buflen - q->bufpos;
 	if (want > left)
 		want = left;
@@ -193,6 +204,25 @@ static size_t on_write(char *data, size_t size, size_t n, void *ctx)
 			return 0;
 		}
 		strbuf_add(q->out, data, len);
+	}
+	return len;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ctx)
+{
+	struct req *q = ctx;
+	size_t len = size * n;
+	if (q->want_etag && len > 5 && !strncasecmp(data, "ETag:", 5)) {
+		const char *v = data + 5;
+		size_t vl = len - 5;
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		free(q->etag);
+		struct strbuf t = STRBUF_INIT;
+		strbuf_add_printable(&t, v, vl > 200 ? 200 : vl);
+		q->etag = strbuf_detach(&t, NULL);
 	}
 	return len;
 }
@@ -236,6 +266,11 @@ static int perform(struct req *q, struct err *e)
 {
 	struct s3 *s = q->s;
 	_cleanup_free_ char *url = object_url(s, q->key);
+	if (q->query) {
+		char *full = xasprintf("%s?%s", url, q->query);
+		free(url);
+		url = full;
+	}
 	CURL *c = sym_curl_easy_init();
 	if (!c)
 		return err_set(e, -ENOMEM, EXIT_FAILED, "cannot initialise libcurl");
@@ -277,8 +312,16 @@ static int perform(struct req *q, struct err *e)
 	sym_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	sym_curl_easy_setopt(c, CURLOPT_XFERINFODATA, q);
 	sym_curl_easy_setopt(c, CURLOPT_NOPROGRESS, s->progress ? 0L : 1L);
+	sym_curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	sym_curl_easy_setopt(c, CURLOPT_HEADERDATA, q);
 	if (!strcmp(q->method, "HEAD")) {
 		sym_curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	} else if (!strcmp(q->method, "POST")) {
+		sym_curl_easy_setopt(c, CURLOPT_POST, 1L);
+		sym_curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->buf ? q->buf : "");
+		sym_curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->buflen);
+	} else if (!strcmp(q->method, "DELETE")) {
+		sym_curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
 	} else if (!strcmp(q->method, "PUT")) {
 		sym_curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		sym_curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
@@ -349,6 +392,108 @@ int s3_head(struct s3 *s, const char *key, uint64_t *size, struct err *e)
 	return 1;
 }
 
+/* The text of <tag> in an XML answer (malloc'd), NULL when absent. */
+static char *xml_text(const struct strbuf *body, const char *tag)
+{
+	_cleanup_free_ char *open = xasprintf("<%s>", tag);
+	_cleanup_free_ char *close = xasprintf("</%s>", tag);
+	const char *a = strstr(body->buf, open);
+	const char *b = a ? strstr(a, close) : NULL;
+	if (!a || !b)
+		return NULL;
+	a += strlen(open);
+	return xstrndup(a, (size_t)(b - a));
+}
+
+/* CreateMultipartUpload, one UploadPart per part_size bytes (each part's
+ * ETag kept), CompleteMultipartUpload; AbortMultipartUpload on failure. */
+static int put_multipart(struct s3 *s, const char *key, FILE *f, uint64_t size, struct err *e)
+{
+	struct strbuf body = STRBUF_INIT;
+	struct req q = {.s = s,
+			.method = "POST",
+			.key = key,
+			.query = "uploads",
+			.out = &body,
+			.max = S3_MAX_ERROR_BODY};
+	int r = perform(&q, e);
+	free(q.etag);
+	_cleanup_free_ char *id = r >= 0 ? xml_text(&body, "UploadId") : NULL;
+	strbuf_release(&body);
+	if (r < 0)
+		return r;
+	if (!id || !*id || strpbrk(id, "&#? <>"))
+		return err_set(
+		    e, -EIO, EXIT_FAILED,
+		    "store %s: starting a multipart upload of '%s%s' returned no upload id", s->url,
+		    s->prefix, key);
+	struct strbuf done = STRBUF_INIT;
+	strbuf_addstr(&done, "<CompleteMultipartUpload>");
+	uint64_t parts = (size + s->part_size - 1) / s->part_size;
+	for (uint64_t n = 1; r >= 0 && n <= parts; n++) {
+		uint64_t off = (n - 1) * s->part_size;
+		uint64_t len = size - off < s->part_size ? size - off : s->part_size;
+		if (fseeko(f, (off_t)off, SEEK_SET) < 0) {
+			r = err_sys(e, -errno, EXIT_FAILED, "seeking in the file of '%s'", key);
+			break;
+		}
+		_cleanup_free_ char *query =
+		    xasprintf("partNumber=%llu&uploadId=%s", (unsigned long long)n, id);
+		struct req p = {.s = s,
+				.method = "PUT",
+				.key = key,
+				.query = query,
+				.upload = f,
+				.upload_size = len,
+				.upload_left = len,
+				.want_etag = true};
+		r = perform(&p, e);
+		if (r >= 0 && !p.etag)
+			r = err_set(e, -EIO, EXIT_FAILED,
+				    "store %s: part %llu of '%s%s' was answered without an ETag",
+				    s->url, (unsigned long long)n, s->prefix, key);
+		if (r >= 0)
+			strbuf_addf(&done,
+				    "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
+				    (unsigned long long)n, p.etag);
+		free(p.etag);
+	}
+	strbuf_addstr(&done, "</CompleteMultipartUpload>");
+	_cleanup_free_ char *idq = xasprintf("uploadId=%s", id);
+	if (r >= 0) {
+		struct strbuf ans = STRBUF_INIT;
+		struct req c = {.s = s,
+				.method = "POST",
+				.key = key,
+				.query = idq,
+				.buf = done.buf,
+				.buflen = done.len,
+				.out = &ans,
+				.max = S3_MAX_ERROR_BODY};
+		r = perform(&c, e);
+		free(c.etag);
+		/* S3 can answer 200 and still fail the completion in the body */
+		if (r >= 0 && strstr(ans.buf, "<Error>")) {
+			_cleanup_free_ char *why = error_text(&ans);
+			r = err_set(
+			    e, -EIO, EXIT_FAILED,
+			    "store %s: completing the multipart upload of '%s%s' failed: %s",
+			    s->url, s->prefix, key, why);
+		}
+		strbuf_release(&ans);
+	}
+	strbuf_release(&done);
+	if (r < 0) {
+		struct err ignored = ERR_INIT;
+		struct req a = {.s = s, .method = "DELETE", .key = key, .query = idq};
+		perform(&a, &ignored);
+		free(a.etag);
+		err_release(&ignored);
+		return r;
+	}
+	return 0;
+}
+
 int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e)
 {
 	FILE *f = fopen(path, "rbe");
@@ -360,9 +505,19 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e)
 		fclose(f);
 		return r;
 	}
-	struct req q = {
-	    .s = s, .method = "PUT", .key = key, .upload = f, .upload_size = (uint64_t)st.st_size};
-	int r = perform(&q, e);
+	uint64_t size = (uint64_t)st.st_size;
+	int r;
+	if (s->part_size && size > s->part_size) {
+		r = put_multipart(s, key, f, size, e);
+	} else {
+		struct req q = {.s = s,
+				.method = "PUT",
+				.key = key,
+				.upload = f,
+				.upload_size = size,
+				.upload_left = size};
+		r = perform(&q, e);
+	}
 	fclose(f);
 	return r;
 }
@@ -371,7 +526,9 @@ int s3_put_buf(struct s3 *s, const char *key, const void *data, size_t len, stru
 {
 	struct req q = {
 	    .s = s, .method = "PUT", .key = key, .buf = data, .buflen = len, .upload_size = len};
-	return perform(&q, e);
+	int r = perform(&q, e);
+	free(q.etag);
+	return r;
 }
 
 int s3_get_buf(struct s3 *s, const char *key, size_t max, struct strbuf *out, struct err *e)

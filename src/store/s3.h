@@ -42,6 +42,7 @@ struct s3 {
 	char *secret_key; /* wiped on release */
 	char *session_token;
 	long long rate_limit; /* bytes/s each way, 0 unlimited */
+	uint64_t part_size;   /* files larger than this go up as multipart uploads; 0 never */
 	struct s3_stats stats;
 	s3_progress_fn progress;
 	void *progress_ctx;
@@ -59,7 +60,8 @@ void s3_release(struct s3 *s);
 
 /* 1 with *size set when the object exists, 0 when it does not. */
 int s3_head(struct s3 *s, const char *key, uint64_t *size, struct err *e);
-/* Uploads a whole file as the object key. */
+/* Uploads a whole file as the object key: one PUT, or above part_size a
+ * multipart upload of part_size parts (aborted if a part fails). */
 int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e);
 int s3_put_buf(struct s3 *s, const char *key, const void *data, size_t len, struct err *e);
 /* Downloads an object of at most max bytes. Absent: -ENOENT, EXIT_NOTFOUND. */

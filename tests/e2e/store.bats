@@ -313,3 +313,25 @@ current_of() { # current_of HOME PROJECT_DIR
 	assert_eq "mvmctl: error: $BATS_TEST_TMPDIR/busy/mvm.toml exists and is not the manifest of revision ${rev1:0:12}" \
 		"$(head -1 <<<"$stderr")"
 }
+
+@test "a file larger than the part size goes up as a multipart upload and comes down whole" {
+	sums="$HOME_A/templates/$(slot_of "$PROJ/mvm.toml")/artifacts/revisions/$(current_of "$HOME_A" "$PROJ")/checksums.json"
+	sha=$(jq -r '.files.vmlinux.sha256' "$sums")
+	size=$(jq -r '.files.vmlinux.size' "$sums")
+	MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 0 ]
+	# the server stored vmlinux in ceil(size / 8 MiB) parts, then the object once
+	parts=$(grep -c "Stored part .* in bucket" "$S3LOG" || true)
+	[ "$parts" -ge $(((size + 8388607) / 8388608)) ]
+	assert_eq 1 "$(stored "blobs/sha256/$sha")"
+	assert_eq "$size" "$(stat -c %s "$(object "blobs/sha256/$sha")")"
+	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
+	run "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" manifest verify app --check-signature
+	[ "$status" -eq 0 ]
+	run --separate-stderr env MVM_HOME="$HOME_A" MVM_STORE_PART_SIZE=1000 "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 3 ]
+	assert_eq "mvmctl: error: MVM_STORE_PART_SIZE '1000' is not a number of bytes from 5242880 (5 MiB) to 5 GiB" \
+		"$(head -1 <<<"$stderr")"
+}
