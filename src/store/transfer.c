@@ -275,6 +275,13 @@ static int sink_write(void *ctx, const void *data, size_t len)
 		return -EFBIG;
 	const char *p = data;
 	size_t left = len;
+	/* zeros are left as a hole (a snapshot's RAM file is mostly holes); the
+	 * file's size is set once it is whole */
+	if (len && !p[0] && !memcmp(p, p + 1, len - 1)) {
+		if (lseek(k->fd, (off_t)len, SEEK_CUR) < 0)
+			return -errno;
+		left = 0;
+	}
 	while (left) {
 		ssize_t w = write(k->fd, p, left);
 		if (w < 0) {
@@ -383,7 +390,7 @@ static int fetch_blob(struct s3 *s3, const struct store_pull_opts *o, const char
 			 f->sha256);
 		return -EBADMSG;
 	}
-	if (fsync(fd) < 0)
+	if (ftruncate(fd, (off_t)f->size) < 0 || fsync(fd) < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "writing '%s'", path);
 	return 0;
 }

@@ -335,3 +335,26 @@ current_of() { # current_of HOME PROJECT_DIR
 	assert_eq "mvmctl: error: MVM_STORE_PART_SIZE '1000' is not a number of bytes from 5242880 (5 MiB) to 5 GiB" \
 		"$(head -1 <<<"$stderr")"
 }
+
+@test "a snapshot travels with its revision, stays sparse, and the target restores it" {
+	snap="$BATS_TEST_TMPDIR/snap"
+	cp -r "$PROJ" "$snap"
+	sed -i 's/^name = .*/name = "snap"/' "$snap/mvm.toml"
+	"$MVMCTL" build --snapshot "$snap" 2>/dev/null
+	run --separate-stderr "$MVMCTL" manifest push "$snap" --json
+	[ "$status" -eq 0 ]
+	jq -e '.files == 8' <<<"$output"
+	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
+	run "$MVMCTL" manifest pull snap app
+	[ "$status" -eq 0 ]
+	mem="$HOME_B/templates/$(slot_of app/mvm.toml)/current/snapshot/mem"
+	[ "$(stat -c %s "$mem")" -eq 268435456 ]
+	[ "$(du -k "$mem" | cut -f1)" -lt 200000 ]
+	run --separate-stderr "$MVMCTL" up -d --name snapped app
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "(restored from the snapshot)"
+	run "$MVMCTL" exec snapped -- cat /etc/hostname
+	[ "$status" -eq 0 ]
+	assert_eq snapped "$output"
+	"$MVMCTL" down snapped 2>/dev/null
+}
