@@ -60,6 +60,13 @@ static void progress_end(struct progress *p)
 	p->shown = false;
 }
 
+static void on_resume(void *ctx, const char *key, uint64_t done, uint64_t parts)
+{
+	struct progress *p = ctx;
+	cli_note(p->cli, "continuing the upload of %s after %llu of %llu parts", key,
+		 (unsigned long long)done, (unsigned long long)parts);
+}
+
 static bool want_progress(struct cli *cli)
 {
 	return !cli->quiet && !cli->json && cli_color(STDERR_FILENO);
@@ -74,10 +81,10 @@ static int open_store(struct cli *cli, struct config *cfg, struct s3 *s3, struct
 	if (r < 0)
 		return r;
 	p->cli = cli;
-	if (want_progress(cli)) {
+	s3->progress_ctx = p;
+	s3->on_resume = on_resume;
+	if (want_progress(cli))
 		s3->progress = on_progress;
-		s3->progress_ctx = p;
-	}
 	return 0;
 }
 
@@ -119,16 +126,18 @@ static int run_push(struct cli *cli, int argc, char **argv)
 	if (r >= 0) {
 		double secs = mono_s() - t0;
 		if (cli->json) {
-			cli_json(cli, json_pack(
-					  "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:f}",
-					  "store", s3.url, "manifest_path", s.manifest_path,
-					  "revision", res.revision, "channel",
-					  res.channel ? json_string(res.channel) : json_null(),
-					  "signed_by", res.keyid, "files", (json_int_t)res.files,
-					  "uploaded_files", (json_int_t)res.uploaded, "total_bytes",
-					  (json_int_t)res.total_bytes, "uploaded_bytes",
-					  (json_int_t)res.uploaded_bytes, "requests",
-					  (json_int_t)s3.stats.requests, "seconds", secs));
+			cli_json(cli,
+				 json_pack(
+				     "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+				     "store", s3.url, "manifest_path", s.manifest_path, "revision",
+				     res.revision, "channel",
+				     res.channel ? json_string(res.channel) : json_null(),
+				     "signed_by", res.keyid, "files", (json_int_t)res.files,
+				     "uploaded_files", (json_int_t)res.uploaded, "total_bytes",
+				     (json_int_t)res.total_bytes, "uploaded_bytes",
+				     (json_int_t)res.uploaded_bytes, "resumed_parts",
+				     (json_int_t)s3.stats.resumed_parts, "requests",
+				     (json_int_t)s3.stats.requests, "seconds", secs));
 		} else {
 			_cleanup_free_ char *up = registry_cli_bytes(res.uploaded_bytes);
 			_cleanup_free_ char *all = registry_cli_bytes(res.total_bytes);

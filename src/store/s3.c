@@ -4,8 +4,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/dl_curl.h"
+#include "core/jsonio.h"
 #include "core/util.h"
 #include "store/s3.h"
 
@@ -405,9 +407,8 @@ static char *xml_text(const struct strbuf *body, const char *tag)
 	return xstrndup(a, (size_t)(b - a));
 }
 
-/* CreateMultipartUpload, one UploadPart per part_size bytes (each part's
- * ETag kept), CompleteMultipartUpload; AbortMultipartUpload on failure. */
-static int put_multipart(struct s3 *s, const char *key, FILE *f, uint64_t size, struct err *e)
+/* CreateMultipartUpload; returns the upload id (malloc'd). */
+static int start_multipart(struct s3 *s, const char *key, char **id, struct err *e)
 {
 	struct strbuf body = STRBUF_INIT;
 	struct req q = {.s = s,
@@ -418,19 +419,77 @@ static int put_multipart(struct s3 *s, const char *key, FILE *f, uint64_t size, 
 			.max = S3_MAX_ERROR_BODY};
 	int r = perform(&q, e);
 	free(q.etag);
-	_cleanup_free_ char *id = r >= 0 ? xml_text(&body, "UploadId") : NULL;
+	char *got = r >= 0 ? xml_text(&body, "UploadId") : NULL;
 	strbuf_release(&body);
 	if (r < 0)
 		return r;
-	if (!id || !*id || strpbrk(id, "&#? <>"))
+	if (!got || !*got || strpbrk(got, "&#? <>\"")) {
+		free(got);
 		return err_set(
 		    e, -EIO, EXIT_FAILED,
 		    "store %s: starting a multipart upload of '%s%s' returned no upload id", s->url,
 		    s->prefix, key);
-	struct strbuf done = STRBUF_INIT;
-	strbuf_addstr(&done, "<CompleteMultipartUpload>");
+	}
+	*id = got;
+	return 0;
+}
+
+/* The state of an unfinished multipart upload, kept in state_path so a
+ * killed push continues it: {"key", "size", "part_size", "upload_id",
+ * "etags": [part 1's, part 2's, …]} (the parts done, in order). */
+static json_t *load_state(const char *state_path, const struct s3 *s, const char *key,
+			  uint64_t size)
+{
+	json_t *st = NULL;
+	struct err ignored = ERR_INIT;
+	if (!state_path || json_read_file(state_path, &st, &ignored) < 0) {
+		err_release(&ignored);
+		return NULL;
+	}
+	const char *k = json_get_str(st, "key");
+	const char *id = json_get_str(st, "upload_id");
+	json_t *etags = json_object_get(st, "etags");
+	bool ok = k && !strcmp(k, key) && id && *id && !strpbrk(id, "&#? <>\"") &&
+		  json_get_int(st, "size", -1) == (long long)size &&
+		  json_get_int(st, "part_size", -1) == (long long)s->part_size &&
+		  json_is_array(etags);
+	for (size_t i = 0; ok && i < json_array_size(etags); i++)
+		ok = json_is_string(json_array_get(etags, i));
+	if (!ok) {
+		json_decref(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* One UploadPart per part_size bytes (each ETag kept in the state file after
+ * its part), then CompleteMultipartUpload. With a state file of an earlier,
+ * killed push of the same object, continues after its last part. */
+static int put_multipart(struct s3 *s, const char *key, FILE *f, uint64_t size,
+			 const char *state_path, struct err *e)
+{
+	json_t *st = load_state(state_path, s, key, size);
+	bool resumed = st != NULL;
+	int r = 0;
+	if (!st) {
+		char *id = NULL;
+		r = start_multipart(s, key, &id, e);
+		if (r < 0)
+			return r;
+		st = json_pack("{s:s, s:I, s:I, s:s, s:[]}", "key", key, "size", (json_int_t)size,
+			       "part_size", (json_int_t)s->part_size, "upload_id", id, "etags");
+		free(id);
+	}
+	_cleanup_free_ char *id = xstrdup(json_get_str(st, "upload_id"));
+	json_t *etags = json_object_get(st, "etags");
 	uint64_t parts = (size + s->part_size - 1) / s->part_size;
-	for (uint64_t n = 1; r >= 0 && n <= parts; n++) {
+	uint64_t first = json_array_size(etags) + 1;
+	if (resumed) {
+		s->stats.resumed_parts += first - 1;
+		if (s->on_resume && first > 1)
+			s->on_resume(s->progress_ctx, key, first - 1, parts);
+	}
+	for (uint64_t n = first; r >= 0 && n <= parts; n++) {
 		uint64_t off = (n - 1) * s->part_size;
 		uint64_t len = size - off < s->part_size ? size - off : s->part_size;
 		if (fseeko(f, (off_t)off, SEEK_SET) < 0) {
@@ -452,49 +511,65 @@ static int put_multipart(struct s3 *s, const char *key, FILE *f, uint64_t size, 
 			r = err_set(e, -EIO, EXIT_FAILED,
 				    "store %s: part %llu of '%s%s' was answered without an ETag",
 				    s->url, (unsigned long long)n, s->prefix, key);
-		if (r >= 0)
-			strbuf_addf(&done,
-				    "<Part><PartNumber>%llu</PartNumber><ETag>%s</ETag></Part>",
-				    (unsigned long long)n, p.etag);
+		if (r >= 0) {
+			json_array_append_new(etags, json_string(p.etag));
+			if (state_path)
+				r = json_write_file(state_path, st, e);
+		}
 		free(p.etag);
 	}
+	if (r < 0 && resumed && first == json_array_size(etags) + 1 && state_path) {
+		/* the kept upload is gone from the store (aborted, expired): start afresh */
+		json_decref(st);
+		unlink(state_path);
+		err_release(e);
+		return put_multipart(s, key, f, size, state_path, e);
+	}
+	if (r < 0) {
+		json_decref(st);
+		return r; /* the state stays: the next push continues */
+	}
+	struct strbuf done = STRBUF_INIT;
+	strbuf_addstr(&done, "<CompleteMultipartUpload>");
+	for (size_t i = 0; i < json_array_size(etags); i++)
+		strbuf_addf(&done, "<Part><PartNumber>%zu</PartNumber><ETag>%s</ETag></Part>",
+			    i + 1, json_string_value(json_array_get(etags, i)));
 	strbuf_addstr(&done, "</CompleteMultipartUpload>");
 	_cleanup_free_ char *idq = xasprintf("uploadId=%s", id);
-	if (r >= 0) {
-		struct strbuf ans = STRBUF_INIT;
-		struct req c = {.s = s,
-				.method = "POST",
-				.key = key,
-				.query = idq,
-				.buf = done.buf,
-				.buflen = done.len,
-				.out = &ans,
-				.max = S3_MAX_ERROR_BODY};
-		r = perform(&c, e);
-		free(c.etag);
-		/* S3 can answer 200 and still fail the completion in the body */
-		if (r >= 0 && strstr(ans.buf, "<Error>")) {
-			_cleanup_free_ char *why = error_text(&ans);
-			r = err_set(
-			    e, -EIO, EXIT_FAILED,
+	struct strbuf ans = STRBUF_INIT;
+	struct req c = {.s = s,
+			.method = "POST",
+			.key = key,
+			.query = idq,
+			.buf = done.buf,
+			.buflen = done.len,
+			.out = &ans,
+			.max = S3_MAX_ERROR_BODY};
+	r = perform(&c, e);
+	free(c.etag);
+	/* S3 can answer 200 and still fail the completion in the body */
+	if (r >= 0 && strstr(ans.buf, "<Error>")) {
+		_cleanup_free_ char *why = error_text(&ans);
+		r = err_set(e, -EIO, EXIT_FAILED,
 			    "store %s: completing the multipart upload of '%s%s' failed: %s",
 			    s->url, s->prefix, key, why);
-		}
-		strbuf_release(&ans);
 	}
+	strbuf_release(&ans);
 	strbuf_release(&done);
+	json_decref(st);
+	if (state_path)
+		unlink(state_path);
 	if (r < 0) {
 		struct err ignored = ERR_INIT;
 		struct req a = {.s = s, .method = "DELETE", .key = key, .query = idq};
 		perform(&a, &ignored);
-		free(a.etag);
 		err_release(&ignored);
-		return r;
 	}
-	return 0;
+	return r;
 }
 
-int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e)
+int s3_put_file(struct s3 *s, const char *key, const char *path, const char *state_path,
+		struct err *e)
 {
 	FILE *f = fopen(path, "rbe");
 	if (!f)
@@ -508,7 +583,7 @@ int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e)
 	uint64_t size = (uint64_t)st.st_size;
 	int r;
 	if (s->part_size && size > s->part_size) {
-		r = put_multipart(s, key, f, size, e);
+		r = put_multipart(s, key, f, size, state_path, e);
 	} else {
 		struct req q = {.s = s,
 				.method = "PUT",

@@ -27,6 +27,7 @@ struct s3_stats {
 	uint64_t puts;
 	uint64_t put_bytes;
 	uint64_t get_bytes;
+	uint64_t resumed_parts; /* multipart parts an earlier push had uploaded */
 };
 
 /* Called during a transfer with bytes done and the total (0 when unknown). */
@@ -46,6 +47,8 @@ struct s3 {
 	struct s3_stats stats;
 	s3_progress_fn progress;
 	void *progress_ctx;
+	/* called when a multipart upload continues after `done` of `parts` parts */
+	void (*on_resume)(void *ctx, const char *key, uint64_t done, uint64_t parts);
 };
 
 #define S3_INIT                                                                                    \
@@ -61,8 +64,11 @@ void s3_release(struct s3 *s);
 /* 1 with *size set when the object exists, 0 when it does not. */
 int s3_head(struct s3 *s, const char *key, uint64_t *size, struct err *e);
 /* Uploads a whole file as the object key: one PUT, or above part_size a
- * multipart upload of part_size parts (aborted if a part fails). */
-int s3_put_file(struct s3 *s, const char *key, const char *path, struct err *e);
+ * multipart upload of part_size parts whose progress is kept in state_path
+ * (may be NULL), so that a push killed midway continues after the last part
+ * it finished. */
+int s3_put_file(struct s3 *s, const char *key, const char *path, const char *state_path,
+		struct err *e);
 int s3_put_buf(struct s3 *s, const char *key, const void *data, size_t len, struct err *e);
 /* Downloads an object of at most max bytes. Absent: -ENOENT, EXIT_NOTFOUND. */
 int s3_get_buf(struct s3 *s, const char *key, size_t max, struct strbuf *out, struct err *e);

@@ -29,6 +29,16 @@ static char *blob_key(const char *sha)
 	return xasprintf("blobs/sha256/%s", sha);
 }
 
+/* $MVM_HOME/tmp/push-partial/<sha256>.json: an unfinished multipart upload. */
+static char *push_state_path(const char *sha, struct err *e)
+{
+	_cleanup_free_ char *tmp = rstore_tmp_dir();
+	_cleanup_free_ char *dir = fs_join(tmp, "push-partial");
+	if (fs_mkdir_p(dir, 0700, e) < 0)
+		return NULL;
+	return xasprintf("%s/%s.json", dir, sha);
+}
+
 static bool valid_channel(const char *s)
 {
 	return manifest_valid_name(s);
@@ -136,7 +146,12 @@ int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o
 		if (r == 1 && have == f->size)
 			continue;
 		_cleanup_free_ char *path = fs_join(revdir, f->name);
-		r = s3_put_file(s3, key, path, e);
+		_cleanup_free_ char *state = push_state_path(f->sha256.s, e);
+		if (!state) {
+			r = -EIO;
+			break;
+		}
+		r = s3_put_file(s3, key, path, state, e);
 		if (r < 0) {
 			err_prefix(e, r, "uploading %s", f->name);
 			break;

@@ -358,3 +358,35 @@ current_of() { # current_of HOME PROJECT_DIR
 	assert_eq snapped "$output"
 	"$MVMCTL" down snapped 2>/dev/null
 }
+
+@test "a push killed during a multipart upload continues after the parts it finished" {
+	sums="$HOME_A/templates/$(slot_of "$PROJ/mvm.toml")/artifacts/revisions/$(current_of "$HOME_A" "$PROJ")/checksums.json"
+	sha=$(jq -r '.files.vmlinux.sha256' "$sums")
+	state="$HOME_A/tmp/push-partial/$sha.json"
+	export MVM_STORE_PART_SIZE=5242880
+	MVM_STORE_RATE_LIMIT=8000000 "$MVMCTL" manifest push "$PROJ" 2>/dev/null &
+	pid=$!
+	for ((i = 0; i < 600; i++)); do
+		[ "$(jq '.etags | length' "$state" 2>/dev/null || echo 0)" -ge 3 ] && break
+		sleep 0.05
+	done
+	kill -9 "$pid"
+	wait "$pid" || true
+	done=$(jq '.etags | length' "$state")
+	[ "$done" -ge 3 ]
+	id=$(jq -r .upload_id "$state")
+	run --separate-stderr "$MVMCTL" manifest push "$PROJ" --json
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "continuing the upload of blobs/sha256/$sha after $done of 11 parts"
+	jq -e --argjson d "$done" '.resumed_parts == $d' <<<"$output"
+	# each part of that upload went to the server once
+	for ((n = 1; n <= done; n++)); do
+		assert_eq 1 "$(grep -c "Stored part $n of $id in bucket" "$S3LOG")"
+	done
+	[ ! -e "$state" ]
+	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
+	run "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" manifest verify app
+	[ "$status" -eq 0 ]
+}
