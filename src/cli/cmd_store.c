@@ -237,13 +237,14 @@ static int run_pull(struct cli *cli, int argc, char **argv)
 			cli_json(cli,
 				 json_pack(
 				     "{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, "
-				     "s:I, s:I, s:f}",
+				     "s:I, s:I, s:I, s:f}",
 				     "store", s3.url, "ref", argv[0], "revision", res.revision,
 				     "manifest_path", res.manifest_path, "signed_by",
 				     res.keyid ? json_string(res.keyid) : json_null(),
 				     "already_present", res.already, "files", (json_int_t)res.files,
 				     "downloaded_files", (json_int_t)res.downloaded,
-				     "resumed_files", (json_int_t)res.resumed, "total_bytes",
+				     "resumed_files", (json_int_t)res.resumed, "reused_files",
+				     (json_int_t)res.reused, "total_bytes",
 				     (json_int_t)res.total_bytes, "downloaded_bytes",
 				     (json_int_t)res.downloaded_bytes, "requests",
 				     (json_int_t)s3.stats.requests, "seconds", secs));

@@ -410,6 +410,40 @@ static int fetch_blob(struct s3 *s3, const struct store_pull_opts *o, const char
 	return 0;
 }
 
+/* Copies a file of sha256 f->sha256 and f->size from another revision of the
+ * slot into <partial>/<sha256>, unless that is there already. True when it did. */
+static bool reuse_local(const struct slot *s, const char *partial, const struct doc_file *f)
+{
+	_cleanup_free_ char *dst = fs_join(partial, f->sha256);
+	if (fs_exists(dst))
+		return false;
+	struct strvec revs = STRVEC_INIT;
+	struct err ignored = ERR_INIT;
+	bool done = false;
+	if (rstore_list(&s->store, &revs, &ignored) >= 0) {
+		for (size_t i = 0; !done && i < revs.n; i++) {
+			_cleanup_free_ char *dir = rstore_revision_dir(&s->store, revs.v[i]);
+			struct rstore_checksums sums = RSTORE_CHECKSUMS_INIT;
+			if (rstore_read_checksums(dir, &sums, &ignored) < 0) {
+				err_release(&ignored);
+				continue;
+			}
+			for (size_t j = 0; !done && j < sums.n; j++) {
+				const struct rstore_file *rf = &sums.files[j];
+				if (rf->size != f->size || strcmp(rf->sha256.s, f->sha256))
+					continue;
+				_cleanup_free_ char *src = fs_join(dir, rf->name);
+				done = fs_copy_sparse(src, dst, 0600, false, &ignored) >= 0;
+				err_release(&ignored);
+			}
+			rstore_checksums_release(&sums);
+		}
+	}
+	err_release(&ignored);
+	strvec_clear(&revs);
+	return done;
+}
+
 static int link_into(const char *partial, const char *sha, const char *stage, const char *name,
 		     struct err *e)
 {
@@ -570,6 +604,11 @@ int store_pull(struct s3 *s3, const struct store_pull_opts *o, struct store_pull
 		_cleanup_free_ char *tmp = rstore_tmp_dir();
 		partial = fs_join(tmp, "pull-partial");
 		r = fs_mkdir_p(partial, 0700, e);
+		/* a file another revision of the slot already has is copied, not downloaded
+		 * (it is hashed like a download all the same) */
+		for (size_t i = 0; r >= 0 && i < nfiles; i++)
+			if (reuse_local(&s, partial, &files[i]))
+				out->reused++;
 		/* every file first, each checked: nothing is registered before all are */
 		for (size_t i = 0; r >= 0 && i < nfiles; i++)
 			r = fetch_blob(s3, o, partial, &files[i], rev, out, e);

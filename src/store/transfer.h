@@ -70,6 +70,7 @@ struct store_pull_result {
 	char *keyid;  /* the trusted key that signed it; NULL with --insecure-skip-signature */
 	bool already; /* the slot held the revision: nothing downloaded */
 	size_t files, downloaded, resumed;
+	size_t reused; /* copied from another revision of the slot, not downloaded */
 	uint64_t total_bytes, downloaded_bytes;
 };
 

@@ -295,10 +295,15 @@ current_of() { # current_of HOME PROJECT_DIR
 	run "$MVMCTL" manifest pull hello app
 	[ "$status" -eq 0 ]
 	assert_eq "$rev2" "$(current_of "$HOME_B" app)"
-	# the older revision by its hash, into the same directory: the manifest is the same
-	run --separate-stderr "$MVMCTL" manifest pull "$rev1" app
+	# the older revision by its hash, into the same directory: the manifest is the same,
+	# and the files it shares with the one already here are copied, not downloaded
+	run --separate-stderr "$MVMCTL" manifest pull "$rev1" app --json
 	[ "$status" -eq 0 ]
 	assert_eq "$rev1" "$(current_of "$HOME_B" app)"
+	jq -e '.reused_files >= 2 and .downloaded_files == .files - .reused_files' <<<"$output"
+	jq -e '.downloaded_bytes < .total_bytes / 2' <<<"$output"
+	run "$MVMCTL" manifest verify app
+	[ "$status" -eq 0 ]
 	# --channel moves another channel
 	export MVM_HOME="$HOME_A"
 	run --separate-stderr "$MVMCTL" manifest push "$PROJ" --channel stable
