@@ -395,3 +395,17 @@ current_of() { # current_of HOME PROJECT_DIR
 	run "$MVMCTL" manifest verify app
 	[ "$status" -eq 0 ]
 }
+
+@test "progress is shown on a TTY only, one line rewritten in place" {
+	"$MVMCTL" manifest push "$PROJ" >/dev/null 2>&1
+	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
+	run --separate-stderr "$MVMCTL" manifest pull hello plain
+	[ "$status" -eq 0 ]
+	[[ $stderr != *$'\r'* ]]
+	[[ $stderr != *"/50.8 MiB"* ]]
+	TERM=xterm script -qec "$MVMCTL manifest pull hello tty" /dev/null >"$BATS_TEST_TMPDIR/tty.out"
+	assert_contains "$(cat "$BATS_TEST_TMPDIR/tty.out")" $'\r\033[Kvmlinux '
+	assert_contains "$(cat "$BATS_TEST_TMPDIR/tty.out")" "/50.8 MiB"
+	NO_COLOR=1 TERM=xterm script -qec "$MVMCTL manifest pull hello tty2" /dev/null >"$BATS_TEST_TMPDIR/tty2.out"
+	! grep -q '/50.8 MiB' "$BATS_TEST_TMPDIR/tty2.out"
+}
