@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "core/clock.h"
 #include "core/config.h"
-#include "core/fs.h"
 #include "core/hash.h"
 #include "core/registry_query.h"
 #include "core/util.h"
@@ -281,7 +280,7 @@ const struct command cmd_manifest_pull = {
 	"it, with no nix. Nothing is\nregistered unless every file matched; a killed pull "
 	"continues where it stopped.",
     .examples = "mvmctl manifest pull openclaw ./openclaw\nmvmctl up ./openclaw\n"
-		"mvmctl manifest pull 3f2a9c…(64 hex) ./api --json",
+		"mvmctl manifest pull --json openclaw ./openclaw | jq -r .revision",
     .environment = STORE_ENV,
     .exit_status = "0 pulled, 1 the transfer failed, a file did not match its sha256 or the "
 		   "store refused\nthe credentials, 2 usage error, 3 no store or no credentials "
@@ -403,8 +402,7 @@ int store_cli_check_signature(struct cli *cli, const struct slot *s, const char 
 		return r;
 	struct s3 s3 = S3_INIT;
 	bool have_store = false;
-	_cleanup_free_ char *local = store_local_envelope_path(s, revision);
-	if (!fs_exists(local) && cfg.store_url) {
+	if (!store_has_local_envelope(s, revision) && cfg.store_url) {
 		r = s3_open(&s3, &cfg, &cli->err);
 		if (r < 0)
 			goto out;

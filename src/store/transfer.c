@@ -24,6 +24,12 @@ char *store_local_envelope_path(const struct slot *s, const char *revision)
 	return xasprintf("%s/signatures/%s.json", s->dir, revision);
 }
 
+bool store_has_local_envelope(const struct slot *s, const char *revision)
+{
+	_cleanup_free_ char *p = store_local_envelope_path(s, revision);
+	return fs_exists(p);
+}
+
 static char *blob_key(const char *sha)
 {
 	return xasprintf("blobs/sha256/%s", sha);

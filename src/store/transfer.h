@@ -32,6 +32,8 @@
 
 /* The local copy of a revision's signed envelope: <slot dir>/signatures/<revision>.json. */
 char *store_local_envelope_path(const struct slot *s, const char *revision);
+/* A local copy exists (push or pull wrote one). */
+bool store_has_local_envelope(const struct slot *s, const char *revision);
 
 struct store_push_opts {
 	const char *revision; /* full hash or unique prefix; NULL: current */
