@@ -25,6 +25,9 @@ static int parse_url(struct s3 *s, const char *url, struct err *e)
 	size_t blen = slash ? (size_t)(slash - b) : strlen(b);
 	if (!blen)
 		return err_set(e, -EINVAL, EXIT_INVALID, "store url '%s' names no bucket", url);
+	if (blen < 3 || blen > 63)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "store url '%s': a bucket name is 3-63 of [a-z0-9.-]", url);
 	for (size_t i = 0; i < blen; i++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789.-", b[i]))
 			return err_set(e, -EINVAL, EXIT_INVALID,

@@ -273,6 +273,10 @@ current_of() { # current_of HOME PROJECT_DIR
 	run --separate-stderr env -u MVM_STORE_URL "$MVMCTL" manifest pull hello app
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: no store is configured" "$(head -1 <<<"$stderr")"
+	MVM_STORE_URL=https://example.com/x run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 3 ]
+	assert_eq "mvmctl: error: store url 'https://example.com/x' does not start with s3:// (expected \"s3://bucket/prefix\")" \
+		"$(head -1 <<<"$stderr")"
 	run --separate-stderr "$MVMCTL" manifest pull nosuch app
 	[ "$status" -eq 4 ]
 	assert_eq "mvmctl: error: store $MVM_STORE_URL has no channel 'nosuch'" "$(head -1 <<<"$stderr")"
