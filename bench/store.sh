@@ -6,6 +6,8 @@
 # bytes (checksums.json rewritten to match). Medians of N runs, and the ratios.
 #
 #   N=3 bench/store.sh        (target: both ratios <= 1.2)
+#   MVM_STORE_PART_SIZE=1073741824 N=3 bench/store.sh   one PUT per file, as curl does
+#                             (by default a file above 64 MiB is a multipart upload)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
