@@ -273,6 +273,13 @@ current_of() { # current_of HOME PROJECT_DIR
 	run --separate-stderr env -u MVM_STORE_URL "$MVMCTL" manifest pull hello app
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: no store is configured" "$(head -1 <<<"$stderr")"
+	# a push that cannot sign uploads nothing
+	MVM_SIGNING_KEY="$BATS_TEST_TMPDIR/none.key" run --separate-stderr "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 4 ]
+	assert_eq "mvmctl: error: no signing key at '$BATS_TEST_TMPDIR/none.key'" "$(head -1 <<<"$stderr")"
+	assert_eq "hint: make one with 'mvmctl key generate' (push signs every revision)" \
+		"$(sed -n 2p <<<"$stderr")"
+	assert_eq 0 "$(stored blobs/)"
 	MVM_STORE_URL=https://example.com/x run --separate-stderr "$MVMCTL" manifest pull hello app
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: store url 'https://example.com/x' does not start with s3:// (expected \"s3://bucket/prefix\")" \
