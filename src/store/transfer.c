@@ -558,7 +558,8 @@ int store_pull(struct s3 *s3, const struct store_pull_opts *o, struct store_pull
 	struct rstore_stage st = RSTORE_STAGE_INIT;
 	struct manifest m = {0};
 	bool m_loaded = false;
-	_cleanup_free_ char *partial = NULL, *mpath = NULL, *what = NULL, *real = NULL, *now = NULL;
+	_cleanup_free_ char *partial = NULL, *mpath = NULL, *what = NULL, *real = NULL, *now = NULL,
+			    *other = NULL;
 	r = fetch_doc(s3, rev, o->trusted, o->insecure_skip_signature, &env, &doc, &out->keyid, e);
 	if (r < 0)
 		goto out;
@@ -581,6 +582,16 @@ int store_pull(struct s3 *s3, const struct store_pull_opts *o, struct store_pull
 		goto out;
 	}
 	mpath = fs_join(real, MANIFEST_FILE);
+	free(other);
+	other = fs_join(real, "Mvmfile.toml");
+	if (fs_exists(other)) {
+		r = err_set(e, -EEXIST, EXIT_REFUSED,
+			    "%s holds Mvmfile.toml; pull writes mvm.toml, and a directory may hold "
+			    "only one of them",
+			    real);
+		err_hint(e, "pull into another directory");
+		goto out;
+	}
 	if (fs_exists(mpath)) {
 		struct strbuf old = STRBUF_INIT;
 		r = fs_read_file(mpath, MAX_MANIFEST, &old, e);

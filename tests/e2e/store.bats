@@ -328,6 +328,16 @@ current_of() { # current_of HOME PROJECT_DIR
 	[ "$status" -eq 5 ]
 	assert_eq "mvmctl: error: $BATS_TEST_TMPDIR/busy/mvm.toml exists and is not the manifest of revision ${rev1:0:12}" \
 		"$(head -1 <<<"$stderr")"
+	mkdir -p mvmfile && printf 'vcpus = 1\n' >mvmfile/Mvmfile.toml
+	run --separate-stderr "$MVMCTL" manifest pull stable mvmfile
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: $BATS_TEST_TMPDIR/mvmfile holds Mvmfile.toml; pull writes mvm.toml, and a directory may hold only one of them" \
+		"$(head -1 <<<"$stderr")"
+	[ ! -e mvmfile/mvm.toml ]
+	# --force overwrites a different mvm.toml
+	run "$MVMCTL" manifest pull stable busy --force
+	[ "$status" -eq 0 ]
+	cmp "$PROJ/mvm.toml" busy/mvm.toml
 }
 
 @test "a file larger than the part size goes up as a multipart upload and comes down whole" {
