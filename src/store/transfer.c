@@ -157,7 +157,22 @@ int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o
 			r = -EIO;
 			break;
 		}
-		r = s3_put_file(s3, key, path, state, e);
+		/* two pushes of one file on this host: one uploads, the other then finds it */
+		struct fs_lock lock = FS_LOCK_INIT;
+		_cleanup_free_ char *lockpath = xasprintf("%s.lock", state);
+		r = fs_lock_take(&lock, lockpath, true, e);
+		if (r >= 0)
+			r = s3_head(s3, key, &have, e);
+		/* (the lock file stays: removing it would let a waiter and a newcomer
+		 * both hold a lock) */
+		if (r == 1 && have == f->size) {
+			fs_lock_release(&lock);
+			r = 0;
+			continue;
+		}
+		if (r >= 0)
+			r = s3_put_file(s3, key, path, state, e);
+		fs_lock_release(&lock);
 		if (r < 0) {
 			err_prefix(e, r, "uploading %s", f->name);
 			break;
