@@ -16,6 +16,8 @@ packages=(
 	libcmocka-dev bats jq curl clang-format
 	# tests: man pages rendered with groff -ww and man -l; the zsh and fish completion scripts
 	groff-base man-db zsh fish
+	# tests: the S3-compatible server of the store suite (s3rver, from npm) runs on node
+	nodejs
 )
 
 as_root() {
@@ -33,6 +35,26 @@ if [ "${#missing[@]}" -ne 0 ]; then
 	as_root apt-get update -qq
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		"${missing[@]}" >/dev/null
+fi
+
+# Debian's nodejs leaves npm to its own package; a nodejs that carries npm
+# (NodeSource's) conflicts with it, so install npm only when it is absent.
+if ! command -v npm >/dev/null 2>&1; then
+	echo "install-deps: installing npm" >&2
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		npm >/dev/null
+fi
+
+# s3rver, the S3-compatible server tests/e2e/store.bats starts on 127.0.0.1, in a prefix of
+# the project's own (MVM_S3RVER_PREFIX; the tests look there), pinned to one version.
+s3rver_prefix=${MVM_S3RVER_PREFIX:-/opt/mvm-test/s3rver}
+s3rver_version=3.7.1
+if [ "$(cat "$s3rver_prefix/.installed" 2>/dev/null || true)" != "$s3rver_version" ]; then
+	echo "install-deps: installing s3rver $s3rver_version into $s3rver_prefix" >&2
+	as_root mkdir -p "$s3rver_prefix"
+	as_root npm install --prefix "$s3rver_prefix" --no-audit --no-fund --silent \
+		"s3rver@$s3rver_version" >/dev/null
+	echo "$s3rver_version" | as_root tee "$s3rver_prefix/.installed" >/dev/null
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)

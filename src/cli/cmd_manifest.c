@@ -57,13 +57,9 @@ static const struct command cmd_manifest_check = {
 };
 
 static const struct command *const manifest_subcommands[] = {
-    &cmd_manifest_check,
-    &cmd_manifest_ls,
-    &cmd_manifest_info,
-    &cmd_manifest_rm,
-    &cmd_manifest_verify,
-    &cmd_manifest_prune,
-    NULL,
+    &cmd_manifest_check, &cmd_manifest_ls,     &cmd_manifest_info,
+    &cmd_manifest_rm,	 &cmd_manifest_verify, &cmd_manifest_prune,
+    &cmd_manifest_push,	 &cmd_manifest_pull,   NULL,
 };
 
 const struct command cmd_manifest = {

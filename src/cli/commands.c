@@ -15,6 +15,7 @@ extern const struct command cmd_instance;
 extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim, cmd_netproxy, cmd_exec,
     cmd_run;
 extern const struct command cmd_completion, cmd_complete_values;
+extern const struct command cmd_key;
 
 const struct command *const cli_commands[] = {
     &cmd_init,
@@ -29,6 +30,7 @@ const struct command *const cli_commands[] = {
     &cmd_rm,
     &cmd_manifest,
     &cmd_cache,
+    &cmd_key,
     &cmd_locate_manifest,
     &cmd_version,
     &cmd_doctor,

@@ -447,10 +447,16 @@ const struct command cmd_manifest_rm = {
 /* ---- manifest verify -------------------------------------------------------------- */
 
 static const char *verify_revision;
+static bool verify_signature, verify_skip_signature;
 
 static const struct opt verify_optv[] = {
     OPT_STRING_(0, "revision", &verify_revision, "HASH",
 		"verify this revision (a unique prefix is enough) instead of the current one"),
+    OPT_BOOL_(0, "check-signature", &verify_signature,
+	      "also check the revision's signed document (from push or pull, else the store) "
+	      "against the trusted keys"),
+    OPT_BOOL_(0, "insecure-skip-signature", &verify_skip_signature,
+	      "with --check-signature: an unsigned or untrusted revision is only a warning"),
     OPT_END_(),
 };
 
@@ -479,6 +485,17 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		strbuf_addf(&problems, "%s%s %s", problems.len ? ", " : "", f->name,
 			    rstore_file_status_name(f->status));
 	}
+	_cleanup_free_ char *keyid = NULL;
+	if (!problems.len && verify_signature) {
+		r = store_cli_check_signature(cli, &s, rev, verify_skip_signature, &keyid);
+		if (r < 0) {
+			rstore_verify_release(&v);
+			strbuf_release(&problems);
+			goto out;
+		}
+		if (keyid)
+			cli_note(cli, "revision %s: signed by trusted key %s", rev, keyid);
+	}
 	if (cli->json) {
 		json_t *files = json_array();
 		for (size_t i = 0; i < v.n; i++) {
@@ -501,6 +518,9 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 					rev, "ok", problems.len == 0, "files", files);
 		if (s.record_problem)
 			json_object_set_new(doc, "record_problem", json_string(s.record_problem));
+		if (verify_signature)
+			json_object_set_new(doc, "signed_by",
+					    keyid ? json_string(keyid) : json_null());
 		cli_json(cli, doc);
 	} else {
 		for (size_t i = 0; i < v.n; i++) {

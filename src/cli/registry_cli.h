@@ -7,7 +7,14 @@
 #include "cli.h"
 
 extern const struct command cmd_manifest_ls, cmd_manifest_info, cmd_manifest_rm,
-    cmd_manifest_verify, cmd_manifest_prune;
+    cmd_manifest_verify, cmd_manifest_prune, cmd_manifest_push, cmd_manifest_pull;
+
+struct slot;
+/* `manifest verify --check-signature` (cmd_store.c): the revision's signed
+ * document against the trusted keys and its checksums.json; with skip, an
+ * unsigned or untrusted one is a warning. *keyid: the key that signed it. */
+int store_cli_check_signature(struct cli *cli, const struct slot *s, const char *revision,
+			      bool skip, char **keyid);
 
 /* `manifest info [PATH]`: PATH is a manifest, its directory, or a slot id
  * (NULL: walk up). */

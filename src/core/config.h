@@ -17,6 +17,21 @@
  *   vcpus = 2
  *   mem = "2G"
  *   timeout = 3600                # seconds
+ *   [store]                       # manifest push / pull (docs/store.md)
+ *   url = "s3://bucket/prefix"    # MVM_STORE_URL
+ *   endpoint = "http://127.0.0.1:9000"   # AWS_ENDPOINT_URL: an S3-compatible server
+ *                                 # (path-style URLs); absent: AWS, virtual-hosted
+ *   region = "us-east-1"          # AWS_REGION (then AWS_DEFAULT_REGION); default us-east-1
+ *   signing_key = "/path/key.pem" # MVM_SIGNING_KEY; default $MVM_HOME/keys/signing.key
+ *   trusted_keys = ["ed25519:BASE64", …]   # MVM_TRUSTED_KEYS (space-separated): the
+ *                                 # public keys whose signatures pull accepts
+ *   rate_limit = 10485760         # MVM_STORE_RATE_LIMIT: bytes per second each way
+ *                                 # (0, the default: unlimited)
+ *   part_size = 67108864          # MVM_STORE_PART_SIZE: bytes; a larger file goes up as a
+ *                                 # multipart upload of parts this size (at least 5 MiB,
+ *                                 # S3's minimum; default 64 MiB)
+ * Credentials come only from the environment (AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from this file.
  */
 #pragma once
 
@@ -37,6 +52,13 @@ struct config {
 	unsigned builder_vcpus;	       /* 0: not set */
 	char *builder_mem;	       /* NULL: not set (a size, parsed by the command) */
 	int builder_timeout_s;	       /* 0: not set */
+	char *store_url;	       /* "s3://bucket/prefix" or NULL */
+	char *store_endpoint;	       /* NULL: AWS */
+	char *store_region;	       /* never NULL after config_load */
+	char *signing_key;	       /* never NULL after config_load */
+	struct strvec trusted_keys;    /* "ed25519:BASE64" */
+	long long store_rate_limit;    /* bytes/s, 0 unlimited */
+	long long store_part_size;     /* bytes, >= 5 MiB */
 };
 
 /* Loads config.toml and applies the environment. A malformed file or value
