@@ -65,6 +65,49 @@ static int load_network(struct config *c, const struct toml_value *tab, struct e
 	return 0;
 }
 
+static int load_store(struct config *c, const struct toml_value *tab, struct err *e)
+{
+	for (size_t i = 0; i < tab->u.table.len; i++) {
+		const struct toml_kv *kv = &tab->u.table.items[i];
+		int r = 0;
+		if (!strcmp(kv->key, "url"))
+			r = set_str(&c->store_url, c->path, kv, e);
+		else if (!strcmp(kv->key, "endpoint"))
+			r = set_str(&c->store_endpoint, c->path, kv, e);
+		else if (!strcmp(kv->key, "region"))
+			r = set_str(&c->store_region, c->path, kv, e);
+		else if (!strcmp(kv->key, "signing_key"))
+			r = set_str(&c->signing_key, c->path, kv, e);
+		else if (!strcmp(kv->key, "rate_limit")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < 0)
+				return bad(e, c->path, kv,
+					   "expected bytes per second (0: unlimited)");
+			c->store_rate_limit = kv->value->u.integer;
+		} else if (!strcmp(kv->key, "part_size")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < (5LL << 20) ||
+			    kv->value->u.integer > (5LL << 30))
+				return bad(e, c->path, kv,
+					   "expected bytes from 5242880 (5 MiB) to 5 GiB");
+			c->store_part_size = kv->value->u.integer;
+		} else if (!strcmp(kv->key, "trusted_keys")) {
+			if (kv->value->type != TOML_ARRAY)
+				return bad(e, c->path, kv,
+					   "expected an array of \"ed25519:BASE64\" strings");
+			for (size_t j = 0; j < kv->value->u.array.len; j++) {
+				const struct toml_value *v = kv->value->u.array.items[j];
+				if (v->type != TOML_STRING)
+					return bad(
+					    e, c->path, kv,
+					    "expected an array of \"ed25519:BASE64\" strings");
+				strvec_push(&c->trusted_keys, v->u.str.ptr);
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int load_builder(struct config *c, const struct toml_value *tab, struct err *e)
 {
 	for (size_t i = 0; i < tab->u.table.len; i++) {
@@ -84,215 +127,154 @@ static int load_builder(struct config *c, const struct toml_value *tab, struct e
 				return bad(e, c->path, kv, "expected seconds, from 1 to 604800");
 			c->builder_timeout_s = (int)kv->value->u.integer;
 		}
-		static int load_store(struct config * c, const struct toml_value *tab,
-				      struct err *e)
-		{
-			for (size_t i = 0; i < tab->u.table.len; i++) {
-				const struct toml_kv *kv = &tab->u.table.items[i];
-				int r = 0;
-				if (!strcmp(kv->key, "url"))
-					r = set_str(&c->store_url, c->path, kv, e);
-				else if (!strcmp(kv->key, "endpoint"))
-					r = set_str(&c->store_endpoint, c->path, kv, e);
-				else if (!strcmp(kv->key, "region"))
-					r = set_str(&c->store_region, c->path, kv, e);
-				else if (!strcmp(kv->key, "signing_key"))
-					r = set_str(&c->signing_key, c->path, kv, e);
-				else if (!strcmp(kv->key, "rate_limit")) {
-					if (kv->value->type != TOML_INTEGER ||
-					    kv->value->u.integer < 0)
-						return bad(
-						    e, c->path, kv,
-						    "expected bytes per second (0: unlimited)");
-					c->store_rate_limit = kv->value->u.integer;
-				} else if (!strcmp(kv->key, "part_size")) {
-					if (kv->value->type != TOML_INTEGER ||
-					    kv->value->u.integer < (5LL << 20) ||
-					    kv->value->u.integer > (5LL << 30))
-						return bad(
-						    e, c->path, kv,
-						    "expected bytes from 5242880 (5 MiB) to 5 GiB");
-					c->store_part_size = kv->value->u.integer;
-				} else if (!strcmp(kv->key, "trusted_keys")) {
-					if (kv->value->type != TOML_ARRAY)
-						return bad(e, c->path, kv,
-							   "expected an array of "
-							   "\"ed25519:BASE64\" strings");
-					for (size_t j = 0; j < kv->value->u.array.len; j++) {
-						const struct toml_value *v =
-						    kv->value->u.array.items[j];
-						if (v->type != TOML_STRING)
-							return bad(e, c->path, kv,
-								   "expected an array of "
-								   "\"ed25519:BASE64\" strings");
-						strvec_push(&c->trusted_keys, v->u.str.ptr);
-					}
-				}
-				if (r < 0)
-					return r;
-			}
-			return 0;
-		}
+	}
+	return 0;
+}
 
-		static int load_file(struct config * c, struct err * e)
-		{
-			const char *env = getenv("MVM_CONFIG");
-			char *path =
-			    env && *env ? xstrdup(env) : fs_join(paths_home(), "config.toml");
-			if (!fs_exists(path)) {
-				if (env && *env) {
-					int r = err_set(
-					    e, -ENOENT, EXIT_INVALID,
-					    "MVM_CONFIG names '%s', which does not exist", path);
-					free(path);
-					return r;
-				}
-				free(path);
-				return 0;
-			}
-			c->path = path;
-			struct toml_value *root = NULL;
-			int r = toml_read_file(path, 1u << 20, &root, e);
-			if (r < 0)
-				return r;
-			for (size_t i = 0; i < root->u.table.len && r >= 0; i++) {
-				const struct toml_kv *kv = &root->u.table.items[i];
-				if (!strcmp(kv->key, "backend"))
-					r = set_str(&c->backend, path, kv, e);
-				else if (!strcmp(kv->key, "accel"))
-					r = set_str(&c->accel, path, kv, e);
-				else if (!strcmp(kv->key, "kernel"))
-					r = set_str(&c->kernel, path, kv, e);
-				else if (!strcmp(kv->key, "nix") && kv->value->type == TOML_TABLE)
-					r = load_nix(c, kv->value, e);
-				else if (!strcmp(kv->key, "network") &&
-					 kv->value->type == TOML_TABLE)
-					r = load_network(c, kv->value, e);
-				else if (!strcmp(kv->key, "builder") &&
-					 kv->value->type == TOML_TABLE)
-					r = load_builder(c, kv->value, e);
-				else if (!strcmp(kv->key, "store") && kv->value->type == TOML_TABLE)
-					r = load_store(c, kv->value, e);
-			}
-			toml_free(root);
+static int load_file(struct config *c, struct err *e)
+{
+	const char *env = getenv("MVM_CONFIG");
+	char *path = env && *env ? xstrdup(env) : fs_join(paths_home(), "config.toml");
+	if (!fs_exists(path)) {
+		if (env && *env) {
+			int r = err_set(e, -ENOENT, EXIT_INVALID,
+					"MVM_CONFIG names '%s', which does not exist", path);
+			free(path);
 			return r;
 		}
+		free(path);
+		return 0;
+	}
+	c->path = path;
+	struct toml_value *root = NULL;
+	int r = toml_read_file(path, 1u << 20, &root, e);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < root->u.table.len && r >= 0; i++) {
+		const struct toml_kv *kv = &root->u.table.items[i];
+		if (!strcmp(kv->key, "backend"))
+			r = set_str(&c->backend, path, kv, e);
+		else if (!strcmp(kv->key, "accel"))
+			r = set_str(&c->accel, path, kv, e);
+		else if (!strcmp(kv->key, "kernel"))
+			r = set_str(&c->kernel, path, kv, e);
+		else if (!strcmp(kv->key, "nix") && kv->value->type == TOML_TABLE)
+			r = load_nix(c, kv->value, e);
+		else if (!strcmp(kv->key, "network") && kv->value->type == TOML_TABLE)
+			r = load_network(c, kv->value, e);
+		else if (!strcmp(kv->key, "builder") && kv->value->type == TOML_TABLE)
+			r = load_builder(c, kv->value, e);
+		else if (!strcmp(kv->key, "store") && kv->value->type == TOML_TABLE)
+			r = load_store(c, kv->value, e);
+	}
+	toml_free(root);
+	return r;
+}
 
-		static int parse_overrides(struct config * c, const char *env, struct err *e)
-		{
-			strvec_clear(&c->override_inputs);
-			_cleanup_free_ char *copy = xstrdup(env);
-			for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
-			     tok = strtok_r(NULL, " \t\n", &save)) {
-				char *eq = strchr(tok, '=');
-				if (!eq || eq == tok || !eq[1])
-					return err_set(e, -EINVAL, EXIT_INVALID,
-						       "MVM_OVERRIDE_INPUTS: expected NAME=REF "
-						       "entries separated "
-						       "by spaces, got '%s'",
-						       tok);
-				*eq = '\0';
-				strvec_push(&c->override_inputs, tok);
-				strvec_push(&c->override_inputs, eq + 1);
-			}
-			return 0;
-		}
+static int parse_overrides(struct config *c, const char *env, struct err *e)
+{
+	strvec_clear(&c->override_inputs);
+	_cleanup_free_ char *copy = xstrdup(env);
+	for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
+	     tok = strtok_r(NULL, " \t\n", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok || !eq[1])
+			return err_set(e, -EINVAL, EXIT_INVALID,
+				       "MVM_OVERRIDE_INPUTS: expected NAME=REF entries separated "
+				       "by spaces, got '%s'",
+				       tok);
+		*eq = '\0';
+		strvec_push(&c->override_inputs, tok);
+		strvec_push(&c->override_inputs, eq + 1);
+	}
+	return 0;
+}
 
-		int config_load(struct config * c, struct err * e)
-		{
-			*c = (struct config){0};
-			int r = load_file(c, e);
-			if (r < 0)
-				return r;
-			const char *v;
-			if ((v = getenv("MVM_BACKEND")) && *v)
-				free(c->backend), c->backend = xstrdup(v);
-			if ((v = getenv("MVM_ACCEL")) && *v)
-				free(c->accel), c->accel = xstrdup(v);
-			if ((v = getenv("MVM_KERNEL")) && *v)
-				free(c->kernel), c->kernel = xstrdup(v);
-			if ((v = getenv("MVM_OFFLINE")) && *v)
-				c->offline =
-				    strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no");
-			if ((v = getenv("MVM_OVERRIDE_INPUTS")) && *v &&
-			    (r = parse_overrides(c, v, e)) < 0)
-				return r;
-			if ((v = getenv("MVM_NETWORK")) && *v) {
-				if (strcmp(v, "nat") && strcmp(v, "isolated") && strcmp(v, "none"))
-					return err_set(
-					    e, -EINVAL, EXIT_INVALID,
-					    "MVM_NETWORK '%s' is not one of nat, isolated, none",
-					    v);
-				free(c->network);
-				c->network = xstrdup(v);
-				c->network_from = "MVM_NETWORK";
-			}
-			if ((v = getenv("MVM_STORE_URL")) && *v)
-				free(c->store_url), c->store_url = xstrdup(v);
-			if ((v = getenv("AWS_ENDPOINT_URL")) && *v)
-				free(c->store_endpoint), c->store_endpoint = xstrdup(v);
-			if (((v = getenv("AWS_REGION")) && *v) ||
-			    ((v = getenv("AWS_DEFAULT_REGION")) && *v))
-				free(c->store_region), c->store_region = xstrdup(v);
-			if ((v = getenv("MVM_SIGNING_KEY")) && *v)
-				free(c->signing_key), c->signing_key = xstrdup(v);
-			if ((v = getenv("MVM_STORE_RATE_LIMIT")) && *v &&
-			    parse_int64(v, 0, 1LL << 40, &c->store_rate_limit) < 0)
-				return err_set(
-				    e, -EINVAL, EXIT_INVALID,
-				    "MVM_STORE_RATE_LIMIT '%s' is not a number of bytes per second",
-				    v);
-			if ((v = getenv("MVM_STORE_PART_SIZE")) && *v &&
-			    parse_int64(v, 5LL << 20, 5LL << 30, &c->store_part_size) < 0)
-				return err_set(e, -EINVAL, EXIT_INVALID,
-					       "MVM_STORE_PART_SIZE '%s' is not a number of bytes "
-					       "from 5242880 (5 "
-					       "MiB) to 5 GiB",
-					       v);
-			if (!c->store_part_size)
-				c->store_part_size = 64LL << 20;
-			if ((v = getenv("MVM_TRUSTED_KEYS"))) {
-				strvec_clear(&c->trusted_keys);
-				_cleanup_free_ char *copy = xstrdup(v);
-				for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
-				     tok = strtok_r(NULL, " \t\n", &save))
-					strvec_push(&c->trusted_keys, tok);
-			}
-			if (!c->store_region)
-				c->store_region = xstrdup("us-east-1");
-			if (!c->signing_key)
-				c->signing_key = fs_join(paths_home(), "keys/signing.key");
-			if (!c->network) {
-				c->network = xstrdup("nat");
-				c->network_from = "default";
-			}
-			if (!c->backend)
-				c->backend = xstrdup("qemu");
-			if (!c->accel)
-				c->accel = xstrdup("auto");
-			if (strcmp(c->accel, "auto") && strcmp(c->accel, "kvm") &&
-			    strcmp(c->accel, "tcg"))
-				return err_set(e, -EINVAL, EXIT_INVALID,
-					       "accel '%s' is not one of auto, kvm, tcg (MVM_ACCEL "
-					       "or accel in "
-					       "config.toml)",
-					       c->accel);
-			return 0;
-		}
+int config_load(struct config *c, struct err *e)
+{
+	*c = (struct config){0};
+	int r = load_file(c, e);
+	if (r < 0)
+		return r;
+	const char *v;
+	if ((v = getenv("MVM_BACKEND")) && *v)
+		free(c->backend), c->backend = xstrdup(v);
+	if ((v = getenv("MVM_ACCEL")) && *v)
+		free(c->accel), c->accel = xstrdup(v);
+	if ((v = getenv("MVM_KERNEL")) && *v)
+		free(c->kernel), c->kernel = xstrdup(v);
+	if ((v = getenv("MVM_OFFLINE")) && *v)
+		c->offline = strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "no");
+	if ((v = getenv("MVM_OVERRIDE_INPUTS")) && *v && (r = parse_overrides(c, v, e)) < 0)
+		return r;
+	if ((v = getenv("MVM_NETWORK")) && *v) {
+		if (strcmp(v, "nat") && strcmp(v, "isolated") && strcmp(v, "none"))
+			return err_set(e, -EINVAL, EXIT_INVALID,
+				       "MVM_NETWORK '%s' is not one of nat, isolated, none", v);
+		free(c->network);
+		c->network = xstrdup(v);
+		c->network_from = "MVM_NETWORK";
+	}
+	if ((v = getenv("MVM_STORE_URL")) && *v)
+		free(c->store_url), c->store_url = xstrdup(v);
+	if ((v = getenv("AWS_ENDPOINT_URL")) && *v)
+		free(c->store_endpoint), c->store_endpoint = xstrdup(v);
+	if (((v = getenv("AWS_REGION")) && *v) || ((v = getenv("AWS_DEFAULT_REGION")) && *v))
+		free(c->store_region), c->store_region = xstrdup(v);
+	if ((v = getenv("MVM_SIGNING_KEY")) && *v)
+		free(c->signing_key), c->signing_key = xstrdup(v);
+	if ((v = getenv("MVM_STORE_RATE_LIMIT")) && *v &&
+	    parse_int64(v, 0, 1LL << 40, &c->store_rate_limit) < 0)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "MVM_STORE_RATE_LIMIT '%s' is not a number of bytes per second", v);
+	if ((v = getenv("MVM_STORE_PART_SIZE")) && *v &&
+	    parse_int64(v, 5LL << 20, 5LL << 30, &c->store_part_size) < 0)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "MVM_STORE_PART_SIZE '%s' is not a number of bytes from 5242880 (5 "
+			       "MiB) to 5 GiB",
+			       v);
+	if (!c->store_part_size)
+		c->store_part_size = 64LL << 20;
+	if ((v = getenv("MVM_TRUSTED_KEYS"))) {
+		strvec_clear(&c->trusted_keys);
+		_cleanup_free_ char *copy = xstrdup(v);
+		for (char *save = NULL, *tok = strtok_r(copy, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save))
+			strvec_push(&c->trusted_keys, tok);
+	}
+	if (!c->store_region)
+		c->store_region = xstrdup("us-east-1");
+	if (!c->signing_key)
+		c->signing_key = fs_join(paths_home(), "keys/signing.key");
+	if (!c->network) {
+		c->network = xstrdup("nat");
+		c->network_from = "default";
+	}
+	if (!c->backend)
+		c->backend = xstrdup("qemu");
+	if (!c->accel)
+		c->accel = xstrdup("auto");
+	if (strcmp(c->accel, "auto") && strcmp(c->accel, "kvm") && strcmp(c->accel, "tcg"))
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "accel '%s' is not one of auto, kvm, tcg (MVM_ACCEL or accel in "
+			       "config.toml)",
+			       c->accel);
+	return 0;
+}
 
-		void config_release(struct config * c)
-		{
-			free(c->path);
-			free(c->backend);
-			free(c->accel);
-			free(c->kernel);
-			free(c->network);
-			free(c->builder_mem);
-			strvec_clear(&c->override_inputs);
-			free(c->store_url);
-			free(c->store_endpoint);
-			free(c->store_region);
-			free(c->signing_key);
-			strvec_clear(&c->trusted_keys);
-			*c = (struct config){0};
-		}
+void config_release(struct config *c)
+{
+	free(c->path);
+	free(c->backend);
+	free(c->accel);
+	free(c->kernel);
+	free(c->network);
+	free(c->builder_mem);
+	strvec_clear(&c->override_inputs);
+	free(c->store_url);
+	free(c->store_endpoint);
+	free(c->store_region);
+	free(c->signing_key);
+	strvec_clear(&c->trusted_keys);
+	*c = (struct config){0};
+}
