@@ -56,8 +56,7 @@ static void flake_args(struct strvec *argv, const struct nix_opts *o)
 	strvec_push(argv, "--no-write-lock-file");
 }
 
-/* The last lines of nix's stderr that say what went wrong. */
-static void tail_lines(struct strbuf *out, const char *text, int max_lines)
+void nix_tail_lines(struct strbuf *out, const char *text, int max_lines)
 {
 	size_t len = strlen(text);
 	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
@@ -93,7 +92,7 @@ static int run_nix(struct strvec *argv, const struct nix_opts *o, struct child *
 		strbuf_addf(&msg, "%s failed (nix exited with status %d)", what, c->status);
 		if (c->err.len) {
 			strbuf_addstr(&msg, ":\n");
-			tail_lines(&msg, c->err.buf, 25);
+			nix_tail_lines(&msg, c->err.buf, 25);
 		}
 		err_set(e, -EIO, fail_exit, "%s", msg.buf);
 		strbuf_release(&msg);

@@ -45,5 +45,8 @@ int nix_parse_build_json(const char *buf, size_t len, const char *installable, c
 /* /nix/store/<32 nixbase32>-<name>, name of nix's characters: nothing to
  * climb out of the store with. */
 bool nix_store_path_valid(const char *p);
+/* Appends the last max_lines lines of nix's stderr text (what says what went
+ * wrong) to out, without trailing blanks. */
+void nix_tail_lines(struct strbuf *out, const char *text, int max_lines);
 /* "2.8.0", or NULL when nix is not installed (malloc'd). */
 char *nix_version(void);

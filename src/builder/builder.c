@@ -14,6 +14,7 @@
 #include "core/fs.h"
 #include "core/mkfs.h"
 #include "core/rstore.h"
+#include "core/size.h"
 #include "core/spawn.h"
 #include "core/strbuf.h"
 #include "core/util.h"
@@ -214,20 +215,6 @@ static void *tee_run(void *arg)
 	return NULL;
 }
 
-static char *tail_lines(const char *text, int max)
-{
-	size_t len = strlen(text);
-	while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
-		len--;
-	const char *s = text + len;
-	for (int lines = 0; s > text && lines < max;)
-		if (*--s == '\n')
-			lines++;
-	if (*s == '\n')
-		s++;
-	return xstrndup(s, (size_t)(text + len - s));
-}
-
 /* Runs argv in the VM: stdout into *out (when out), stderr to log_fd (when
  * >= 0, and its tail into *tail) or into *out too. */
 static int run_in(const char *vm, const char *const *argv, int timeout_s, int log_fd,
@@ -285,10 +272,12 @@ static bool ran_out_of_memory(const char *vm)
 static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
 		      const struct strbuf *tail, struct err *e)
 {
-	_cleanup_free_ char *last = tail_lines(tail->buf ? tail->buf : "", 25);
+	struct strbuf last = STRBUF_INIT;
+	nix_tail_lines(&last, tail->buf ? tail->buf : "", 25);
 	int r = err_set(e, -EIO, EXIT_BUILD,
 			"nix build failed in the builder VM (nix exited with status %d)%s%s",
-			status, *last ? ":\n" : "", last);
+			status, last.len ? ":\n" : "", last.len ? last.buf : "");
+	strbuf_release(&last);
 	if (ran_out_of_memory(vm))
 		err_hint(e,
 			 "the builder VM ran out of memory (%llu MiB): give it more with "
@@ -420,6 +409,18 @@ static int in_vm(const char *vm, const struct build_request *req, const struct b
 	strbuf_release(&xmsg);
 	json_object_set_new(how, "export_s", json_real(mono_s() - t));
 	return r;
+}
+
+int builder_opts_from_config(const struct config *cfg, struct builder_opts *o, struct err *e)
+{
+	*o = (struct builder_opts){.log_fd = STDERR_FILENO,
+				   .vcpus = cfg->builder_vcpus,
+				   .timeout_s = cfg->builder_timeout_s};
+	if (cfg->builder_mem && size_parse_mib(cfg->builder_mem, &o->mem_mib) < 0)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "%s: [builder] mem: '%s' is not a size (1024, 512M, 2G)",
+			       cfg->path ? cfg->path : "config.toml", cfg->builder_mem);
+	return 0;
 }
 
 int builder_realise(const struct build_request *req, const struct build_resolved *rs,

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "build/build.h"
+#include "core/config.h"
 #include "core/err.h"
 
 struct builder_opts {
@@ -40,6 +41,10 @@ struct builder_opts {
 #define BUILDER_DEFAULT_TIMEOUT_S 3600
 #define BUILDER_STORE_MIB	  8192
 #define BUILDER_EXPORT_MAX_MIB	  8192
+
+/* The sizing [builder] in config.toml gives (core/config.h), log_fd stderr;
+ * a mem that is no size: EXIT_INVALID naming the file. Flags go on top. */
+int builder_opts_from_config(const struct config *cfg, struct builder_opts *o, struct err *e);
 
 /* build_realise's counterpart: fills stage_dir with the revision's
  * artifacts and records. out->builder (owned) says how: image id, vcpus,

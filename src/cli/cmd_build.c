@@ -10,6 +10,7 @@
 #include "build/snapdeps.h"
 #include "build/snapshot.h"
 #include "build/update_hash.h"
+#include "builder/builder.h"
 #include "cli.h"
 #include "core/clock.h"
 #include "core/config.h"
@@ -27,6 +28,7 @@ static struct {
 	uint64_t mem, data_disk;
 	bool vcpus_set, mem_set, data_disk_set;
 	struct strvec overrides;
+	const char *builder;
 } o;
 
 static const struct opt build_opts[] = {
@@ -61,6 +63,14 @@ static const struct opt build_opts[] = {
      .help = "use REF for the flake input NAME (repeatable)"},
     OPT_BOOL_(0, "snapshot", &o.snapshot,
 	      "also boot the revision once and save a snapshot that up restores"),
+    {.type = OPT_STRING,
+     .long_name = "builder",
+     .value = &o.builder,
+     .argh = "host|vm",
+     .help = "where nix runs: host (the default) or vm, an ephemeral builder microVM with "
+	     "its own store in $MVM_HOME/builder/ (config [builder] sizes it)",
+     .kind = OPT_ARG_CHOICE,
+     .choices = "host vm"},
     OPT_END_(),
 };
 
@@ -187,6 +197,22 @@ static int take_snapshot(struct run *r, const char *revdir, const struct slot_re
 	return 0;
 }
 
+/* --builder vm: the developer's own builder store, $MVM_HOME/builder/store/. */
+static int realise_in_vm(struct run *r, const char *stage, const struct build_progress *pg,
+			 struct err *e)
+{
+	struct builder_opts bo;
+	int ret = builder_opts_from_config(&r->cfg, &bo, e);
+	if (ret < 0)
+		return ret;
+	_cleanup_free_ char *store = fs_join(paths_home(), "builder/store");
+	bo.store_dir = store;
+	json_t *how = NULL;
+	ret = builder_realise(&r->req, &r->rs, &bo, stage, pg, &r->res, &how, e);
+	json_decref(how); /* revision.json has it */
+	return ret;
+}
+
 static int do_build(struct run *r)
 {
 	struct cli *cli = r->cli;
@@ -227,7 +253,9 @@ static int do_build(struct run *r)
 			struct rstore_stage st = RSTORE_STAGE_INIT;
 			struct build_progress pg = {.phase_done = cli_progress, .ctx = cli};
 			ret = slot_stage(&r->slot, &st, e);
-			if (ret >= 0)
+			if (ret >= 0 && o.builder && !strcmp(o.builder, "vm"))
+				ret = realise_in_vm(r, st.dir, &pg, e);
+			else if (ret >= 0)
 				ret = build_realise(&r->req, &r->rs, st.dir, &pg, &r->res, e);
 			if (ret >= 0 && cli->phases) {
 				json_object_set_new(cli->phases, "pack_stage",
@@ -318,6 +346,8 @@ static int do_build(struct run *r)
 static int run_build(struct cli *cli, int argc, char **argv)
 {
 	struct run r = {.cli = cli};
+	if (o.builder && strcmp(o.builder, "vm") && strcmp(o.builder, "host"))
+		return cli_usage_error(cli, "invalid builder '%s': expected host or vm", o.builder);
 	int ret = cli_load_manifest(cli, argc ? argv[0] : NULL, &r.m);
 	if (ret >= 0)
 		ret = config_load(&r.cfg, &cli->err);
@@ -338,7 +368,7 @@ const struct command cmd_build = {
     .run = run_build,
     .summary = "Build the manifest's flake profile into a bootable revision.",
     .usage = "[PATH] [--force] [--update-hash] [--vcpus N] [--mem SIZE] [--data-disk SIZE] "
-	     "[--override-input NAME REF]... [--json]",
+	     "[--override-input NAME REF]... [--builder host|vm] [--json]",
     .description =
 	"Runs nix on <flake>#packages.<system>.<profile>, packs the output's closure into\n"
 	"rootfs.ext4 with the guest kernel and initramfs, and registers the revision\n"
@@ -347,7 +377,7 @@ const struct command cmd_build = {
 	"refused (drift) unless --force.",
     .examples = "mvmctl build\nmvmctl build ./api --vcpus 4 --mem 2G\n"
 		"mvmctl build --override-input nixpkgs path:/srv/nixpkgs\n"
-		"mvmctl build --update-hash",
+		"mvmctl build --update-hash\nmvmctl build --builder vm",
     .environment = "MVM_HOME             state directory (default ~/.mvm)\n"
 		   "MVM_OFFLINE=1        never ask a binary cache (config: [nix] offline)\n"
 		   "MVM_OVERRIDE_INPUTS  \"NAME=REF …\" input overrides (config: [nix] "

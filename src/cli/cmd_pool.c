@@ -42,6 +42,7 @@ static json_t *pool_json(const struct pool *p, const char *current)
 		      p->profile, "vcpus", (json_int_t)p->vcpus, "mem_mib", (json_int_t)p->mem_mib,
 		      "data_disk_mib", (json_int_t)p->data_disk_mib, "desired",
 		      counts_json(&p->desired), "current_revision", str_or_null(current));
+	json_object_set_new(o, "builder", json_string(p->builder));
 	json_object_set_new(o, "created_at", str_or_null(json_get_str(p->record, "created_at")));
 	json_object_set_new(o, "updated_at", str_or_null(json_get_str(p->record, "updated_at")));
 	return o;
@@ -376,6 +377,8 @@ static int run_info(struct cli *cli, int argc, char **argv)
 	printf(LABEL "%s\n", "pool_dir", p.dir);
 	printf(LABEL "%s\n", "flake", p.flake);
 	printf(LABEL "%s\n", "profile", p.profile);
+	printf(LABEL "%s\n", "builder",
+	       strcmp(p.builder, "vm") ? "host (nix on the host)" : "vm (a builder microVM)");
 	printf(LABEL "%u\n", "vcpus", p.vcpus);
 	printf(LABEL "%s (%llu MiB)\n", "mem", mem, (unsigned long long)p.mem_mib);
 	if (p.data_disk_mib)
@@ -475,17 +478,19 @@ static const struct opt build_opts[] = {
     OPT_END_(),
 };
 
-/* The builder VM's sizing: flags, then config.toml, then the defaults. */
+/* The builder VM's sizing: flags, then config.toml, then the defaults. 0,
+ * < 0 (an error in cli->err) or EXIT_USAGE (printed). */
 static int builder_sizing(struct cli *cli, const struct config *cfg, struct builder_opts *o)
 {
-	*o = (struct builder_opts){.log_fd = STDERR_FILENO};
-	o->vcpus = bo.vcpus ? (unsigned)bo.vcpus : cfg->builder_vcpus;
-	o->timeout_s = bo.timeout ? (int)bo.timeout : cfg->builder_timeout_s;
-	o->mem_mib = bo.mem;
-	if (!o->mem_mib && cfg->builder_mem && size_parse_mib(cfg->builder_mem, &o->mem_mib) < 0)
-		return err_set(&cli->err, -EINVAL, EXIT_INVALID,
-			       "%s: [builder] mem: '%s' is not a size (1024, 512M, 2G)",
-			       cfg->path ? cfg->path : "config.toml", cfg->builder_mem);
+	int r = builder_opts_from_config(cfg, o, &cli->err);
+	if (r < 0)
+		return r;
+	if (bo.vcpus)
+		o->vcpus = (unsigned)bo.vcpus;
+	if (bo.timeout)
+		o->timeout_s = (int)bo.timeout;
+	if (bo.mem)
+		o->mem_mib = bo.mem;
 	if (o->mem_mib && o->mem_mib < 256)
 		return cli_usage_error(cli, "--builder-mem must be at least 256M");
 	return 0;
@@ -513,7 +518,7 @@ static int run_build(struct cli *cli, int argc, char **argv)
 		r = cli_usage_error(cli, "invalid builder '%s': expected vm or host", o.builder);
 	else
 		r = builder_sizing(cli, &cfg, &o.vm);
-	if (r < 0) {
+	if (r != 0) { /* a usage error is EXIT_USAGE, the others < 0 */
 		strvec_clear(&ov);
 		config_release(&cfg);
 		pool_release(&p);
@@ -572,7 +577,8 @@ static const struct command cmd_pool_build = {
     .name = "build",
     .run = run_build,
     .summary = "Build the pool's flake profile into a new revision and make it current.",
-    .usage = "<tenant>/<pool> [--override-input NAME REF]... [--json]",
+    .usage = "<tenant>/<pool> [--override-input NAME REF]... [--builder vm|host] "
+	     "[--builder-vcpus N] [--builder-mem SIZE] [--timeout SECONDS] [--json]",
     .description =
 	"Builds where the pool says (pool create --builder; --builder here for this once). In\n"
 	"a builder VM (vm, the default): an ephemeral microVM made from the host's own nix\n"

@@ -463,7 +463,8 @@ static const struct opt verify_optv[] = {
 static int run_verify(struct cli *cli, int argc, char **argv)
 {
 	struct slot s;
-	_cleanup_free_ char *rev = NULL;
+	/* before the first goto: a cleanup variable must never be jumped over */
+	_cleanup_free_ char *rev = NULL, *keyid = NULL;
 	int r = registry_open_target(&s, argc ? argv[0] : NULL, SLOT_OPEN_ANY, &cli->err);
 	if (r < 0)
 		goto out;
@@ -485,7 +486,6 @@ static int run_verify(struct cli *cli, int argc, char **argv)
 		strbuf_addf(&problems, "%s%s %s", problems.len ? ", " : "", f->name,
 			    rstore_file_status_name(f->status));
 	}
-	_cleanup_free_ char *keyid = NULL;
 	if (!problems.len && verify_signature) {
 		r = store_cli_check_signature(cli, &s, rev, verify_skip_signature, &keyid);
 		if (r < 0) {

@@ -146,6 +146,61 @@ in_host_store() { ls /nix/store | grep -q -- "-$UNIQ\$"; }
 	[ ! -e "$MVM_HOME/pools/acme/x" ]
 }
 
+@test "the builder's settings: MVM_BUILDER and --builder at create, pool info, bad [builder] values and flags" {
+	MVM_BUILDER=host run "$MVMCTL" pool create acme/onhost --flake "$FLAKE" --profile default
+	[ "$status" -eq 0 ]
+	run "$MVMCTL" pool info acme/onhost --json
+	[ "$(jq -r .builder <<<"$output")" = host ]
+	run "$MVMCTL" pool info acme/workers
+	assert_contains "$output" "builder         vm (a builder microVM)"
+	run "$MVMCTL" pool info acme/onhost
+	assert_contains "$output" "builder         host (nix on the host)"
+	run --separate-stderr "$MVMCTL" pool build acme/workers --builder-mem 100M
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "--builder-mem must be at least 256M"
+	run --separate-stderr "$MVMCTL" pool build acme/workers --builder-vcpus 0
+	[ "$status" -eq 2 ]
+	local cfg="$BATS_TEST_TMPDIR/config.toml"
+	printf '[builder]\nmem = "lots"\n' >"$cfg"
+	MVM_CONFIG=$cfg run --separate-stderr "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "[builder] mem: 'lots' is not a size (1024, 512M, 2G)"
+	printf '[builder]\ntimeout = 0\n' >"$cfg"
+	MVM_CONFIG=$cfg run --separate-stderr "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "timeout: expected seconds, from 1 to 604800"
+	printf '[builder]\nvcpus = "two"\n' >"$cfg"
+	MVM_CONFIG=$cfg run --separate-stderr "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "vcpus: expected a whole number from 1 to 255"
+	# a good [builder] section sizes the VM: recorded in the revision
+	printf '[builder]\nvcpus = 1\nmem = "512M"\n' >"$cfg"
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	MVM_CONFIG=$cfg run --separate-stderr "$MVMCTL" pool build acme/workers --json
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	[ "$(jq -r '"\(.builder) \(.builder_vm.vcpus) \(.builder_vm.mem_mib)"' <<<"$output")" = "vm 1 512" ]
+	[ "$(jq -r '.builder.vcpus' "$MVM_HOME/pools/acme/workers/current/revision.json")" = 1 ]
+}
+
+@test "mvmctl build --builder vm gives a developer's project the same boundary, with its own store" {
+	local proj="$BATS_FILE_TMPDIR/proj"
+	cp -r "$FLAKE" "$proj"
+	echo "# project $RANDOM" >>"$proj/flake.nix"
+	run --separate-stderr "$MVMCTL" build "$proj" --builder vm --json
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	local rd
+	rd=$(jq -r .revision_dir <<<"$output")
+	[ "$(jq -r .builder "$rd/provenance.json")" = vm ]
+	[ "$(jq -r .builder.where "$rd/revision.json")" = vm ]
+	assert_contains "$stderr" "-$UNIQ.drv'"
+	[ -f "$MVM_HOME/builder/store/store.ext4" ]
+	! in_host_store
+	no_builder_left
+	run --separate-stderr "$MVMCTL" build "$proj" --builder elsewhere
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "invalid builder 'elsewhere': expected host or vm"
+}
+
 @test "SIGKILL of pool build mid-build: no QEMU left, nothing half-registered, the next build works" {
 	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
 	local before
