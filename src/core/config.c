@@ -190,9 +190,8 @@ static int parse_overrides(struct config *c, const char *env, struct err *e)
 	return 0;
 }
 
-int config_load(struct config *c, struct err *e)
+static int load(struct config *c, struct err *e)
 {
-	*c = (struct config){0};
 	int r = load_file(c, e);
 	if (r < 0)
 		return r;
@@ -260,6 +259,15 @@ int config_load(struct config *c, struct err *e)
 			       "config.toml)",
 			       c->accel);
 	return 0;
+}
+
+int config_load(struct config *c, struct err *e)
+{
+	*c = (struct config){0};
+	int r = load(c, e);
+	if (r < 0)
+		config_release(c); /* callers release only what loaded */
+	return r;
 }
 
 void config_release(struct config *c)

@@ -61,7 +61,8 @@ struct config {
 	long long store_part_size;     /* bytes, >= 5 MiB */
 };
 
-/* Loads config.toml and applies the environment. A malformed file or value
+/* Loads config.toml and applies the environment; on failure nothing is held
+ * (no config_release needed). A malformed file or value
  * fails with EXIT_INVALID naming the file, line and key. */
 int config_load(struct config *c, struct err *e);
 void config_release(struct config *c);
