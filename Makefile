@@ -34,7 +34,7 @@ endif
 # The host's layers, lowest first: a file may include headers of its own layer and
 # those below it, never above (scripts/check-layers.sh; src/main.c sits on top, the
 # guest sees only src/proto/).
-LAYERS := proto core store vmm build shim vm builder fleet planner cli
+LAYERS := proto core store vmm build shim vm builder fleet cluster planner cli
 
 # Host library: everything but main.c and the guest. The CLI links it; unit tests link it too.
 LIB_SRC := $(sort $(foreach l,$(LAYERS),$(wildcard src/$(l)/*.c)))
