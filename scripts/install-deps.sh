@@ -18,6 +18,9 @@ packages=(
 	groff-base man-db zsh fish
 	# tests: the S3-compatible server of the store suite (s3rver, from npm) runs on node
 	nodejs
+	# tests: the 3-member etcd cluster of the cluster suite (tests/e2e/cluster.bats), on
+	# 127.0.0.1 ports of its own (the package's own service, where systemd runs, is left alone)
+	etcd-server etcd-client
 )
 
 as_root() {

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cluster/client.h"
+#include "core/config.h"
 #include "core/jsonio.h"
 #include "core/size.h"
 #include "core/util.h"
@@ -70,8 +72,50 @@ static int scope_pools(struct cli *cli, const char *arg, struct strvec *pools)
 	return r;
 }
 
+/* instance ls with [cluster] etcd set: every host's instances, from etcd. */
+static int ls_cluster(struct cli *cli, struct etcd *c, const char *scope)
+{
+	struct fleet_addr a;
+	int r = scope ? fleet_parse_scope(scope, &a, &cli->err) : 0;
+	json_t *all = NULL;
+	if (r == 0)
+		r = cluster_instances(c, scope, &all, &cli->err);
+	if (r < 0)
+		return r;
+	if (cli->json) {
+		cli_json(cli, json_pack("{s:o}", "instances", all));
+		return 0;
+	}
+	printf("%-40s %-9s %-9s %-20s  %s\n", "INSTANCE", "STATE", "WANT", "HOST", "HOW");
+	size_t i;
+	json_t *in;
+	json_array_foreach(all, i, in)
+	{
+		const char *host = json_get_str(in, "host"), *how = json_get_str(in, "how");
+		printf("%-40s %-9s %-9s %-20s  %s\n", json_get_str(in, "address"),
+		       json_get_str(in, "state"), json_get_str(in, "want"), host ? host : "-",
+		       how ? how : "");
+	}
+	json_decref(all);
+	return 0;
+}
+
 static int run_ls(struct cli *cli, int argc, char **argv)
 {
+	struct config cfg;
+	int r0 = config_load(&cfg, &cli->err);
+	if (r0 < 0)
+		return r0;
+	struct etcd *c = NULL;
+	r0 = cluster_open(&cfg, &c, &cli->err);
+	config_release(&cfg);
+	if (r0 < 0)
+		return r0;
+	if (c) {
+		r0 = ls_cluster(cli, c, argc ? argv[0] : NULL);
+		etcd_close(c);
+		return r0;
+	}
 	struct strvec pools = STRVEC_INIT;
 	int r = scope_pools(cli, argc ? argv[0] : NULL, &pools);
 	json_t *all = json_array();

@@ -12,6 +12,7 @@ extern const struct command cmd_build, cmd_doctor;
 extern const struct command cmd_tenant;
 extern const struct command cmd_pool;
 extern const struct command cmd_instance;
+extern const struct command cmd_host;
 extern const struct command cmd_up, cmd_ls, cmd_down, cmd_logs, cmd_shim, cmd_netproxy, cmd_exec,
     cmd_run;
 extern const struct command cmd_completion, cmd_complete_values;
@@ -37,6 +38,7 @@ const struct command *const cli_commands[] = {
     &cmd_tenant,
     &cmd_pool,
     &cmd_instance,
+    &cmd_host,
     &cmd_help,
     &cmd_completion,
     &cmd_complete_values,

@@ -445,7 +445,7 @@ static void overview_page(struct cli *cli, struct strbuf *sb)
 		refs_add(&r, NULL);
 	for (const struct command *const *c = cli_commands; *c; c++) {
 		bool fleet_cmd = !strcmp((*c)->name, "tenant") || !strcmp((*c)->name, "pool") ||
-				 !strcmp((*c)->name, "instance");
+				 !strcmp((*c)->name, "instance") || !strcmp((*c)->name, "host");
 		if (!(*c)->hidden && (!alias || fleet_cmd))
 			refs_add(&r, (*c)->name);
 	}

@@ -108,6 +108,38 @@ static int load_store(struct config *c, const struct toml_value *tab, struct err
 	return 0;
 }
 
+static int load_cluster(struct config *c, const struct toml_value *tab, struct err *e)
+{
+	for (size_t i = 0; i < tab->u.table.len; i++) {
+		const struct toml_kv *kv = &tab->u.table.items[i];
+		int r = 0;
+		if (!strcmp(kv->key, "etcd")) {
+			if (kv->value->type != TOML_ARRAY || !kv->value->u.array.len)
+				return bad(e, c->path, kv,
+					   "expected an array of endpoints, e.g. "
+					   "[\"http://127.0.0.1:2379\"]");
+			for (size_t j = 0; j < kv->value->u.array.len; j++) {
+				const struct toml_value *v = kv->value->u.array.items[j];
+				if (v->type != TOML_STRING || strncmp(v->u.str.ptr, "http", 4))
+					return bad(e, c->path, kv,
+						   "expected an array of http:// or https:// "
+						   "endpoints");
+				strvec_push(&c->etcd, v->u.str.ptr);
+			}
+		} else if (!strcmp(kv->key, "host"))
+			r = set_str(&c->host_name, c->path, kv, e);
+		else if (!strcmp(kv->key, "lease_ttl")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < 2 ||
+			    kv->value->u.integer > 3600)
+				return bad(e, c->path, kv, "expected seconds, from 2 to 3600");
+			c->lease_ttl_s = (int)kv->value->u.integer;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int load_builder(struct config *c, const struct toml_value *tab, struct err *e)
 {
 	for (size_t i = 0; i < tab->u.table.len; i++) {
@@ -166,6 +198,8 @@ static int load_file(struct config *c, struct err *e)
 			r = load_builder(c, kv->value, e);
 		else if (!strcmp(kv->key, "store") && kv->value->type == TOML_TABLE)
 			r = load_store(c, kv->value, e);
+		else if (!strcmp(kv->key, "cluster") && kv->value->type == TOML_TABLE)
+			r = load_cluster(c, kv->value, e);
 	}
 	toml_free(root);
 	return r;
@@ -241,6 +275,17 @@ static int load(struct config *c, struct err *e)
 		     tok = strtok_r(NULL, " \t\n", &save))
 			strvec_push(&c->trusted_keys, tok);
 	}
+	if ((v = getenv("MVM_ETCD")) && *v) {
+		strvec_clear(&c->etcd);
+		_cleanup_free_ char *copy = xstrdup(v);
+		for (char *save = NULL, *tok = strtok_r(copy, ", \t\n", &save); tok;
+		     tok = strtok_r(NULL, ", \t\n", &save))
+			strvec_push(&c->etcd, tok);
+	}
+	if ((v = getenv("MVM_HOST_NAME")) && *v)
+		free(c->host_name), c->host_name = xstrdup(v);
+	if (!c->lease_ttl_s)
+		c->lease_ttl_s = 15;
 	if (!c->store_region)
 		c->store_region = xstrdup("us-east-1");
 	if (!c->signing_key)
@@ -284,5 +329,7 @@ void config_release(struct config *c)
 	free(c->store_region);
 	free(c->signing_key);
 	strvec_clear(&c->trusted_keys);
+	strvec_clear(&c->etcd);
+	free(c->host_name);
 	*c = (struct config){0};
 }

@@ -30,6 +30,12 @@
  *   part_size = 67108864          # MVM_STORE_PART_SIZE: bytes; a larger file goes up as a
  *                                 # multipart upload of parts this size (at least 5 MiB,
  *                                 # S3's minimum; default 64 MiB)
+ *   [cluster]                     # pools across hosts on etcd (docs/cluster.md)
+ *   etcd = ["http://10.0.0.1:2379", …]   # MVM_ETCD (comma-separated): set, the
+ *                                 # tenant, pool and instance commands use the cluster
+ *   host = "node-a"               # MVM_HOST_NAME; this host's name in the cluster
+ *                                 # (default: the machine's hostname)
+ *   lease_ttl = 15                # seconds a host's lease lives without renewal
  * Credentials come only from the environment (AWS_ACCESS_KEY_ID,
  * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), never from this file.
  */
@@ -59,6 +65,9 @@ struct config {
 	struct strvec trusted_keys;    /* "ed25519:BASE64" */
 	long long store_rate_limit;    /* bytes/s, 0 unlimited */
 	long long store_part_size;     /* bytes, >= 5 MiB */
+	struct strvec etcd;	       /* endpoints; empty: no cluster */
+	char *host_name;	       /* NULL: the machine's hostname */
+	int lease_ttl_s;	       /* never 0 after config_load */
 };
 
 /* Loads config.toml and applies the environment; on failure nothing is held

@@ -19,6 +19,7 @@
 	X(curl_easy_perform)                                                                       \
 	X(curl_easy_getinfo)                                                                       \
 	X(curl_easy_strerror)                                                                      \
+	X(curl_easy_reset)                                                                         \
 	X(curl_easy_cleanup)                                                                       \
 	X(curl_slist_append)                                                                       \
 	X(curl_slist_free_all)

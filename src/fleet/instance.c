@@ -1,6 +1,7 @@
 /* Instances: records, the state diagram (instance.h) and the moves that
  * carry it out on the instance's VM (shim/vm.h). */
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -285,7 +286,8 @@ void instance_list_release(struct instance *v, size_t n)
 	free(v);
 }
 
-int instance_create(const struct pool *p, struct instance *in, struct err *e)
+int instance_create_id(const struct pool *p, const char *want_id, struct instance *in,
+		       struct err *e)
 {
 	*in = (struct instance)INSTANCE_INIT;
 	struct tenant t = TENANT_INIT;
@@ -307,14 +309,21 @@ int instance_create(const struct pool *p, struct instance *in, struct err *e)
 	_cleanup_free_ char *idir = fleet_instances_dir(p->tenant, p->id);
 	if ((r = fs_mkdir_p(idir, 0700, e)) < 0)
 		return r;
+	if (want_id && !instance_id_valid(want_id))
+		return err_set(e, -EINVAL, EXIT_USAGE,
+			       "'%s' is not an instance id (i- and 8 hex digits)", want_id);
 	for (int tries = 0; tries < 64; tries++) {
 		char hex[9];
 		random_hex(hex, 8);
-		_cleanup_free_ char *id = xasprintf("i-%s", hex);
+		_cleanup_free_ char *id = want_id ? xstrdup(want_id) : xasprintf("i-%s", hex);
 		_cleanup_free_ char *dir = fleet_instance_dir(p->tenant, p->id, id);
 		if (mkdir(dir, 0700) < 0) {
-			if (errno == EEXIST)
+			if (errno == EEXIST && !want_id)
 				continue;
+			if (errno == EEXIST)
+				return err_set(e, -EEXIST, EXIT_REFUSED,
+					       "Instance '%s/%s/%s' already exists", p->tenant,
+					       p->id, id);
 			return err_sys(e, -errno, EXIT_FAILED, "creating '%s'", dir);
 		}
 		fill_names(in, p->tenant, p->id, id);
@@ -331,6 +340,21 @@ int instance_create(const struct pool *p, struct instance *in, struct err *e)
 	}
 	return err_set(e, -EEXIST, EXIT_FAILED, "cannot find a free instance id in '%s/%s'",
 		       p->tenant, p->id);
+}
+
+int instance_create(const struct pool *p, struct instance *in, struct err *e)
+{
+	return instance_create_id(p, NULL, in, e);
+}
+
+bool instance_id_valid(const char *id)
+{
+	if (strlen(id) != 10 || strncmp(id, "i-", 2))
+		return false;
+	for (size_t i = 2; i < 10; i++)
+		if (!strchr("0123456789abcdef", id[i]))
+			return false;
+	return true;
 }
 
 /* --- booting ------------------------------------------------------------------ */
@@ -653,4 +677,11 @@ out:
 		instance_hold_tenant(NULL);
 	fs_lock_release(&lk);
 	return r;
+}
+
+void instance_id_new(char out[11])
+{
+	char hex[9];
+	random_hex(hex, 8);
+	snprintf(out, 11, "i-%s", hex);
 }

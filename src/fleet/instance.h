@@ -77,6 +77,13 @@ int instance_ids(const char *t, const char *p, struct strvec *ids, struct err *e
 /* Creates a new, stopped instance of the pool (the tenant's
  * max_instances_per_pool checked). */
 int instance_create(const struct pool *p, struct instance *in, struct err *e);
+/* The same with the id given (the cluster's: cluster/view.h); NULL: a new
+ * random one. An existing id: EXIT_REFUSED. */
+int instance_create_id(const struct pool *p, const char *id, struct instance *in, struct err *e);
+/* "i-" and 8 lower-case hex digits. */
+bool instance_id_valid(const char *id);
+/* A new random id ("i-" and 8 hex digits), not checked against any pool. */
+void instance_id_new(char out[11]);
 
 /* What one move did, for the user. */
 struct inst_move {

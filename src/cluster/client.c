@@ -1,0 +1,322 @@
+/* The commands' side of the cluster (client.h). */
+#include "cluster/client.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster/place.h"
+#include "cluster/view.h"
+#include "core/clock.h"
+#include "core/jsonio.h"
+#include "core/util.h"
+#include "fleet/instance.h"
+
+#define SCALE_TRIES 16
+
+int cluster_open(const struct config *cfg, struct etcd **c, struct err *e)
+{
+	*c = NULL;
+	if (!cfg->etcd.n)
+		return 0;
+	return etcd_open(c, &cfg->etcd, 2000, e);
+}
+
+static json_t *inst_json(const struct c_inst *ci)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s}", "address", ci->addr, "want",
+			      ci->spec ? inst_state_name(ci->want) : "removed", "state",
+			      ci->owner ? inst_state_name(ci->state) : "unplaced");
+	json_object_set_new(j, "host", ci->owner ? json_string(ci->owner) : json_null());
+	json_object_set_new(j, "how", ci->how && *ci->how ? json_string(ci->how) : json_null());
+	return j;
+}
+
+static bool in_pool(const struct c_inst *ci, const char *t, const char *p)
+{
+	return !strcmp(ci->tenant, t) && (!p || !strcmp(ci->pool, p));
+}
+
+static json_t *pool_insts(const struct cluster_view *v, const char *t, const char *p)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < v->ninsts; i++)
+		if (in_pool(&v->insts[i], t, p))
+			json_array_append_new(a, inst_json(&v->insts[i]));
+	return a;
+}
+
+/* The revision and memory the cluster should run: the local pool's, else the cluster's. */
+static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, char **rev,
+		       uint64_t *mem, struct pool_counts *desired, struct err *e)
+{
+	struct pool p = POOL_INIT;
+	struct err le = ERR_INIT;
+	int r = pool_load(o->tenant, o->pool, &p, &le);
+	if (r == 0) {
+		if ((r = pool_current(&p, rev, e)) == 0) {
+			r = err_set(e, -ENOENT, EXIT_NOTFOUND, "Pool '%s/%s' has no built revision",
+				    o->tenant, o->pool);
+			err_hint(e, "'mvmctl pool build %s/%s' builds one", o->tenant, o->pool);
+		}
+		*mem = p.mem_mib;
+		*desired = cp ? cp->desired : p.desired;
+		pool_release(&p);
+		err_release(&le);
+		return r < 0 ? r : 0;
+	}
+	if (!cp || !cp->revision) {
+		err_release(e);
+		*e = le;
+		err_hint(e,
+			 "a pool joins the cluster from a host that has it built: run 'mvmctl pool "
+			 "scale' there");
+		return r;
+	}
+	err_release(&le);
+	*rev = xstrdup(cp->revision);
+	*mem = cp->mem_mib;
+	*desired = cp->desired;
+	return 0;
+}
+
+static char *spec_value(json_t *base, enum inst_state want)
+{
+	json_t *j = base ? json_deep_copy(base) : json_object();
+	json_object_set_new(j, "want", json_string(inst_state_name(want)));
+	if (!json_object_get(j, "created_at")) {
+		_cleanup_free_ char *now = json_now_rfc3339();
+		json_object_set_new(j, "created_at", json_string(now));
+	}
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(j);
+	return s;
+}
+
+/* Keeps s (malloc'd) in keep and returns keep's copy, which stays put. */
+static const char *kept(struct strvec *keep, char *s)
+{
+	strvec_push(keep, s);
+	free(s);
+	return keep->v[keep->n - 1];
+}
+
+/* One attempt: the plan against one view, written if nothing moved meanwhile. */
+static int scale_once(struct etcd *c, const struct cluster_scale *o, bool *done, struct err *e)
+{
+	struct cluster_view v;
+	int r = cluster_view_load(c, &v, e);
+	if (r < 0)
+		return r;
+	const struct c_pool *cp = cluster_pool(&v, o->tenant, o->pool);
+	_cleanup_free_ char *rev = NULL;
+	uint64_t mem = 0;
+	struct pool_counts want = {0};
+	if ((r = pool_source(cp, o, &rev, &mem, &want, e)) < 0) {
+		cluster_view_release(&v);
+		return r;
+	}
+	if (o->set_running)
+		want.running = o->want.running;
+	if (o->set_warm)
+		want.warm = o->want.warm;
+	if (o->set_sleeping)
+		want.sleeping = o->want.sleeping;
+	/* the pool's instances that are meant to exist, in id order */
+	struct c_inst **ins = xcalloc(v.ninsts + 1, sizeof(*ins));
+	enum inst_state *cur = xcalloc(v.ninsts + 1, sizeof(*cur));
+	enum inst_state *next = xcalloc(v.ninsts + 1, sizeof(*next));
+	size_t n = 0;
+	for (size_t i = 0; i < v.ninsts; i++)
+		if (in_pool(&v.insts[i], o->tenant, o->pool) && v.insts[i].spec) {
+			ins[n] = &v.insts[i];
+			cur[n++] = v.insts[i].want;
+		}
+	struct pool_counts add;
+	cluster_plan_scale(cur, n, &want, next, &add);
+	/* the transaction */
+	size_t cap = 1 + n + add.running + add.warm + add.sleeping;
+	struct etcd_cmp *cmp = xcalloc(cap, sizeof(*cmp));
+	struct etcd_op *ops = xcalloc(cap, sizeof(*ops));
+	struct strvec keep = STRVEC_INIT; /* owns the keys and values */
+	size_t nc = 0, no = 0;
+	_cleanup_free_ char *pkey = cluster_key_pool(o->tenant, o->pool);
+	_cleanup_free_ char *now = json_now_rfc3339();
+	json_t *pj = json_pack("{s:s, s:{s:i, s:i, s:i}, s:I, s:s}", "revision", rev, "desired",
+			       "running", (int)want.running, "warm", (int)want.warm, "sleeping",
+			       (int)want.sleeping, "mem_mib", (json_int_t)mem, "updated_at", now);
+	char *pval = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(pj);
+	const char *pv = kept(&keep, pval);
+	cmp[nc++] = (struct etcd_cmp){.key = pkey,
+				      .target = cp ? ETCD_MOD : ETCD_CREATE,
+				      .result = ETCD_EQUAL,
+				      .num = cp ? cp->mod_revision : 0};
+	ops[no++] = (struct etcd_op){.type = ETCD_OP_PUT, .key = pkey, .value = pv};
+	for (size_t i = 0; i < n; i++) {
+		if (next[i] == cur[i])
+			continue;
+		const char *k =
+		    kept(&keep, cluster_key_inst(ins[i]->tenant, ins[i]->pool, ins[i]->id));
+		cmp[nc++] = (struct etcd_cmp){
+		    .key = k, .target = ETCD_MOD, .result = ETCD_EQUAL, .num = ins[i]->spec_mod};
+		if (next[i] == INST_STOPPED)
+			ops[no++] = (struct etcd_op){.type = ETCD_OP_DELETE, .key = k};
+		else {
+			ops[no++] = (struct etcd_op){
+			    .type = ETCD_OP_PUT,
+			    .key = k,
+			    .value = kept(&keep, spec_value(ins[i]->spec, next[i]))};
+		}
+	}
+	const struct {
+		unsigned n;
+		enum inst_state s;
+	} adds[] = {
+	    {add.running, INST_RUNNING}, {add.warm, INST_WARM}, {add.sleeping, INST_SLEEPING}};
+	for (size_t k = 0; k < 3; k++)
+		for (unsigned j = 0; j < adds[k].n; j++) {
+			char id[11];
+			instance_id_new(id);
+			const char *key = kept(&keep, cluster_key_inst(o->tenant, o->pool, id));
+			cmp[nc++] = (struct etcd_cmp){
+			    .key = key, .target = ETCD_CREATE, .result = ETCD_EQUAL, .num = 0};
+			ops[no++] =
+			    (struct etcd_op){.type = ETCD_OP_PUT,
+					     .key = key,
+					     .value = kept(&keep, spec_value(NULL, adds[k].s))};
+		}
+	r = etcd_txn(c, cmp, nc, ops, no, NULL, 0, done, NULL, e);
+	strvec_clear(&keep);
+	free(cmp);
+	free(ops);
+	free(ins);
+	free(cur);
+	free(next);
+	cluster_view_release(&v);
+	return r;
+}
+
+/* Converged: every instance meant to exist is owned and in its state, and
+ * no owner is left of one that is not. *missing says what is not. */
+static bool converged(const struct cluster_view *v, const struct cluster_scale *o, char **missing)
+{
+	for (size_t i = 0; i < v->ninsts; i++) {
+		const struct c_inst *ci = &v->insts[i];
+		if (!in_pool(ci, o->tenant, o->pool))
+			continue;
+		if (ci->spec && !ci->owner) {
+			*missing = xasprintf("%s is on no host (no host serves the pool at its "
+					     "revision with room for it)",
+					     ci->addr);
+			return false;
+		}
+		if (ci->spec && ci->state != ci->want) {
+			*missing = xasprintf("%s is %s on %s, meant to be %s%s%s", ci->addr,
+					     inst_state_name(ci->state), ci->owner,
+					     inst_state_name(ci->want), ci->how ? ": " : "",
+					     ci->how ? ci->how : "");
+			return false;
+		}
+		if (!ci->spec && ci->owner) {
+			*missing = xasprintf("%s is still on %s", ci->addr, ci->owner);
+			return false;
+		}
+	}
+	return true;
+}
+
+static int wait_converged(struct etcd *c, const struct cluster_scale *o, json_t **result,
+			  struct err *e)
+{
+	long long deadline = mono_ms() + o->timeout_s * 1000LL;
+	for (;;) {
+		struct cluster_view v;
+		int r = cluster_view_load(c, &v, e);
+		if (r < 0)
+			return r;
+		_cleanup_free_ char *missing = NULL;
+		bool ok = converged(&v, o, &missing);
+		if (ok || mono_ms() >= deadline || !o->wait) {
+			const struct c_pool *cp = cluster_pool(&v, o->tenant, o->pool);
+			struct pool_counts d = cp ? cp->desired : (struct pool_counts){0};
+			*result =
+			    json_pack("{s:s++, s:{s:i, s:i, s:i}, s:o, s:b}", "pool", o->tenant,
+				      "/", o->pool, "desired", "running", (int)d.running, "warm",
+				      (int)d.warm, "sleeping", (int)d.sleeping, "instances",
+				      pool_insts(&v, o->tenant, o->pool), "converged", ok);
+			cluster_view_release(&v);
+			if (ok || !o->wait)
+				return 0;
+			return err_set(e, -ETIMEDOUT, EXIT_FAILED,
+				       "%s/%s did not converge within %d s: %s", o->tenant, o->pool,
+				       o->timeout_s, missing);
+		}
+		int64_t from = v.revision + 1, nx = 0;
+		cluster_view_release(&v);
+		struct etcd_events ev = {0};
+		etcd_watch_wait(c, CLUSTER_PREFIX, from, 500, &ev, &nx, e);
+		etcd_events_release(&ev);
+		err_release(e);
+	}
+}
+
+int cluster_pool_scale(struct etcd *c, const struct cluster_scale *o, json_t **result,
+		       struct err *e)
+{
+	*result = NULL;
+	bool done = false;
+	int r = 0;
+	for (int i = 0; i < SCALE_TRIES && !done; i++)
+		if ((r = scale_once(c, o, &done, e)) < 0)
+			return r;
+	if (!done)
+		return err_set(e, -EAGAIN, EXIT_FAILED,
+			       "%s/%s changed under this scale %d times in a row; try again",
+			       o->tenant, o->pool, SCALE_TRIES);
+	return wait_converged(c, o, result, e);
+}
+
+int cluster_instances(struct etcd *c, const char *scope, json_t **out, struct err *e)
+{
+	struct cluster_view v;
+	int r = cluster_view_load(c, &v, e);
+	if (r < 0)
+		return r;
+	char t[64] = "", p[64] = "";
+	if (scope) {
+		const char *slash = strchr(scope, '/');
+		snprintf(t, sizeof(t), "%.*s", slash ? (int)(slash - scope) : (int)strlen(scope),
+			 scope);
+		if (slash)
+			snprintf(p, sizeof(p), "%s", slash + 1);
+	}
+	*out = json_array();
+	for (size_t i = 0; i < v.ninsts; i++)
+		if (!scope || in_pool(&v.insts[i], t, p[0] ? p : NULL))
+			json_array_append_new(*out, inst_json(&v.insts[i]));
+	cluster_view_release(&v);
+	return 0;
+}
+
+int cluster_hosts(struct etcd *c, json_t **out, struct err *e)
+{
+	struct cluster_view v;
+	int r = cluster_view_load(c, &v, e);
+	if (r < 0)
+		return r;
+	*out = json_array();
+	for (size_t i = 0; i < v.nhosts; i++) {
+		const struct c_host *h = &v.hosts[i];
+		int owned = 0;
+		for (size_t k = 0; k < v.ninsts; k++)
+			owned += v.insts[k].owner && !strcmp(v.insts[k].owner, h->name);
+		json_array_append_new(*out, json_pack("{s:s, s:i, s:I, s:I, s:i, s:O}", "host",
+						      h->name, "vcpus", (int)h->vcpus, "mem_mib",
+						      (json_int_t)h->mem_mib, "free_mib",
+						      (json_int_t)cluster_host_free_mib(&v, h),
+						      "instances", owned, "pools", h->pools));
+	}
+	cluster_view_release(&v);
+	return 0;
+}

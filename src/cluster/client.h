@@ -1,0 +1,41 @@
+/* The commands' side of the cluster: what `pool scale`, `instance ls` and
+ * `host ls` do when [cluster] etcd is set (docs/cluster.md). They write
+ * desired state and read what the hosts report; they never start a VM.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "cluster/etcd.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "core/strvec.h"
+#include "fleet/pool.h"
+
+/* The cluster of cfg ([cluster] etcd / MVM_ETCD); *c NULL when none is set. */
+int cluster_open(const struct config *cfg, struct etcd **c, struct err *e);
+
+struct cluster_scale {
+	const char *tenant, *pool;
+	struct pool_counts want;
+	bool set_running, set_warm, set_sleeping;
+	bool wait;
+	int timeout_s;
+};
+
+/* Writes the pool's desired counts and its instances' desired states in
+ * one transaction (revision and memory from the local pool when there is
+ * one, else what the cluster has), then, when o->wait, waits until every
+ * instance is owned and in its state (EXIT_FAILED naming what is not after
+ * timeout_s). *result: {"pool", "desired", "instances": [{"address", "want",
+ * "state", "host", "how"}]}. */
+int cluster_pool_scale(struct etcd *c, const struct cluster_scale *o, json_t **result,
+		       struct err *e);
+
+/* The cluster's instances in scope ("<t>" or "<t>/<p>"; NULL: all), as
+ * above's "instances". */
+int cluster_instances(struct etcd *c, const char *scope, json_t **out, struct err *e);
+
+/* The live hosts: [{"host", "vcpus", "mem_mib", "free_mib", "instances", "pools"}]. */
+int cluster_hosts(struct etcd *c, json_t **out, struct err *e);

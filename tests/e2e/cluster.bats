@@ -1,0 +1,316 @@
+#!/usr/bin/env bats
+# Pools across hosts on etcd (docs/cluster.md), on one machine: a real
+# 3-member etcd cluster on 127.0.0.1 (etcd_helpers.bash) and two
+# `mvm host serve` agents, node-a and node-b, each with its own MVM_HOME
+# (their "hosts"), both having built the same pool. Real VMs under TCG.
+#
+# The tests run in order and share the cluster, the agents and the pool;
+# each leaves the pool as it says. After every test the invariant of the
+# claim holds: no instance has a live copy on two hosts (one_copy_each).
+bats_require_minimum_version 1.5.0
+load build_helpers
+load etcd_helpers
+
+TTL=6
+
+setup_file() {
+	build_setup_file
+	export ETCD_DIR="$BATS_FILE_TMPDIR/etcd"
+	etcd_cluster_start "$ETCD_DIR" || return 1
+	export FLAKE="$BATS_FILE_TMPDIR/flake"
+	cp -r "$MVM_SRC/tests/fixtures/hello" "$FLAKE"
+	export MVM_OFFLINE=1 MVM_ACCEL=tcg MVM_OVERRIDE_INPUTS="nixpkgs=path:$STANDIN"
+	local h
+	for h in a b; do
+		mkdir -p "$BATS_FILE_TMPDIR/$h" && chmod 700 "$BATS_FILE_TMPDIR/$h"
+		cp -al "$KCACHE/kernels" "$BATS_FILE_TMPDIR/$h/kernels"
+		printf '[cluster]\nlease_ttl = %d\n' "$TTL" >"$BATS_FILE_TMPDIR/$h/config.toml"
+		local_ "$h" tenant create acme --max-running 8 >/dev/null || return 1
+		local_ "$h" pool create acme/web --flake "$FLAKE" --profile default --cpus 1 \
+			--mem 256 >/dev/null || return 1
+		local_ "$h" pool build acme/web >/dev/null 2>&1 || return 1
+	done
+}
+
+teardown_file() {
+	local h f pid
+	for h in a b; do
+		agent_stop "$h"
+		for f in "$BATS_FILE_TMPDIR/$h"/pools/*/*/instances/*/vm.json; do
+			[ -e "$f" ] || continue
+			for pid in $(jq -r '.shim_pid // empty, .vmm_pid // empty' "$f"); do
+				kill -9 "$pid" 2>/dev/null || true
+			done
+		done
+	done
+	etcd_cluster_stop
+}
+
+setup() {
+	export MVM_HOME="$BATS_FILE_TMPDIR/a"
+	export MVM_CEILING_DIRECTORIES="$BATS_FILE_TMPDIR"
+	cd "$BATS_TEST_TMPDIR" || return 1
+}
+
+teardown() {
+	one_copy_each
+}
+
+# local_ HOST ARGS...: mvmctl on HOST's own state, not the cluster's.
+local_() {
+	local h=$1
+	shift
+	MVM_HOME="$BATS_FILE_TMPDIR/$h" MVM_ETCD= "$MVMCTL" "$@"
+}
+
+# agent_start HOST: `mvm host serve` of node-HOST in the background.
+agent_start() {
+	local h=$1
+	MVM_HOME="$BATS_FILE_TMPDIR/$h" "$MVMCTL" host serve --name "node-$h" --mem 1G \
+		>>"$BATS_FILE_TMPDIR/node-$h.log" 2>&1 3>&- &
+	echo $! >"$BATS_FILE_TMPDIR/node-$h.pid"
+}
+
+agent_stop() {
+	local pid
+	pid=$(cat "$BATS_FILE_TMPDIR/node-$1.pid" 2>/dev/null) || return 0
+	kill -CONT "$pid" 2>/dev/null || true
+	kill -9 "$pid" 2>/dev/null || true
+	rm -f "$BATS_FILE_TMPDIR/node-$1.pid"
+}
+
+agent_pid() { cat "$BATS_FILE_TMPDIR/node-$1.pid"; }
+
+# local_live HOST: the instances HOST runs or keeps paused, "<id> <state>" per line.
+local_live() {
+	local_ "$1" instance ls acme/web --json |
+		jq -r '.instances[] | select(.state == "running" or .state == "warm") | "\(.id) \(.state)"'
+}
+
+# cluster_rows: "<address> <state> <want> <host>" per instance, from etcd.
+cluster_rows() {
+	"$MVMCTL" instance ls acme/web --json |
+		jq -r '.instances[] | "\(.address) \(.state) \(.want) \(.host)"'
+}
+
+# one_copy_each: no instance is live on both hosts.
+one_copy_each() {
+	local both
+	both=$(comm -12 <(local_live a | cut -d' ' -f1 | sort) <(local_live b | cut -d' ' -f1 | sort))
+	if [ -n "$both" ]; then
+		echo "live on both hosts: $both" >&2
+		return 1
+	fi
+}
+
+# wait_for SECONDS 'COMMAND': evaluates COMMAND (the test's own text) every
+# 0.5 s until it succeeds.
+wait_for() {
+	local secs=$1 i
+	shift
+	for ((i = 0; i < secs * 2; i++)); do
+		eval "$*" && return 0
+		sleep 0.5
+	done
+	echo "not within $secs s: $*" >&2
+	return 1
+}
+
+# hosts_of STATE: the hosts of the instances in STATE, sorted, one per line.
+hosts_of() {
+	cluster_rows | awk -v s="$1" '$2 == s {print $4}' | sort
+}
+
+# all_on HOST N: N instances, every one running on HOST.
+all_on() {
+	[ "$(cluster_rows | awk -v h="node-$1" '$2 == "running" && $4 == h' | wc -l)" -eq "$2" ] &&
+		[ "$(cluster_rows | wc -l)" -eq "$2" ]
+}
+
+# qemu_of HOST ID: the pid of the QEMU of HOST's copy of instance ID.
+qemu_of() {
+	local f="$BATS_FILE_TMPDIR/$1/pools/acme/web/instances/$2/vm.json"
+	[ -e "$f" ] && jq -r '.vmm_pid // empty' "$f"
+	return 0
+}
+
+@test "host commands without a cluster, or with one that is down, fail clearly" {
+	run --separate-stderr env MVM_ETCD= "$MVMCTL" host serve --name x
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "no cluster is configured: set [cluster] etcd in config.toml or MVM_ETCD"
+	run --separate-stderr env MVM_ETCD=http://127.0.0.1:1 "$MVMCTL" host ls
+	[ "$status" -eq 6 ]
+	assert_contains "$stderr" "etcd is unreachable at http://127.0.0.1:1:"
+	assert_contains "$stderr" "[cluster] etcd in config.toml (or MVM_ETCD)"
+	run --separate-stderr "$MVMCTL" host serve --name -bad
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "'-bad' is not a host name"
+	printf '[cluster]\netcd = "http://127.0.0.1:2379"\n' >"$BATS_TEST_TMPDIR/bad.toml"
+	run --separate-stderr env MVM_CONFIG="$BATS_TEST_TMPDIR/bad.toml" MVM_ETCD= "$MVMCTL" host ls
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "expected an array of endpoints"
+}
+
+@test "the gateway's traps: absent keys, failed compares, expired leases, untyped PUT events, compaction" {
+	local P="$MVM_BUILD/tests/etcd-probe" rev
+	run "$P" "$MVM_ETCD" get probe/none
+	[ "$status" -eq 0 ] && [[ $output == "absent rev="* ]]
+	run "$P" "$MVM_ETCD" create probe/k v1
+	assert_eq "succeeded=1" "$output"
+	run "$P" "$MVM_ETCD" create probe/k v2
+	assert_eq "succeeded=0" "$output"
+	run "$P" "$MVM_ETCD" lease 30
+	assert_eq "granted ttl=30 renewed ttl=30 revoked ttl=0" "$output"
+	rev=$("$P" "$MVM_ETCD" put probe/k2 'a b' | cut -d= -f2)
+	run "$P" "$MVM_ETCD" watch probe/ "$rev" 2000
+	assert_eq $'PUT probe/k2 a b\nnext='$((rev + 1)) "$output"
+	"$P" "$MVM_ETCD" del-prefix probe/ >/dev/null
+	run "$P" "$MVM_ETCD" watch probe/ $((rev + 1)) 2000
+	assert_eq $'DELETE probe/k\nDELETE probe/k2\nnext='$((rev + 2)) "$output"
+	"$P" "$MVM_ETCD" compact $((rev + 1))
+	run --separate-stderr "$P" "$MVM_ETCD" watch probe/ "$rev" 2000
+	[ "$status" -eq 1 ]
+	assert_eq "stale next=$((rev + 2))" "$output"
+}
+
+@test "two hosts register with their capacity and the pool at its revision" {
+	agent_start a
+	agent_start b
+	wait_for 20 '[ "$("$MVMCTL" host ls --json | jq ".hosts | length")" -eq 2 ]'
+	local rev
+	rev=$(local_ a pool info acme/web --json | jq -r .current_revision)
+	run "$MVMCTL" host ls --json
+	assert_eq "node-a node-b" "$(jq -r '[.hosts[].host] | join(" ")' <<<"$output")"
+	assert_eq "1024 1024" "$(jq -r '[.hosts[].mem_mib] | join(" ")' <<<"$output")"
+	assert_eq "$rev $rev" "$(jq -r '[.hosts[].pools["acme/web"]] | join(" ")' <<<"$output")"
+}
+
+@test "pool scale --running 2 spreads the pool over both hosts and returns once they run" {
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 2 --timeout 120
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "acme/web: 2 running, 0 warm, 0 sleeping (on 2 hosts)"
+	assert_eq $'node-a\nnode-b' "$(hosts_of running)"
+	# each host runs its one instance for real
+	[ "$(local_live a | grep -c ' running$')" -eq 1 ]
+	[ "$(local_live b | grep -c ' running$')" -eq 1 ]
+	run "$MVMCTL" instance ls acme/web
+	assert_contains "$output" "node-a"
+	assert_contains "$output" "node-b"
+}
+
+@test "a warm count pauses one instance where it runs; --no-wait returns before the hosts move" {
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 1 --warm 1 --timeout 120
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "acme/web: 1 running, 1 warm, 0 sleeping"
+	[ "$(hosts_of running | wc -l)" -eq 1 ]
+	[ "$(hosts_of warm | wc -l)" -eq 1 ]
+	[ "$(local_live a; local_live b)" != "" ]
+	[ "$( (local_live a; local_live b) | grep -c ' warm$')" -eq 1 ]
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 2 --warm 0 --no-wait --json
+	[ "$status" -eq 0 ]
+	assert_eq "2" "$(jq -r .desired.running <<<"$output")"
+	wait_for 60 '[ "$(hosts_of running | wc -l)" -eq 2 ]'
+}
+
+@test "one etcd member killed: nothing changes, commands and agents carry on" {
+	local before
+	before=$(cluster_rows)
+	etcd_member_kill 1
+	run --separate-stderr "$MVMCTL" instance ls acme/web
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 2 --timeout 60
+	[ "$status" -eq 0 ]
+	sleep $((TTL + 2)) # past a lease's TTL: the agents renewed through the other members
+	assert_eq "$before" "$(cluster_rows)"
+	run "$MVMCTL" host ls --json
+	assert_eq 2 "$(jq '.hosts | length' <<<"$output")"
+	etcd_member_start 1
+	wait_for 30 etcd_healthy
+}
+
+@test "compaction under watching agents: they list again and keep converging" {
+	local rev
+	rev=$(etcdctl_ get mvm/ --prefix -w json | jq -r .header.revision)
+	etcdctl_ compact "$rev" >/dev/null
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 1 --warm 1 --timeout 60
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 2 --warm 0 --timeout 60
+	[ "$status" -eq 0 ]
+	assert_eq $'node-a\nnode-b' "$(hosts_of running)"
+}
+
+@test "an agent killed: its instance comes back on the other host within TTL + 20 s; restarted, it stops its copy" {
+	local id start took
+	id=$(cluster_rows | awk '$4 == "node-b" {print $1}' | sed 's|.*/||')
+	[ -n "$id" ]
+	local old_qemu
+	old_qemu=$(qemu_of b "$id")
+	[ -n "$old_qemu" ]
+	start=$SECONDS
+	kill -9 "$(agent_pid b)"
+	wait_for $((TTL + 20)) all_on a 2
+	took=$((SECONDS - start))
+	echo "# failover took $took s (lease TTL $TTL s)" >&3
+	run "$MVMCTL" instance ls acme/web
+	assert_contains "$output" "failover from node-b"
+	grep -q "acme/web/$id: claimed; it was running on node-b, which is gone" \
+		"$BATS_FILE_TMPDIR/node-a.log"
+	# the killed agent's VM still runs (nothing stopped it): both copies are live
+	kill -0 "$old_qemu"
+	# restarted, node-b finds the instance owned by node-a and stops its copy
+	agent_start b
+	wait_for 30 '[ -z "$(local_live b)" ]'
+	gone "$old_qemu" 10
+	grep -q "acme/web/$id: owned by node-a: stopped and removed the copy here" \
+		"$BATS_FILE_TMPDIR/node-b.log"
+	all_on a 2
+}
+
+@test "an agent frozen past its TTL (SIGSTOP) finds its instances owned elsewhere and stops its copies" {
+	# both instances are on node-a now; freeze it
+	local pa
+	pa=$(agent_pid a)
+	kill -STOP "$pa"
+	wait_for $((TTL + 30)) all_on b 2
+	kill -CONT "$pa"
+	wait_for 30 '[ -z "$(local_live a)" ]'
+	grep -q "owned by node-b: stopped and removed the copy here" "$BATS_FILE_TMPDIR/node-a.log"
+	all_on b 2
+	# node-a serves again and takes its share of the next instance
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 3 --timeout 120
+	[ "$status" -eq 0 ]
+	assert_eq 1 "$(hosts_of running | grep -c node-a)"
+}
+
+@test "two etcd members killed: commands fail clearly, VMs are paused not killed, and all resumes with the quorum" {
+	declare -A pid_of
+	local id
+	for id in $(local_live b | cut -d' ' -f1); do pid_of[$id]=$(qemu_of b "$id"); done
+	[ "${#pid_of[@]}" -eq 2 ]
+	etcd_member_kill 2
+	etcd_member_kill 3
+	run --separate-stderr "$MVMCTL" instance ls acme/web
+	[ "$status" -eq 6 ]
+	assert_contains "$stderr" "etcd is unreachable at"
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 1 --timeout 10
+	[ "$status" -eq 6 ]
+	# past the TTL the agents fence: running instances paused, their QEMUs kept
+	wait_for $((TTL + 10)) 'grep -q "fencing: the lease was not renewed" "$BATS_FILE_TMPDIR/node-b.log"'
+	wait_for 20 '[ "$(local_live b | grep -c " warm$")" -eq 2 ]'
+	for id in "${!pid_of[@]}"; do kill -0 "${pid_of[$id]}"; done
+	etcd_member_start 2
+	etcd_member_start 3
+	wait_for 30 etcd_healthy
+	# the leases outlived the outage (a new leader renews them): the same VMs run again
+	wait_for 60 '[ "$(local_live b | grep -c " running$")" -eq 2 ]'
+	for id in "${!pid_of[@]}"; do assert_eq "${pid_of[$id]}" "$(qemu_of b "$id")"; done
+	assert_eq 3 "$(hosts_of running | wc -l)"
+}
+
+@test "pool scale --running 0 stops and removes every copy on every host" {
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 0 --timeout 60
+	[ "$status" -eq 0 ]
+	assert_eq "" "$(cluster_rows)"
+	wait_for 20 '[ -z "$(local_live a)$(local_live b)" ]'
+	assert_eq "" "$(etcdctl_ get mvm/owners/ --prefix --keys-only)"
+}
