@@ -11,6 +11,7 @@
 #include "core/jsonio.h"
 #include "core/util.h"
 #include "fleet/instance.h"
+#include "fleet/tenant.h"
 
 #define SCALE_TRIES 16
 
@@ -48,7 +49,7 @@ static json_t *pool_insts(const struct cluster_view *v, const char *t, const cha
 
 /* The revision and memory the cluster should run: the local pool's, else the cluster's. */
 static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, char **rev,
-		       uint64_t *mem, struct pool_counts *desired, struct err *e)
+		       unsigned *vcpus, uint64_t *mem, struct pool_counts *desired, struct err *e)
 {
 	struct pool p = POOL_INIT;
 	struct err le = ERR_INIT;
@@ -59,6 +60,7 @@ static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, c
 				    o->tenant, o->pool);
 			err_hint(e, "'mvmctl pool build %s/%s' builds one", o->tenant, o->pool);
 		}
+		*vcpus = p.vcpus;
 		*mem = p.mem_mib;
 		*desired = cp ? cp->desired : p.desired;
 		pool_release(&p);
@@ -75,6 +77,7 @@ static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, c
 	}
 	err_release(&le);
 	*rev = xstrdup(cp->revision);
+	*vcpus = cp->vcpus;
 	*mem = cp->mem_mib;
 	*desired = cp->desired;
 	return 0;
@@ -101,6 +104,88 @@ static const char *kept(struct strvec *keep, char *s)
 	return keep->v[keep->n - 1];
 }
 
+/* The tenant's quotas: the local tenant's (then *put is its record, for the
+ * cluster's copy), else the cluster's copy. */
+static int tenant_quotas(const struct cluster_view *v, const char *t, struct tenant_quotas *q,
+			 char **put, struct err *e)
+{
+	*put = NULL;
+	struct tenant ten = TENANT_INIT;
+	struct err le = ERR_INIT;
+	int r = tenant_load(t, &ten, &le);
+	if (r == 0) {
+		*q = ten.q;
+		json_t *j =
+		    json_pack("{s:I, s:I, s:I, s:I, s:I}", "max_vcpus", q->max_vcpus, "max_mem_mib",
+			      q->max_mem_mib, "max_running", q->max_running, "max_warm",
+			      q->max_warm, "max_instances_per_pool", q->max_instances_per_pool);
+		*put = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(j);
+		tenant_release(&ten);
+		return 0;
+	}
+	const json_t *j = json_object_get(v->tenants, t);
+	if (!j) {
+		err_release(e);
+		*e = le;
+		err_hint(e,
+			 "the cluster learns a tenant's quotas from a 'pool scale' on a host that "
+			 "has the tenant");
+		return r;
+	}
+	err_release(&le);
+	*q = (struct tenant_quotas){
+	    .max_vcpus = json_get_int(j, "max_vcpus", 0),
+	    .max_mem_mib = json_get_int(j, "max_mem_mib", 0),
+	    .max_running = json_get_int(j, "max_running", 0),
+	    .max_warm = json_get_int(j, "max_warm", 0),
+	    .max_instances_per_pool = json_get_int(j, "max_instances_per_pool", 0),
+	};
+	return 0;
+}
+
+/* Admission: the tenant's pools with this one at want stay within q,
+ * counted over the desired counts of every pool of the tenant the cluster
+ * has (what the hosts will run, wherever). */
+static int quota_admit(const struct cluster_view *v, const struct cluster_scale *o,
+		       const struct tenant_quotas *q, const struct pool_counts *want,
+		       unsigned vcpus, uint64_t mem, struct err *e)
+{
+	long long running = want->running, warm = want->warm;
+	long long cpu = (long long)(want->running + want->warm) * vcpus;
+	long long mib = (long long)(want->running + want->warm) * (long long)mem;
+	for (size_t i = 0; i < v->npools; i++) {
+		const struct c_pool *p = &v->pools[i];
+		if (strcmp(p->tenant, o->tenant) || !strcmp(p->pool, o->pool))
+			continue;
+		running += p->desired.running;
+		warm += p->desired.warm;
+		cpu += (long long)(p->desired.running + p->desired.warm) * p->vcpus;
+		mib += (long long)(p->desired.running + p->desired.warm) * (long long)p->mem_mib;
+	}
+	const char *quota = NULL;
+	long long limit = 0, would = 0;
+	if (running > q->max_running)
+		quota = "max_running", limit = q->max_running, would = running;
+	else if (warm > q->max_warm)
+		quota = "max_warm", limit = q->max_warm, would = warm;
+	else if (cpu > q->max_vcpus)
+		quota = "max_vcpus", limit = q->max_vcpus, would = cpu;
+	else if (mib > q->max_mem_mib)
+		quota = "max_mem_mib", limit = q->max_mem_mib, would = mib;
+	else if (want->running + want->warm + want->sleeping > q->max_instances_per_pool)
+		quota = "max_instances_per_pool", limit = q->max_instances_per_pool,
+		would = want->running + want->warm + want->sleeping;
+	if (!quota)
+		return 0;
+	err_set(e, -EDQUOT, EXIT_REFUSED,
+		"Quota exceeded for tenant '%s': %s is %lld, the cluster's pools of '%s' would "
+		"need %lld",
+		o->tenant, quota, limit, o->tenant, would);
+	err_hint(e, "scale down other pools of '%s', or raise the quota", o->tenant);
+	return -EDQUOT;
+}
+
 /* One attempt: the plan against one view, written if nothing moved meanwhile. */
 static int scale_once(struct etcd *c, const struct cluster_scale *o, bool *done, struct err *e)
 {
@@ -109,10 +194,13 @@ static int scale_once(struct etcd *c, const struct cluster_scale *o, bool *done,
 	if (r < 0)
 		return r;
 	const struct c_pool *cp = cluster_pool(&v, o->tenant, o->pool);
-	_cleanup_free_ char *rev = NULL;
+	_cleanup_free_ char *rev = NULL, *tval = NULL;
+	unsigned vcpus = 1;
 	uint64_t mem = 0;
 	struct pool_counts want = {0};
-	if ((r = pool_source(cp, o, &rev, &mem, &want, e)) < 0) {
+	struct tenant_quotas q = {0};
+	if ((r = pool_source(cp, o, &rev, &vcpus, &mem, &want, e)) < 0 ||
+	    (r = tenant_quotas(&v, o->tenant, &q, &tval, e)) < 0) {
 		cluster_view_release(&v);
 		return r;
 	}
@@ -122,6 +210,10 @@ static int scale_once(struct etcd *c, const struct cluster_scale *o, bool *done,
 		want.warm = o->want.warm;
 	if (o->set_sleeping)
 		want.sleeping = o->want.sleeping;
+	if ((r = quota_admit(&v, o, &q, &want, vcpus, mem, e)) < 0) {
+		cluster_view_release(&v);
+		return r;
+	}
 	/* the pool's instances that are meant to exist, in id order */
 	struct c_inst **ins = xcalloc(v.ninsts + 1, sizeof(*ins));
 	enum inst_state *cur = xcalloc(v.ninsts + 1, sizeof(*cur));
@@ -135,16 +227,17 @@ static int scale_once(struct etcd *c, const struct cluster_scale *o, bool *done,
 	struct pool_counts add;
 	cluster_plan_scale(cur, n, &want, next, &add);
 	/* the transaction */
-	size_t cap = 1 + n + add.running + add.warm + add.sleeping;
+	size_t cap = 2 + v.npools + n + add.running + add.warm + add.sleeping;
 	struct etcd_cmp *cmp = xcalloc(cap, sizeof(*cmp));
 	struct etcd_op *ops = xcalloc(cap, sizeof(*ops));
 	struct strvec keep = STRVEC_INIT; /* owns the keys and values */
 	size_t nc = 0, no = 0;
 	_cleanup_free_ char *pkey = cluster_key_pool(o->tenant, o->pool);
 	_cleanup_free_ char *now = json_now_rfc3339();
-	json_t *pj = json_pack("{s:s, s:{s:i, s:i, s:i}, s:I, s:s}", "revision", rev, "desired",
-			       "running", (int)want.running, "warm", (int)want.warm, "sleeping",
-			       (int)want.sleeping, "mem_mib", (json_int_t)mem, "updated_at", now);
+	json_t *pj = json_pack("{s:s, s:{s:i, s:i, s:i}, s:i, s:I, s:s}", "revision", rev,
+			       "desired", "running", (int)want.running, "warm", (int)want.warm,
+			       "sleeping", (int)want.sleeping, "vcpus", (int)vcpus, "mem_mib",
+			       (json_int_t)mem, "updated_at", now);
 	char *pval = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(pj);
 	const char *pv = kept(&keep, pval);
@@ -153,6 +246,22 @@ static int scale_once(struct etcd *c, const struct cluster_scale *o, bool *done,
 				      .result = ETCD_EQUAL,
 				      .num = cp ? cp->mod_revision : 0};
 	ops[no++] = (struct etcd_op){.type = ETCD_OP_PUT, .key = pkey, .value = pv};
+	/* the quota admitted against the tenant's other pools as read: none moved since */
+	for (size_t i = 0; i < v.npools; i++) {
+		const struct c_pool *op = &v.pools[i];
+		if (strcmp(op->tenant, o->tenant) || !strcmp(op->pool, o->pool))
+			continue;
+		cmp[nc++] =
+		    (struct etcd_cmp){.key = kept(&keep, cluster_key_pool(op->tenant, op->pool)),
+				      .target = ETCD_MOD,
+				      .result = ETCD_EQUAL,
+				      .num = op->mod_revision};
+	}
+	if (tval)
+		ops[no++] = (struct etcd_op){
+		    .type = ETCD_OP_PUT,
+		    .key = kept(&keep, xasprintf(CLUSTER_PREFIX "tenants/%s", o->tenant)),
+		    .value = tval};
 	for (size_t i = 0; i < n; i++) {
 		if (next[i] == cur[i])
 			continue;

@@ -112,6 +112,7 @@ static void add_pool(struct cluster_view *v, const struct etcd_kv *kv, const cha
 	p->desired.running = (unsigned)json_get_int(d, "running", 0);
 	p->desired.warm = (unsigned)json_get_int(d, "warm", 0);
 	p->desired.sleeping = (unsigned)json_get_int(d, "sleeping", 0);
+	p->vcpus = (unsigned)json_get_int(j, "vcpus", 1);
 	p->mem_mib = (uint64_t)json_get_int(j, "mem_mib", 0);
 	json_decref(j);
 }
@@ -176,6 +177,7 @@ int cluster_view_load(struct etcd *c, struct cluster_view *v, struct err *e)
 	if (r < 0)
 		return r;
 	v->revision = kvs.revision;
+	v->tenants = json_object();
 	const size_t plen = strlen(CLUSTER_PREFIX);
 	for (size_t i = 0; i < kvs.n; i++) {
 		const struct etcd_kv *kv = &kvs.v[i];
@@ -184,7 +186,11 @@ int cluster_view_load(struct etcd *c, struct cluster_view *v, struct err *e)
 			add_host(v, kv, k + 6);
 		else if (!strncmp(k, "pools/", 6))
 			add_pool(v, kv, k + 6);
-		else if (!strncmp(k, "instances/", 10))
+		else if (!strncmp(k, "tenants/", 8) && fleet_id_valid(k + 8)) {
+			json_t *j = parse_obj(kv);
+			if (j)
+				json_object_set_new(v->tenants, k + 8, j);
+		} else if (!strncmp(k, "instances/", 10))
 			add_inst(v, kv, k + 10, false);
 		else if (!strncmp(k, "owners/", 7))
 			add_inst(v, kv, k + 7, true);
@@ -214,6 +220,7 @@ void cluster_view_release(struct cluster_view *v)
 	free(v->hosts);
 	free(v->pools);
 	free(v->insts);
+	json_decref(v->tenants);
 	*v = (struct cluster_view){0};
 }
 

@@ -4,8 +4,11 @@
  *   hosts/<host>              {"host", "pid", "vcpus", "mem_mib", "lease",
  *                              "pools": {"<t>/<p>": "<revision>", …}, "started_at"}
  *                             with the host's lease: gone when the host is
+ *   tenants/<t>               {"max_vcpus", "max_mem_mib", "max_running", "max_warm",
+ *                              "max_instances_per_pool"}: the tenant's quotas, written
+ *                             by `pool scale` from a host that has the tenant
  *   pools/<t>/<p>             {"revision", "desired": {"running", "warm", "sleeping"},
- *                              "mem_mib", "updated_at"}: what `pool scale` asked for
+ *                              "vcpus", "mem_mib", "updated_at"}: what `pool scale` asked for
  *   instances/<t>/<p>/<id>    {"want": "running"|"warm"|"sleeping", "created_at",
  *                              "owned_once"}: the instance's desired state
  *   owners/<t>/<p>/<id>       {"host", "lease", "state", "how", "at"} with the
@@ -42,6 +45,7 @@ struct c_pool {
 	char tenant[64], pool[64];
 	char *revision;
 	struct pool_counts desired;
+	unsigned vcpus;
 	uint64_t mem_mib;
 	int64_t mod_revision;
 };
@@ -67,6 +71,7 @@ struct cluster_view {
 	size_t npools;
 	struct c_inst *insts; /* sorted by address */
 	size_t ninsts;
+	json_t *tenants; /* "<t>" → its quotas record */
 	int64_t revision;
 };
 

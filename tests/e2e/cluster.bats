@@ -198,6 +198,23 @@ qemu_of() {
 	assert_contains "$output" "node-b"
 }
 
+@test "quotas are admitted cluster-wide, in the transaction that writes the counts" {
+	# acme may run 8 (setup_file): web runs 2 now
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 9 --timeout 10
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "Quota exceeded for tenant 'acme': max_running is 8, the cluster's pools of 'acme' would need 9"
+	assert_eq 2 "$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq .desired.running)"
+	# a second pool of the tenant counts against the same quota
+	local_ a pool create acme/api --flake "$FLAKE" --profile default --cpus 1 --mem 256 >/dev/null
+	local_ a pool build acme/api >/dev/null 2>&1
+	run --separate-stderr "$MVMCTL" pool scale acme/api --running 7 --no-wait
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "max_running is 8, the cluster's pools of 'acme' would need 9"
+	assert_eq "" "$(etcdctl_ get mvm/pools/acme/api)"
+	# the cluster keeps the tenant's quotas, written by the scale from a host that has it
+	assert_eq 8 "$(etcdctl_ get mvm/tenants/acme --print-value-only | jq .max_running)"
+}
+
 @test "a warm count pauses one instance where it runs; --no-wait returns before the hosts move" {
 	run --separate-stderr "$MVMCTL" pool scale acme/web --running 1 --warm 1 --timeout 120
 	[ "$status" -eq 0 ]
