@@ -178,6 +178,10 @@ install: all
 	install -m 0644 $(BUILD)/completion/mvmctl.fish \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mvmctl.fish
 	ln -sf mvmctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mvm.fish
+	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/mvm-host.service.in \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/system/mvm-host.service
+	chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/mvm-host.service
 
 check-layers:
 	@scripts/check-layers.sh $(LAYERS)

@@ -134,6 +134,23 @@ qemu_of() {
 	return 0
 }
 
+@test "make install ships the agent's systemd unit, which leaves the VMs running when it stops" {
+	local prefix="$BATS_TEST_TMPDIR/prefix"
+	env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -C "$MVM_SRC" BUILD="$MVM_BUILD" install \
+		PREFIX="$prefix" >/dev/null
+	local unit="$prefix/lib/systemd/system/mvm-host.service"
+	[ -f "$unit" ]
+	assert_mode "$unit" 644
+	grep -qx "ExecStart=$prefix/bin/mvmctl host serve" "$unit"
+	grep -qx "KillMode=process" "$unit"
+	grep -qx "WantedBy=multi-user.target" "$unit"
+	if command -v systemd-analyze >/dev/null; then
+		run systemd-analyze verify --man=no "$unit"
+		[ "$status" -eq 0 ]
+		assert_eq "" "$output"
+	fi
+}
+
 @test "host commands without a cluster, or with one that is down, fail clearly" {
 	run --separate-stderr env MVM_ETCD= "$MVMCTL" host serve --name x
 	[ "$status" -eq 2 ]
