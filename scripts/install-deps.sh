@@ -20,7 +20,7 @@ packages=(
 	nodejs
 	# tests: the 3-member etcd cluster of the cluster suite (tests/e2e/cluster.bats), on
 	# 127.0.0.1 ports of its own (the package's own service, where systemd runs, is left alone)
-	etcd-server etcd-client
+	etcd-server etcd-client iproute2
 )
 
 as_root() {

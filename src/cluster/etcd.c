@@ -206,7 +206,10 @@ static enum outcome send_one(struct etcd *c, const char *ep, const char *path, c
 	sym_curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	sym_curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 	sym_curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+	/* a member cut off answers no SYN: a connect takes well under a second
+	 * where one answers, so give up on it after one and try the next */
+	sym_curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
+			     c->timeout_ms < 1000 ? c->timeout_ms : 1000L);
 	sym_curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
 	sym_curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	sym_curl_easy_setopt(h, CURLOPT_USERAGENT, "mvmctl/" MVM_VERSION);

@@ -74,7 +74,8 @@ static unsigned wanted(const struct pool_counts *w, enum inst_state s)
 void cluster_plan_scale(const enum inst_state *cur, size_t n, const struct pool_counts *want,
 			enum inst_state *next, struct pool_counts *add)
 {
-	memcpy(next, cur, n * sizeof(*next));
+	if (n)
+		memcpy(next, cur, n * sizeof(*next));
 	static const struct {
 		enum inst_state from, to[2];
 	} pref[] = {

@@ -262,6 +262,41 @@ qemu_of() {
 	wait_for 30 etcd_healthy
 }
 
+# etcd_leader: the number of the member that leads now.
+etcd_leader() {
+	local ep n
+	ep=$(etcdctl_ endpoint status -w json 2>/dev/null |
+		jq -r '.[] | select(.Status.leader == .Status.header.member_id) | .Endpoint')
+	for n in 1 2 3; do
+		local v="ETCD_EP$n"
+		[ "${!v}" = "$ep" ] && echo "$n" && return 0
+	done
+	return 1
+}
+
+@test "the leading member cut off the network: the other two carry on, no host is fenced, the member rejoins" {
+	[ -n "$ETCD_NETNS" ] || skip "no network namespaces here (needs root and iproute2)"
+	local before leader la lb
+	before=$(cluster_rows)
+	leader=$(etcd_leader)
+	[ -n "$leader" ]
+	la=$(wc -l <"$BATS_FILE_TMPDIR/node-a.log")
+	lb=$(wc -l <"$BATS_FILE_TMPDIR/node-b.log")
+	etcd_member_cut "$leader"
+	run --separate-stderr "$MVMCTL" instance ls acme/web
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 2 --timeout 60
+	[ "$status" -eq 0 ]
+	sleep $((TTL + 2)) # past a lease's TTL: renewed through the other two
+	assert_eq "$before" "$(cluster_rows)"
+	! tail -n +"$((la + 1))" "$BATS_FILE_TMPDIR/node-a.log" | grep -E "fencing|claimed|lease .* expired"
+	! tail -n +"$((lb + 1))" "$BATS_FILE_TMPDIR/node-b.log" | grep -E "fencing|claimed|lease .* expired"
+	[ "$(etcd_leader)" != "$leader" ]
+	etcd_member_heal "$leader"
+	# it rejoins: it answers as a member of the cluster again
+	wait_for 30 'ETCDCTL_API=3 etcdctl --endpoints "$(eval echo \$ETCD_EP$leader)" --command-timeout 2s get --consistency=l nothing >/dev/null 2>&1'
+}
+
 @test "compaction under watching agents: they list again and keep converging" {
 	local rev
 	rev=$(etcdctl_ get mvm/ --prefix -w json | jq -r .header.revision)

@@ -1,16 +1,25 @@
-# A real 3-member etcd cluster on 127.0.0.1 (Debian's etcd-server, installed
-# by scripts/install-deps.sh), started and stopped by the tests:
+# A real 3-member etcd cluster (Debian's etcd-server, installed by
+# scripts/install-deps.sh), started and stopped by the tests:
 #
-#   etcd_cluster_start DIR     members m1 m2 m3 on free ports; exports MVM_ETCD
-#                              (the three client URLs, comma-separated) and
-#                              ETCD_EP1..3; waits until the cluster has a leader
+#   etcd_cluster_start DIR     members m1 m2 m3; exports MVM_ETCD (the three
+#                              client URLs, comma-separated) and ETCD_EP1..3;
+#                              waits until the cluster has a leader
 #   etcd_member_kill N         SIGKILLs member N
 #   etcd_member_start N        starts member N again (its data dir kept)
-#   etcd_cluster_stop          kills every member
+#   etcd_member_cut N          cuts member N off the network (blackhole routes)
+#   etcd_member_heal N         undoes etcd_member_cut
+#   etcd_cluster_stop          kills every member, removes the namespaces
 #   etcdctl_ ARGS...           etcdctl against the cluster (v3 API)
 #
-# Elections are slowed (heartbeat 200 ms, election 2 s) so that two cores
-# busy with TCG guests do not make the members lose their leader.
+# Where network namespaces can be made (root, iproute2), each member runs in
+# its own (mvm<tag>-m<n>), with a veth on a bridge of the test's own
+# (10.213.<tag>.0/24, the host at .254, member n at .n), so one member can be
+# cut off from the others and from the host by blackhole routes in its
+# namespace: packets reach it, its answers go nowhere, as in a partition.
+# Elsewhere the members listen on 127.0.0.1 and ETCD_NETNS is empty (the
+# partition test skips). Elections are slowed (heartbeat 200 ms, election
+# 2 s) so that two cores busy with TCG guests do not make the members lose
+# their leader.
 
 ETCD_BIN=${MVM_ETCD_BIN:-etcd}
 
@@ -26,16 +35,58 @@ free_port() {
 	done
 }
 
+# etcd_netns_setup: the bridge and three namespaces; false when they cannot be made.
+etcd_netns_setup() {
+	local tag=$(($$ % 250)) n
+	local br="mvb$tag" probe="mvm$tag-probe"
+	ip netns add "$probe" 2>/dev/null || return 1
+	ip netns del "$probe"
+	echo "$tag" >"$ETCD_DIR/netns"
+	ip link add "$br" type bridge || return 1
+	ip addr add "10.213.$tag.254/24" dev "$br"
+	ip link set "$br" up
+	for n in 1 2 3; do
+		ip netns add "mvm$tag-m$n"
+		ip link add "mv$tag-m$n" type veth peer name eth0 netns "mvm$tag-m$n"
+		ip link set "mv$tag-m$n" master "$br" up
+		ip -n "mvm$tag-m$n" addr add "10.213.$tag.$n/24" dev eth0
+		ip -n "mvm$tag-m$n" link set eth0 up
+		ip -n "mvm$tag-m$n" link set lo up
+	done
+}
+
+etcd_netns_teardown() {
+	local tag n
+	tag=$(cat "$ETCD_DIR/netns" 2>/dev/null) || return 0
+	for n in 1 2 3; do
+		ip netns del "mvm$tag-m$n" 2>/dev/null || true
+	done
+	ip link del "mvb$tag" 2>/dev/null || true
+	rm -f "$ETCD_DIR/netns"
+}
+
+# etcd_addr N: where member N listens.
+etcd_addr() {
+	if [ -n "${ETCD_NETNS:-}" ]; then
+		echo "10.213.$ETCD_NETNS.$1"
+	else
+		echo 127.0.0.1
+	fi
+}
+
 etcd_member_start() {
 	local n=$1
-	local dir=$ETCD_DIR
+	local dir=$ETCD_DIR addr
+	addr=$(etcd_addr "$n")
+	local -a netns=()
+	[ -z "${ETCD_NETNS:-}" ] || netns=(ip netns exec "mvm$ETCD_NETNS-m$n")
 	# in a subshell: not a job of the test's shell, which would report its kill
 	(
-		"$ETCD_BIN" --name "m$n" --data-dir "$dir/m$n.data" \
-			--listen-client-urls "http://127.0.0.1:$(cat "$dir/m$n.client")" \
-			--advertise-client-urls "http://127.0.0.1:$(cat "$dir/m$n.client")" \
-			--listen-peer-urls "http://127.0.0.1:$(cat "$dir/m$n.peer")" \
-			--initial-advertise-peer-urls "http://127.0.0.1:$(cat "$dir/m$n.peer")" \
+		"${netns[@]}" "$ETCD_BIN" --name "m$n" --data-dir "$dir/m$n.data" \
+			--listen-client-urls "http://$addr:$(cat "$dir/m$n.client")" \
+			--advertise-client-urls "http://$addr:$(cat "$dir/m$n.client")" \
+			--listen-peer-urls "http://$addr:$(cat "$dir/m$n.peer")" \
+			--initial-advertise-peer-urls "http://$addr:$(cat "$dir/m$n.peer")" \
 			--initial-cluster "$(cat "$dir/initial")" \
 			--initial-cluster-state new --initial-cluster-token "mvmtest-$$" \
 			--heartbeat-interval 200 --election-timeout 2000 \
@@ -52,8 +103,31 @@ etcd_member_kill() {
 	gone "$pid" 5
 }
 
+# the addresses member N must not reach when cut off: the host and the others
+etcd_cut_targets() {
+	local m
+	echo "10.213.$ETCD_NETNS.254"
+	for m in 1 2 3; do
+		[ "$m" = "$1" ] || etcd_addr "$m"
+	done
+}
+
+etcd_member_cut() {
+	local a
+	for a in $(etcd_cut_targets "$1"); do
+		ip -n "mvm$ETCD_NETNS-m$1" route add blackhole "$a/32"
+	done
+}
+
+etcd_member_heal() {
+	local a
+	for a in $(etcd_cut_targets "$1"); do
+		ip -n "mvm$ETCD_NETNS-m$1" route del blackhole "$a/32" 2>/dev/null || true
+	done
+}
+
 etcdctl_() {
-	ETCDCTL_API=3 etcdctl --endpoints "$MVM_ETCD" --command-timeout 5s "$@"
+	ETCDCTL_API=3 etcdctl --endpoints "$MVM_ETCD" --dial-timeout 2s --command-timeout 5s "$@"
 }
 
 # etcd_healthy: the cluster answers a linearizable read.
@@ -64,19 +138,23 @@ etcd_healthy() {
 etcd_cluster_start() {
 	export ETCD_DIR=$1
 	mkdir -p "$ETCD_DIR"
+	export ETCD_NETNS=
+	if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null && etcd_netns_setup; then
+		ETCD_NETNS=$(cat "$ETCD_DIR/netns")
+	fi
 	local n initial=
 	for n in 1 2 3; do
 		free_port >"$ETCD_DIR/m$n.client"
 		free_port >"$ETCD_DIR/m$n.peer"
-		initial+="${initial:+,}m$n=http://127.0.0.1:$(cat "$ETCD_DIR/m$n.peer")"
+		initial+="${initial:+,}m$n=http://$(etcd_addr "$n"):$(cat "$ETCD_DIR/m$n.peer")"
 	done
 	echo "$initial" >"$ETCD_DIR/initial"
 	for n in 1 2 3; do
 		etcd_member_start "$n"
 	done
-	export ETCD_EP1="http://127.0.0.1:$(cat "$ETCD_DIR/m1.client")"
-	export ETCD_EP2="http://127.0.0.1:$(cat "$ETCD_DIR/m2.client")"
-	export ETCD_EP3="http://127.0.0.1:$(cat "$ETCD_DIR/m3.client")"
+	export ETCD_EP1="http://$(etcd_addr 1):$(cat "$ETCD_DIR/m1.client")"
+	export ETCD_EP2="http://$(etcd_addr 2):$(cat "$ETCD_DIR/m2.client")"
+	export ETCD_EP3="http://$(etcd_addr 3):$(cat "$ETCD_DIR/m3.client")"
 	export MVM_ETCD="$ETCD_EP1,$ETCD_EP2,$ETCD_EP3"
 	local i
 	for ((i = 0; i < 150; i++)); do
@@ -94,4 +172,5 @@ etcd_cluster_stop() {
 	for n in 1 2 3; do
 		etcd_member_kill "$n"
 	done
+	etcd_netns_teardown
 }
