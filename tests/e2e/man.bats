@@ -123,3 +123,37 @@ renders() {
 	[ "$status" -eq 2 ]
 	assert_contains "$stderr" "no such command 'nosuch'"
 }
+
+# installs PREFIX: make install into $WORK/root$PREFIX; the tree in $D
+installs() {
+	D=$WORK/root${1//\//_}
+	env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -C "${MVM_SRC:-$BATS_TEST_DIRNAME/../..}" \
+		BUILD="$MVM_BUILD" install DESTDIR="$D" PREFIX="$1" >/dev/null
+}
+
+@test "make install puts pages and scripts where this system's man, bash, zsh and fish look, for PREFIX /usr and /usr/local" {
+	local prefix dirs d found
+	for prefix in /usr /usr/local; do
+		installs "$prefix"
+		# man: the directories manpath(1) searches, under DESTDIR
+		dirs=$(env -u MANPATH manpath 2>/dev/null)
+		run --separate-stderr env MANWIDTH=100 man -M "$D${dirs//:/:$D}" mvmctl-pool-scale
+		[ "$status" -eq 0 ] || { echo "man does not find mvmctl-pool-scale under $prefix" >&2 && return 1; }
+		assert_contains "$output" "mvmctl pool scale <tenant>/<pool>"
+		# bash-completion: <dir>/bash-completion/completions/<command> for each
+		# XDG_DATA_DIRS entry, /usr/local/share:/usr/share when unset
+		found=
+		for d in /usr/local/share /usr/share; do
+			[ -f "$D$d/bash-completion/completions/mvmctl" ] && [ -e "$D$d/bash-completion/completions/mvm" ] && found=$d
+		done
+		[ -n "$found" ] || { echo "no bash completion where bash-completion looks under $prefix" >&2 && return 1; }
+		# zsh: autoloads _mvmctl from a directory of its own $fpath
+		run zsh -fc 'print -rl -- "$1"${^fpath}/_mvmctl(N)' _ "$D"
+		[ -n "$output" ] || { echo "_mvmctl is in no directory of zsh's fpath under $prefix" >&2 && return 1; }
+		head -1 "$output" | grep -qx '#compdef mvmctl mvm'
+		# fish: a directory of $fish_complete_path (XDG_DATA_DIRS as the XDG default)
+		run env XDG_DATA_DIRS=/usr/local/share:/usr/share fish -c \
+			'for d in $fish_complete_path; for f in $argv[1]$d/{mvmctl,mvm}.fish; test -e $f; and echo $f; end; end' "$D"
+		[ "$(wc -l <<<"$output")" -eq 2 ] || { echo "fish finds '$output' under $prefix" >&2 && return 1; }
+	done
+}
