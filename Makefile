@@ -8,8 +8,13 @@
 #   make man             build/man/: mvmctl(1), mvm(1), mvmctl-<command path>(1), written by
 #                        mvmctl itself from its command table (part of all)
 #   make install PREFIX=/usr/local
+#                        also the pages and completion scripts, where Debian's man and shells
+#                        look (zsh: vendor-completions under /usr, site-functions elsewhere)
 
 PREFIX ?= /usr/local
+# Debian's zsh searches $(PREFIX)/share/zsh/vendor-completions for /usr (packages) and
+# /usr/local/share/zsh/site-functions, not /usr/local/share/zsh/vendor-completions.
+ZSH_COMPDIR ?= $(PREFIX)/share/zsh/$(if $(filter /usr,$(PREFIX)),vendor-completions,site-functions)
 BUILD ?= build
 CC ?= gcc
 MUSL_CC ?= musl-gcc
@@ -168,13 +173,13 @@ install: all
 	cp -R share/. $(DESTDIR)$(PREFIX)/share/mvm/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions \
-		$(DESTDIR)$(PREFIX)/share/zsh/vendor-completions \
+		$(DESTDIR)$(ZSH_COMPDIR) \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
 	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 0644 $(BUILD)/completion/mvmctl.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/mvmctl
 	ln -sf mvmctl $(DESTDIR)$(PREFIX)/share/bash-completion/completions/mvm
-	install -m 0644 $(BUILD)/completion/_mvmctl $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_mvmctl
+	install -m 0644 $(BUILD)/completion/_mvmctl $(DESTDIR)$(ZSH_COMPDIR)/_mvmctl
 	install -m 0644 $(BUILD)/completion/mvmctl.fish \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mvmctl.fish
 	ln -sf mvmctl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/mvm.fish

@@ -131,8 +131,9 @@ const struct command cmd_completion = {
 	"option takes one) and, from the state under MVM_HOME, the names of VMs (running "
 	"ones for exec and down), slots, tenants, <tenant>/<pool> and instance addresses. "
 	"It is written from the same command table as --help and the man pages. "
-	"'make install' puts it where bash-completion, zsh (vendor-completions) and fish "
-	"look; to try it in the current shell, source it as the examples show.",
+	"'make install' puts it where bash-completion, zsh (vendor-completions, or "
+	"site-functions outside /usr) and fish look; to try it in the current shell, source it "
+	"as the examples show.",
     .examples = "source <(mvmctl completion bash)\n"
 		"mvmctl completion zsh > ~/.zfunc/_mvmctl\n"
 		"mvmctl completion fish | source\n"

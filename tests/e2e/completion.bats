@@ -251,6 +251,38 @@ hasnt() { ! grep -qxF -- "$1" <<<"$output" || { printf '%s in:\n%s\n' "$1" "$out
 	done < <("$MVMCTL" __complete paths)
 }
 
+@test "bash, the table walk: every command path a word at a time, every option's value as the table says" {
+	mkdir "$WORK/adir"
+	touch "$WORK/afile"
+	cd "$WORK"
+	local p long short kind o n=0
+	local -a w
+	while IFS= read -r p; do
+		# shellcheck disable=SC2206
+		w=($p)
+		comp mvmctl "${w[@]:0:${#w[@]}-1}" ''
+		has "${w[-1]}"
+		comp mvmctl "${w[@]}" ''
+		local args=$output
+		# shellcheck disable=SC2086
+		while IFS='|' read -r long short kind; do
+			for o in $long $short; do
+				comp mvmctl "${w[@]}" "$o" ''
+				case $kind in
+				size) has 512M && has 1G ;;
+				file) has afile && has adir ;;
+				dir) has adir && hasnt afile ;;
+				choice) [ -n "$output" ] && hasnt afile ;;
+				'') assert_eq "$args" "$output" ;; # a flag: then come the arguments
+				*) [ -z "$output" ] ;; # free text, a number, a pair: nothing
+				esac
+				n=$((n + 1))
+			done
+		done < <("$MVMCTL" __complete options $p)
+	done < <("$MVMCTL" __complete paths)
+	[ "$n" -ge 100 ]
+}
+
 @test "zsh: the script parses, and zsh's completion system offers commands, options, values and VMs" {
 	command -v zsh >/dev/null || { echo "zsh is missing: run scripts/install-deps.sh" >&2 && return 1; }
 	zsh -n "$BATS_FILE_TMPDIR/zsh/_mvmctl"

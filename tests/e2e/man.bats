@@ -82,7 +82,7 @@ renders() {
 	assert_contains "$output" "MVM_NETWORK"
 	assert_contains "$output" "mvmctl-down(1)"
 	# a hidden option (help --man) is in no page
-	! grep -q 'man\\fR' "$(page_file help)"
+	run ! grep -q 'man\\fR' "$(page_file help)"
 }
 
 @test "man finds the installed pages by name: man mvmctl-pool-scale, man mvm" {
@@ -112,14 +112,52 @@ renders() {
 	run --separate-stderr "$MVMCTL" help --man up
 	assert_contains "$output" '(the next at .101, ...;'
 	assert_contains "$output" '\fB\-\-env\-file\fR'
-	# every non-ASCII byte went through \[u…]: the page is pure ASCII
-	! LC_ALL=C grep -qP '[^\x00-\x7f]' <<<"$output"
-	# no text line starts with a dot or a quote that is not a request
-	! grep -E "^['.]" <<<"$output" | grep -vE "^\.(TH|SH|TP|PP|RS|RE|nf|fi|B|BR|nh|ad)( |$)"
+	# every non-ASCII byte went through \[u…]: every page is pure ASCII (a bare `! cmd`
+	# that is not a test's last command fails nothing in bats: the lines found are compared)
+	local bad
+	bad=$(LC_ALL=C grep -lP '[^\x00-\x7f]' "$MVM_BUILD"/man/*.1 || true)
+	assert_eq "" "$bad"
+	# no text line of any page starts with a dot or a quote that is not a request
+	bad=$(grep -HE "^['.]" "$MVM_BUILD"/man/*.1 | grep -vE ":\.(TH|SH|TP|PP|RS|RE|nf|fi|B|BR|nh|ad)( |$)" || true)
+	assert_eq "" "$bad"
 }
 
 @test "help --man of an unknown command is a usage error" {
 	run --separate-stderr "$MVMCTL" help --man nosuch
 	[ "$status" -eq 2 ]
 	assert_contains "$stderr" "no such command 'nosuch'"
+}
+
+# installs PREFIX: make install into $WORK/root$PREFIX; the tree in $D
+installs() {
+	D=$WORK/root${1//\//_}
+	env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -C "${MVM_SRC:-$BATS_TEST_DIRNAME/../..}" \
+		BUILD="$MVM_BUILD" install DESTDIR="$D" PREFIX="$1" >/dev/null
+}
+
+@test "make install puts pages and scripts where this system's man, bash, zsh and fish look, for PREFIX /usr and /usr/local" {
+	local prefix dirs d found
+	for prefix in /usr /usr/local; do
+		installs "$prefix"
+		# man: the directories manpath(1) searches, under DESTDIR
+		dirs=$(env -u MANPATH manpath 2>/dev/null)
+		run --separate-stderr env MANWIDTH=100 man -M "$D${dirs//:/:$D}" mvmctl-pool-scale
+		[ "$status" -eq 0 ] || { echo "man does not find mvmctl-pool-scale under $prefix" >&2 && return 1; }
+		assert_contains "$output" "mvmctl pool scale <tenant>/<pool>"
+		# bash-completion: <dir>/bash-completion/completions/<command> for each
+		# XDG_DATA_DIRS entry, /usr/local/share:/usr/share when unset
+		found=
+		for d in /usr/local/share /usr/share; do
+			[ -f "$D$d/bash-completion/completions/mvmctl" ] && [ -e "$D$d/bash-completion/completions/mvm" ] && found=$d
+		done
+		[ -n "$found" ] || { echo "no bash completion where bash-completion looks under $prefix" >&2 && return 1; }
+		# zsh: autoloads _mvmctl from a directory of its own $fpath
+		run zsh -fc 'print -rl -- "$1"${^fpath}/_mvmctl(N)' _ "$D"
+		[ -n "$output" ] || { echo "_mvmctl is in no directory of zsh's fpath under $prefix" >&2 && return 1; }
+		head -1 "$output" | grep -qx '#compdef mvmctl mvm'
+		# fish: a directory of $fish_complete_path (XDG_DATA_DIRS as the XDG default)
+		run env XDG_DATA_DIRS=/usr/local/share:/usr/share fish -c \
+			'for d in $fish_complete_path; for f in $argv[1]$d/{mvmctl,mvm}.fish; test -e $f; and echo $f; end; end' "$D"
+		[ "$(wc -l <<<"$output")" -eq 2 ] || { echo "fish finds '$output' under $prefix" >&2 && return 1; }
+	done
 }
