@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/clock.h"
 #include "core/dl_curl.h"
 #include "core/strbuf.h"
 #include "core/util.h"
@@ -185,7 +187,9 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
-enum outcome { SENT, UNREACHABLE };
+/* UNREACHABLE: nothing listens there (connection refused: no member to wait
+ * for); UNAVAILABLE: no answer in time, or a member that cannot answer now. */
+enum outcome { SENT, UNREACHABLE, UNAVAILABLE };
 
 /* Sends body to one endpoint. UNREACHABLE with why set when the endpoint
  * could not answer (the next is tried); SENT with *status otherwise. */
@@ -225,11 +229,11 @@ static enum outcome send_one(struct etcd *c, const char *ep, const char *path, c
 		return SENT; /* a watch that saw no event in its time */
 	if (rc != CURLE_OK) {
 		snprintf(why, whylen, "%s", errbuf[0] ? errbuf : sym_curl_easy_strerror(rc));
-		return UNREACHABLE;
+		return rc == CURLE_COULDNT_CONNECT ? UNREACHABLE : UNAVAILABLE;
 	}
 	if (a->too_big) {
 		snprintf(why, whylen, "an answer over %u MiB", ETCD_MAX_BODY >> 20);
-		return UNREACHABLE;
+		return UNAVAILABLE;
 	}
 	/* A member without quorum or leader answers 5xx (gRPC Unavailable,
 	 * "etcdserver: request timed out", "no leader"): another may do. */
@@ -240,7 +244,7 @@ static enum outcome send_one(struct etcd *c, const char *ep, const char *path, c
 			m = json_string_value(json_object_get(j, "error"));
 		snprintf(why, whylen, "HTTP %ld%s%s", *status, m ? ": " : "", m ? m : "");
 		json_decref(j);
-		return UNREACHABLE;
+		return UNAVAILABLE;
 	}
 	return SENT;
 }
@@ -258,23 +262,41 @@ static int unreachable(struct etcd *c, const char *why, struct err *e)
 }
 
 /* Tries each endpoint, the last that answered first. *status and a are of
- * the endpoint that answered. */
-static int request(struct etcd *c, const char *path, const char *body, long timeout_ms,
+ * the endpoint that answered. retry: while some member is there but cannot
+ * answer (no leader: timeouts, 5xx), go round the endpoints again until
+ * ETCD_RETRY_ROUNDS times the request's timeout has passed, so a command
+ * sent while the members elect a leader waits for the new one instead of
+ * failing; when every endpoint refuses the connection there is nobody to
+ * wait for. A watch does not retry (its caller loops). */
+#define ETCD_RETRY_ROUNDS 3
+static int request(struct etcd *c, const char *path, const char *body, long timeout_ms, bool retry,
 		   struct answer *a, long *status, struct err *e)
 {
 	char why[CURL_ERROR_SIZE + 128] = "";
-	for (size_t k = 0; k < c->eps.n; k++) {
-		size_t i = (c->first + k) % c->eps.n;
-		strbuf_reset(&a->body);
-		a->done = 0;
-		a->too_big = a->stopped = false;
-		if (send_one(c, c->eps.v[i], path, body, timeout_ms, a, status, why, sizeof(why)) ==
-		    SENT) {
-			c->first = i;
-			c->answered = true;
-			return 0;
+	long long deadline = mono_ms() + (retry ? ETCD_RETRY_ROUNDS * timeout_ms : 0);
+	do {
+		bool someone = false;
+		for (size_t k = 0; k < c->eps.n; k++) {
+			size_t i = (c->first + k) % c->eps.n;
+			strbuf_reset(&a->body);
+			a->done = 0;
+			a->too_big = a->stopped = false;
+			enum outcome o = send_one(c, c->eps.v[i], path, body, timeout_ms, a, status,
+						  why, sizeof(why));
+			if (o == SENT) {
+				c->first = i;
+				c->answered = true;
+				return 0;
+			}
+			someone |= o == UNAVAILABLE;
 		}
-	}
+		if (!someone)
+			break;
+		if (retry && mono_ms() < deadline) {
+			struct timespec ts = {0, 250 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	} while (mono_ms() < deadline);
 	return unreachable(c, why, e);
 }
 
@@ -297,7 +319,7 @@ static int call(struct etcd *c, const char *path, json_t *req, const char *what,
 	json_decref(req);
 	struct answer a = {.body = STRBUF_INIT};
 	long status = 0;
-	int r = request(c, path, body, c->timeout_ms, &a, &status, e);
+	int r = request(c, path, body, c->timeout_ms, true, &a, &status, e);
 	if (r < 0) {
 		strbuf_release(&a.body);
 		return r;
@@ -641,7 +663,7 @@ int etcd_watch_wait(struct etcd *c, const char *prefix, int64_t from, long wait_
 	struct watch w = {.out = out, .next = from};
 	struct answer a = {.body = STRBUF_INIT, .on_line = watch_line, .ctx = &w};
 	long status = 0;
-	int r = request(c, "/v3/watch", body, wait_ms > 0 ? wait_ms : 1, &a, &status, e);
+	int r = request(c, "/v3/watch", body, wait_ms > 0 ? wait_ms : 1, false, &a, &status, e);
 	strbuf_release(&a.body);
 	if (r < 0) {
 		free(w.error);

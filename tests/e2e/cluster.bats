@@ -11,7 +11,7 @@ bats_require_minimum_version 1.5.0
 load build_helpers
 load etcd_helpers
 
-TTL=6
+TTL=10
 
 setup_file() {
 	build_setup_file
