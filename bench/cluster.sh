@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pools across hosts on etcd (issue 18), on one machine: a 3-member etcd
-# cluster on 127.0.0.1 and two `mvm host serve` agents, node-a and node-b,
+# cluster (on a bridge of network namespaces where root can make them, else
+# 127.0.0.1) and two `mvm host serve` agents, node-a and node-b,
 # each with its own MVM_HOME (tests/e2e/etcd_helpers.bash, set up as
 # tests/e2e/cluster.bats does: hello fixture, 1 vCPU, 256 MiB, pool snapshot,
 # built offline in each home). Medians of N, alternated within each round:
@@ -10,9 +11,10 @@
 #      stopped and its lease revoked); its floor: the same scale on a single
 #      host without a cluster (MVM_ETCD empty, a third home). Scaled back to
 #      0 untimed after each. Ratios two hosts / one host and cluster one
-#      host / local. Both "hosts" share this machine's cores, so two hosts
-#      cannot be faster here: the ratio shows the cost of spreading, not a
-#      gain.
+#      host / local. Both "hosts" share this machine's two cores; each agent
+#      moves its instances one after another, so two agents restore two at a
+#      time: the ratio says what spreading costs or gains here, not what two
+#      machines would.
 #   2. failover: `pool scale --running 2` (one instance per host), SIGKILL
 #      node-b's agent; times (a) the kill to the lease's expiry (node-b's
 #      mvm/hosts/node-b key deleted, seen through an `etcdctl watch`

@@ -7,6 +7,7 @@
 #include "build/build.h"
 #include "build/nixopts.h"
 #include "cli.h"
+#include "cluster/client.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/fs.h"
@@ -496,6 +497,31 @@ static int builder_sizing(struct cli *cli, const struct config *cfg, struct buil
 	return 0;
 }
 
+/* With a cluster ([cluster] etcd): the revision the cluster runs follows
+ * this host's build or rollback, when the pool is in the cluster. */
+static int tell_cluster(struct cli *cli, const struct config *cfg, const struct pool *p,
+			const char *rev)
+{
+	struct etcd *c = NULL;
+	int r = cluster_open(cfg, &c, &cli->err);
+	if (r < 0 || !c)
+		return r;
+	_cleanup_free_ char *prev = NULL;
+	r = cluster_pool_set_revision(c, p->tenant, p->id, rev, &prev, &cli->err);
+	etcd_close(c);
+	if (r < 0)
+		err_hint(&cli->err,
+			 "revision %.12s is current on this host, but the cluster still runs "
+			 "the one before; run this again when etcd answers",
+			 rev);
+	else if (r > 0 && (!prev || strcmp(prev, rev)))
+		cli_note(cli,
+			 "the cluster runs revision %.12s of %s/%s now (was %.12s): new instances "
+			 "start from it on the hosts that have it",
+			 rev, p->tenant, p->id, prev ? prev : "none");
+	return r < 0 ? r : 0;
+}
+
 static int run_build(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
@@ -566,6 +592,8 @@ static int run_build(struct cli *cli, int argc, char **argv)
 					 res.revision, p.tenant, p.id, res.seconds);
 		}
 	}
+	if (r >= 0)
+		r = tell_cluster(cli, &cfg, &p, res.revision);
 	pool_build_result_release(&res);
 	strvec_clear(&ov);
 	config_release(&cfg);
@@ -591,7 +619,8 @@ static const struct command cmd_pool_build = {
 	"rename. It then boots the revision once at the pool's sizing and saves a snapshot\n"
 	"that instances restore from; a snapshot that cannot be taken is a warning. An\n"
 	"unchanged flake is a cache hit: nothing is rebuilt. New instances use the new\n"
-	"revision; running ones keep theirs until restarted.",
+	"revision; running ones keep theirs until restarted. With a cluster ([cluster] etcd)\n"
+	"and the pool in it, the cluster runs the new revision too, on the hosts that have it.",
     .examples = "mvm pool build acme/workers\n"
 		"mvm pool build acme/workers --override-input nixpkgs path:/srv/nixpkgs\n"
 		"mvm pool build acme/workers --json | jq -r .revision",
@@ -634,6 +663,13 @@ static int run_rollback(struct cli *cli, int argc, char **argv)
 	_cleanup_free_ char *prev = current_of(&p, NULL);
 	_cleanup_free_ char *full = NULL;
 	r = pool_rollback(&p, rollback_revision, &full, &cli->err);
+	struct config cfg;
+	if (r >= 0 && (r = config_load(&cfg, &cli->err)) == 0) {
+		r = tell_cluster(cli, &cfg, &p, full);
+		config_release(&cfg);
+		if (r == 0 && !strcmp(prev ? prev : "", full))
+			r = 1; /* nothing moved here */
+	}
 	if (r >= 0) {
 		bool changed = r == 0;
 		double secs = mono_s() - t0;
@@ -663,7 +699,8 @@ static const struct command cmd_pool_rollback = {
     .description =
 	"HASH is a revision the pool has built ('pool info' lists them), whole or a unique\n"
 	"prefix of at least 8 hex digits. Only the 'current' link moves (atomically); new\n"
-	"instances start from that revision.",
+	"instances start from that revision. With a cluster ([cluster] etcd), the revision\n"
+	"the cluster runs moves too: hosts that have it start new instances from it.",
     .examples = "mvm pool rollback acme/workers --revision 3f2a9c1e\n"
 		"mvm pool info acme/workers --json | jq -r '.revisions[].revision'",
     .opts = rollback_opts,

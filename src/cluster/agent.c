@@ -204,6 +204,7 @@ static void serve_loop(struct agent *a)
 			agent_log(a, "lease renewed: converging again");
 			a->fenced = false;
 		}
+		a->due_ms = 0;
 		int r = agent_reconcile(a, &e);
 		if (r < 0) {
 			if (!reported)
@@ -217,8 +218,14 @@ static void serve_loop(struct agent *a)
 		if (r == 0) {
 			struct etcd_events ev = {0};
 			int64_t next = 0;
-			/* any change under the prefix, or a second: either way, look again */
-			etcd_watch_wait(a->c, CLUSTER_PREFIX, a->seen_rev + 1, 1000, &ev, &next,
+			/* any change under the prefix, the end of a grace, or a second:
+			 * either way, look again */
+			long wait = 1000;
+			if (a->due_ms) {
+				long long left = a->due_ms - mono_ms();
+				wait = left < 50 ? 50 : left < wait ? (long)left : wait;
+			}
+			etcd_watch_wait(a->c, CLUSTER_PREFIX, a->seen_rev + 1, wait, &ev, &next,
 					&e);
 			etcd_events_release(&ev);
 		}

@@ -25,6 +25,7 @@ struct agent {
 	json_t *unowned_since; /* "<t>/<p>/<id>" → mono ms first seen without an owner */
 	json_t *retry_at; /* "<t>/<p>/<id>" → mono ms before which a failed move is not retried */
 	json_t *failover; /* "<t>/<p>/<id>" → the host it was on before this one claimed it */
+	long long due_ms; /* mono ms of the next grace that ends (0: none): the loop wakes then */
 	bool fenced;
 	int64_t seen_rev; /* the revision of the last view read */
 };

@@ -47,7 +47,10 @@ static json_t *pool_insts(const struct cluster_view *v, const char *t, const cha
 	return a;
 }
 
-/* The revision and memory the cluster should run: the local pool's, else the cluster's. */
+/* The revision, size and counts the scale starts from: the cluster's
+ * revision once the pool is in the cluster (a scale changes counts, never
+ * the revision: `pool build` and `pool rollback` move it), else the local
+ * pool's current one; the size from the local pool, else the cluster's. */
 static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, char **rev,
 		       unsigned *vcpus, uint64_t *mem, struct pool_counts *desired, struct err *e)
 {
@@ -55,7 +58,9 @@ static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, c
 	struct err le = ERR_INIT;
 	int r = pool_load(o->tenant, o->pool, &p, &le);
 	if (r == 0) {
-		if ((r = pool_current(&p, rev, e)) == 0) {
+		if (cp && cp->revision)
+			*rev = xstrdup(cp->revision), r = 1;
+		else if ((r = pool_current(&p, rev, e)) == 0) {
 			r = err_set(e, -ENOENT, EXIT_NOTFOUND, "Pool '%s/%s' has no built revision",
 				    o->tenant, o->pool);
 			err_hint(e, "'mvmctl pool build %s/%s' builds one", o->tenant, o->pool);
@@ -81,6 +86,45 @@ static int pool_source(const struct c_pool *cp, const struct cluster_scale *o, c
 	*mem = cp->mem_mib;
 	*desired = cp->desired;
 	return 0;
+}
+
+int cluster_pool_set_revision(struct etcd *c, const char *t, const char *p, const char *rev,
+			      char **previous, struct err *e)
+{
+	*previous = NULL;
+	_cleanup_free_ char *key = cluster_key_pool(t, p);
+	for (int tries = 0; tries < SCALE_TRIES; tries++) {
+		struct etcd_kv kv;
+		bool found = false;
+		int r = etcd_get(c, key, &kv, &found, NULL, e);
+		if (r < 0 || !found)
+			return r < 0 ? r : 0;
+		json_t *j = json_loadb(kv.value, kv.value_len, 0, NULL);
+		if (!json_is_object(j)) {
+			json_decref(j);
+			j = json_object();
+		}
+		free(*previous);
+		const char *was = json_get_str(j, "revision");
+		*previous = was ? xstrdup(was) : NULL;
+		_cleanup_free_ char *now = json_now_rfc3339();
+		json_object_set_new(j, "revision", json_string(rev));
+		json_object_set_new(j, "updated_at", json_string(now));
+		_cleanup_free_ char *val = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(j);
+		struct etcd_cmp cmp = {
+		    .key = key, .target = ETCD_MOD, .result = ETCD_EQUAL, .num = kv.mod_revision};
+		struct etcd_op op = {.type = ETCD_OP_PUT, .key = key, .value = val};
+		etcd_kv_release(&kv);
+		bool ok = false;
+		if ((r = etcd_txn(c, &cmp, 1, &op, 1, NULL, 0, &ok, NULL, e)) < 0)
+			return r;
+		if (ok)
+			return 1;
+	}
+	return err_set(e, -EAGAIN, EXIT_FAILED,
+		       "%s/%s changed under this update %d times in a row; try again", t, p,
+		       SCALE_TRIES);
 }
 
 static char *spec_value(json_t *base, enum inst_state want)

@@ -33,6 +33,13 @@ struct cluster_scale {
 int cluster_pool_scale(struct etcd *c, const struct cluster_scale *o, json_t **result,
 		       struct err *e);
 
+/* Moves the revision the cluster runs for pool t/p to rev (`pool build`
+ * and `pool rollback` with a cluster): new instances boot it, on the hosts
+ * that have it. 1 when it moved (*previous: the one before), 0 when the
+ * pool is not in the cluster (nothing written). */
+int cluster_pool_set_revision(struct etcd *c, const char *t, const char *p, const char *rev,
+			      char **previous, struct err *e);
+
 /* The cluster's instances in scope ("<t>" or "<t>/<p>"; NULL: all), as
  * above's "instances". */
 int cluster_instances(struct etcd *c, const char *scope, json_t **out, struct err *e);

@@ -3,10 +3,21 @@
 
 #include <string.h>
 
+/* The host has the pool's revision (any it has built or pulled, not only
+ * its current one). */
 static bool serves(const struct c_host *h, const struct c_pool *p)
 {
-	const char *rev = json_string_value(json_object_get(h->pools, p->addr));
-	return rev && p->revision && !strcmp(rev, p->revision);
+	if (!p->revision)
+		return false;
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(h->revisions, p->addr), i, r)
+	{
+		if (json_is_string(r) && !strcmp(json_string_value(r), p->revision))
+			return true;
+	}
+	const char *cur = json_string_value(json_object_get(h->pools, p->addr));
+	return cur && !strcmp(cur, p->revision);
 }
 
 static size_t owned_of_pool(const struct cluster_view *v, const struct c_host *h,

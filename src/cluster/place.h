@@ -2,7 +2,7 @@
  * functions of a view (view.h) so every host computes the same answer.
  *
  * Placement (docs/cluster.md): an unowned instance goes to a live host
- * that serves its pool at the pool's revision; of those, the one with the
+ * that has the pool's revision (built or pulled; not only as current); of those, the one with the
  * fewest instances of that pool (spread per pool), then the most memory
  * left (its mem_mib less the pool memory of the instances it owns: fit by
  * memory), then the smallest name. A host with less memory left than the

@@ -8,6 +8,7 @@
 #include "cluster/place.h"
 #include "core/clock.h"
 #include "core/jsonio.h"
+#include "core/rstore.h"
 #include "core/util.h"
 #include "fleet/instance.h"
 #include "fleet/pool.h"
@@ -35,35 +36,48 @@ static struct c_inst *find_inst(struct cluster_view *v, const char *addr)
 
 /* --- the host's record ---------------------------------------------------------------- */
 
-/* The local pools at their current revision: {"<t>/<p>": "<hash>"}. */
-static json_t *local_pools(void)
+/* The local pools: at their current revision, {"<t>/<p>": "<hash>"}, and
+ * every complete revision each has, {"<t>/<p>": ["<hash>", …]}: a host
+ * serves a pool at any revision it has (place.h). */
+static void local_pools(json_t **current, json_t **revisions)
 {
-	json_t *out = json_object();
+	*current = json_object();
+	*revisions = json_object();
 	struct strvec ids = STRVEC_INIT;
 	struct err e = ERR_INIT;
 	if (pool_list(NULL, &ids, &e) == 0)
 		for (size_t i = 0; i < ids.n; i++) {
 			struct pool p = POOL_INIT;
 			char *hash = NULL;
+			struct strvec all = STRVEC_INIT;
 			if (pool_load_addr(ids.v[i], &p, &e) == 0 &&
 			    pool_current(&p, &hash, &e) > 0)
-				json_object_set_new(out, ids.v[i], json_string(hash));
+				json_object_set_new(*current, ids.v[i], json_string(hash));
+			if (p.tenant && rstore_list(&p.store, &all, &e) == 0) {
+				json_t *list = json_array();
+				for (size_t k = 0; k < all.n; k++)
+					if (pool_revision_complete(&p, all.v[k], NULL) == 1)
+						json_array_append_new(list, json_string(all.v[k]));
+				json_object_set_new(*revisions, ids.v[i], list);
+			}
+			strvec_clear(&all);
 			free(hash);
 			pool_release(&p);
 			err_release(&e);
 		}
 	err_release(&e);
 	strvec_clear(&ids);
-	return out;
 }
 
-static int publish(struct agent *a, const struct cluster_view *v, json_t *pools, struct err *e)
+static int publish(struct agent *a, const struct cluster_view *v, json_t *pools, json_t *revisions,
+		   struct err *e)
 {
 	char lease[24];
 	lease_str(a, lease);
-	json_t *rec = json_pack("{s:s, s:i, s:i, s:I, s:s, s:O}", "host", a->name, "pid",
-				(int)getpid(), "vcpus", (int)a->vcpus, "mem_mib",
-				(json_int_t)a->mem_mib, "lease", lease, "pools", pools);
+	json_t *rec =
+	    json_pack("{s:s, s:i, s:i, s:I, s:s, s:O, s:O}", "host", a->name, "pid", (int)getpid(),
+		      "vcpus", (int)a->vcpus, "mem_mib", (json_int_t)a->mem_mib, "lease", lease,
+		      "pools", pools, "revisions", revisions);
 	if (a->published && json_equal(rec, a->published) && cluster_host(v, a->name)) {
 		json_decref(rec);
 		return 0;
@@ -269,13 +283,16 @@ static void claims(struct agent *a, struct cluster_view *v, const struct c_pool 
 			continue;
 		if (ci->owned_once) { /* its last owner's copy may still be pausing */
 			json_t *t = json_object_get(a->unowned_since, ci->addr);
-			if (!t) {
+			long long since = t ? json_integer_value(t) : mono_ms();
+			if (!t)
 				json_object_set_new(a->unowned_since, ci->addr,
-						    json_integer(mono_ms()));
+						    json_integer(since));
+			if (mono_ms() - since < a->grace_ms) {
+				/* the loop looks again when the grace is over, not a tick later */
+				if (!a->due_ms || since + a->grace_ms < a->due_ms)
+					a->due_ms = since + a->grace_ms;
 				continue;
 			}
-			if (mono_ms() - json_integer_value(t) < a->grace_ms)
-				continue;
 		}
 		const char *prev = json_get_str(ci->spec, "last_host");
 		_cleanup_free_ char *prevc = prev ? xstrdup(prev) : NULL;
@@ -306,6 +323,7 @@ static int pool_pass(struct agent *a, struct cluster_view *v, const struct c_poo
 		err_release(&le); /* not a pool of this host: it serves none of it */
 		return 0;
 	}
+	p.run_revision = cp->revision; /* new instances boot what the cluster runs */
 	struct instance *loc = NULL;
 	size_t n = 0;
 	int r = instance_list(cp->tenant, cp->pool, &loc, &n, e);
@@ -369,12 +387,14 @@ int agent_reconcile(struct agent *a, struct err *e)
 		return r;
 	a->seen_rev = v.revision;
 	int changed = 0;
-	json_t *pools = local_pools();
-	if ((r = publish(a, &v, pools, e)) > 0) {
+	json_t *pools, *revisions;
+	local_pools(&pools, &revisions);
+	if ((r = publish(a, &v, pools, revisions, e)) > 0) {
 		changed++;
 		r = 0;
 	}
 	json_decref(pools);
+	json_decref(revisions);
 	for (size_t i = 0; r == 0 && i < v.npools; i++)
 		r = pool_pass(a, &v, &v.pools[i], &changed, e);
 	cluster_view_release(&v);

@@ -89,6 +89,8 @@ static void add_host(struct cluster_view *v, const struct etcd_kv *kv, const cha
 	h->mem_mib = (uint64_t)json_get_int(j, "mem_mib", 0);
 	json_t *pools = json_object_get(j, "pools");
 	h->pools = json_is_object(pools) ? json_incref(pools) : json_object();
+	json_t *revs = json_object_get(j, "revisions");
+	h->revisions = json_is_object(revs) ? json_incref(revs) : json_object();
 	json_decref(j);
 }
 
@@ -206,6 +208,7 @@ void cluster_view_release(struct cluster_view *v)
 	for (size_t i = 0; i < v->nhosts; i++) {
 		free(v->hosts[i].name);
 		json_decref(v->hosts[i].pools);
+		json_decref(v->hosts[i].revisions);
 	}
 	for (size_t i = 0; i < v->npools; i++) {
 		free(v->pools[i].addr);

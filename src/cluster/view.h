@@ -2,7 +2,8 @@
  * at one revision into a view. Under the prefix "mvm/":
  *
  *   hosts/<host>              {"host", "pid", "vcpus", "mem_mib", "lease",
- *                              "pools": {"<t>/<p>": "<revision>", …}, "started_at"}
+ *                              "pools": {"<t>/<p>": "<current revision>", …},
+ *                              "revisions": {"<t>/<p>": ["<revision>", …], …}}
  *                             with the host's lease: gone when the host is
  *   tenants/<t>               {"max_vcpus", "max_mem_mib", "max_running", "max_warm",
  *                              "max_instances_per_pool"}: the tenant's quotas, written
@@ -37,7 +38,8 @@ struct c_host {
 	int64_t lease;
 	unsigned vcpus;
 	uint64_t mem_mib;
-	json_t *pools; /* {"<t>/<p>": "<revision>"} */
+	json_t *pools;	   /* {"<t>/<p>": "<current revision>"} */
+	json_t *revisions; /* {"<t>/<p>": ["<revision>", …]}: every one it can start */
 };
 
 struct c_pool {

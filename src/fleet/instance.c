@@ -578,8 +578,10 @@ static int do_move(struct pool *p, struct instance *in, enum inst_state to, bool
 	long long save_ms = 0;
 	_cleanup_free_ char *cur = NULL;
 	if (to == INST_RUNNING && from == INST_STOPPED) {
-		/* a (re)start boots what the pool has now */
-		if ((r = pool_current(p, &cur, e)) < 0)
+		/* a (re)start boots what the pool has now (in a cluster: what it runs) */
+		if (p->run_revision)
+			cur = xstrdup(p->run_revision), r = 1;
+		else if ((r = pool_current(p, &cur, e)) < 0)
 			return r;
 		if (r == 0) {
 			r = err_set(e, -ENOENT, EXIT_NOTFOUND, "Pool '%s/%s' has not been built",

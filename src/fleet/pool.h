@@ -51,6 +51,9 @@ struct pool {
 	struct pool_counts desired;
 	struct rstore store; /* root dir, revisions "revisions" */
 	json_t *record;	     /* pool.json as read (updated by pool_save) */
+	/* Set by the cluster's agent (not owned, not saved): a fresh start boots
+	 * this revision, the one the cluster runs, instead of current. */
+	const char *run_revision;
 };
 
 #define POOL_INIT                                                                                  \

@@ -376,6 +376,48 @@ etcd_leader() {
 	assert_eq 3 "$(hosts_of running | wc -l)"
 }
 
+# revision_of HOST ID: the revision HOST's copy of instance ID runs.
+revision_of() {
+	local_ "$1" instance ls acme/web --json | jq -r --arg id "$2" '.instances[] | select(.id == $id) | .revision'
+}
+
+# ids_on HOST: the ids of the instances the cluster has on node-HOST.
+ids_on() {
+	cluster_rows | awk -v h="node-$1" '$4 == h {print $1}' | sed 's|.*/||' | sort
+}
+
+@test "a build moves the revision the cluster runs, new instances go where it is built; a rollback moves it back" {
+	local r1 r2 before new
+	r1=$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq -r .revision)
+	[ "$r1" = "$(local_ a pool info acme/web --json | jq -r .current_revision)" ]
+	# a new revision, built on node-b only, with the cluster configured
+	sed -i 's/hello from the mvm fixture/hello from the second revision/' "$FLAKE/flake.nix"
+	run --separate-stderr env MVM_HOME="$BATS_FILE_TMPDIR/b" "$MVMCTL" pool build acme/web
+	[ "$status" -eq 0 ]
+	r2=$(local_ b pool info acme/web --json | jq -r .current_revision)
+	[ "$r2" != "$r1" ]
+	assert_contains "$stderr" "the cluster runs revision ${r2:0:12} of acme/web now (was ${r1:0:12})"
+	assert_eq "$r2" "$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq -r .revision)"
+	# a scale keeps it: the new instance goes to node-b, the only host that has it
+	before=$(ids_on b)
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 4 --timeout 120
+	[ "$status" -eq 0 ]
+	assert_eq "$r2" "$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq -r .revision)"
+	new=$(comm -13 <(echo "$before") <(ids_on b))
+	[ -n "$new" ]
+	assert_eq "$r2" "$(revision_of b "$new")"
+	# rolled back from node-a: new instances start from r1 again, on either host
+	run --separate-stderr "$MVMCTL" pool rollback acme/web --revision "${r1:0:12}"
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "the cluster runs revision ${r1:0:12} of acme/web now (was ${r2:0:12})"
+	before=$(ids_on a)
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 5 --timeout 120
+	[ "$status" -eq 0 ]
+	new=$(comm -13 <(echo "$before") <(ids_on a))
+	[ -n "$new" ]
+	assert_eq "$r1" "$(revision_of a "$new")"
+}
+
 @test "pool scale --running 0 stops and removes every copy on every host" {
 	run --separate-stderr "$MVMCTL" pool scale acme/web --running 0 --timeout 60
 	[ "$status" -eq 0 ]
