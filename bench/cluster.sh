@@ -44,17 +44,7 @@ unset MVM_CONFIG
 H=$tmp # homes: $H/a, $H/b (the two hosts), $H/l (single host, no cluster)
 WATCH_PID=''
 
-# gone PID SECS, as tests/e2e/helpers.bash (etcd_helpers.bash needs it)
-gone() {
-	local pid=$1 secs=${2:-10} i st
-	for ((i = 0; i < secs * 20; i++)); do
-		st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 0
-		[[ $st == Z* ]] && return 0
-		sleep 0.05
-	done
-	echo "process $pid still runs" >&2
-	return 1
-}
+. "$root/tests/e2e/helpers.bash" # gone, which etcd_helpers.bash needs
 . "$root/tests/e2e/etcd_helpers.bash"
 
 # kill_qemus HOME: SIGKILLs the shim and QEMU every live record of HOME names.
