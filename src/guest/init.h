@@ -147,8 +147,10 @@ void agent_send_raw(const void *p, size_t n);
 /* --- inject.c: test mode ------------------------------------------------ */
 /* When the image holds /etc/mvm/test-inject, what is written to the FIFO
  * /run/mvm-inject goes to the host on the agent channel byte for byte, among
- * the agent's own frames: tests play a hostile guest with it. It gives a
- * guest nothing it could not do as PID 1 of its own image. */
+ * the agent's own frames (held back until the host's decoder would be at a
+ * frame boundary again, so none of them lands inside an injected frame):
+ * tests play a hostile guest with it. It gives a guest nothing it could not
+ * do as PID 1 of its own image. */
 void inject_start(void);
 /* After every loop round: reads the FIFO again once the queue has room. */
 void inject_rearm(void);

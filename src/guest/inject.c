@@ -23,24 +23,41 @@
 static struct watch inject = {.fd = -1};
 static bool paused; /* the queue was full: not watched until it has room */
 
+/* A FIFO read ends wherever the writer's write did, often inside a frame. Sent
+ * as read, the agent's next frame would follow that part of a frame and the
+ * host's decoder would take it as the rest of the injected one: a session's
+ * line lost. So the bytes go through the host's own decoder first and only
+ * what it has used up (whole frames, and bytes it drops resynchronising) is
+ * sent; the rest waits for the next read. The host's decoder, at a frame
+ * boundary before these bytes, is at one after them, where the agent's frames
+ * go. */
+static uint8_t decbuf[2 * PROTO_MAX_FRAME];
+static struct proto_decoder dec;
+
 static void on_inject(struct watch *w, uint32_t events)
 {
 	(void)events;
-	uint8_t buf[16384];
 	for (;;) {
-		size_t room = agent_raw_room();
-		if (room < sizeof(buf)) {
+		if (agent_raw_room() < sizeof(decbuf)) {
 			/* the host reads slower than we write: wait for room */
 			loop_mod(w, 0);
 			paused = true;
 			return;
 		}
-		ssize_t n = read(w->fd, buf, sizeof(buf));
+		size_t room;
+		uint8_t *p = proto_decoder_space(&dec, &room);
+		ssize_t n = read(w->fd, p, room);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return;
-		agent_send_raw(buf, (size_t)n);
+		proto_decoder_commit(&dec, (size_t)n);
+		struct proto_frame f;
+		while (proto_decoder_next(&dec, &f) != 0)
+			;
+		/* dec.buf[0, dec.consumed): what the decoder is done with, byte
+		 * for byte as written (the next space call drops it) */
+		agent_send_raw(dec.buf, dec.consumed);
 	}
 }
 
@@ -59,6 +76,7 @@ void inject_start(void)
 		log_msg("test mode: %s: %s", INJECT_FIFO, strerror(errno));
 		return;
 	}
+	proto_decoder_init(&dec, decbuf, sizeof(decbuf));
 	inject.fd = fd;
 	inject.fn = on_inject;
 	if (loop_add(&inject, EPOLLIN) < 0) {
@@ -71,7 +89,7 @@ void inject_start(void)
 
 void inject_rearm(void)
 {
-	if (paused && agent_raw_room() >= 16384) {
+	if (paused && agent_raw_room() >= sizeof(decbuf)) {
 		paused = false;
 		loop_mod(&inject, EPOLLIN);
 	}

@@ -117,6 +117,24 @@ still_serving() {
 	assert_eq "$(seq -f 'tick %g' 0 19)" "$(grep -ao 'tick [0-9]*' "$BATS_FILE_TMPDIR/beside.out")"
 }
 
+@test "frames written to the FIFO in pieces never swallow a session's own frames" {
+	# ghost.bin 7 bytes a write: the guest reads the FIFO mid-frame again and
+	# again while this session's lines go out; each line, and the session's
+	# end, still arrives whole (a swallowed EXIT would leave exec waiting)
+	run --separate-stderr timeout 120 "$MVMCTL" exec "$VM" -- /bin/sh -c '
+		/bin/busybox dd if=/hostile/ghost.bin of=/run/mvm-inject bs=7 2>/dev/null &
+		dd=$! i=0
+		while kill -0 $dd 2>/dev/null; do echo line $i; i=$((i + 1)); done
+		wait $dd'
+	[ "$status" -eq 0 ] || { echo "exec: $status $stderr"; return 1; }
+	local n
+	n=$(grep -ac '^line [0-9]*$' <<<"$output")
+	echo "$n lines while injecting" >&3
+	[ "$n" -ge 10 ]
+	assert_eq "$(seq -f 'line %g' 0 $((n - 1)))" "$(grep -ao 'line [0-9]*' <<<"$output")"
+	still_serving
+}
+
 @test "a minute of console output at full speed: console.log stays within its cap" {
 	run --separate-stderr "$MVMCTL" exec "$VM" -- /bin/sh -c \
 		'end=$(($(date +%s) + 60)); while [ "$(date +%s)" -lt $end ]; do cat /bin/busybox; done >/dev/console'
