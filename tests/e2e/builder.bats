@@ -55,6 +55,13 @@ no_builder_left() {
 
 in_host_store() { ls /nix/store | grep -q -- "-$UNIQ\$"; }
 
+# replace_in FILE OLD NEW: the text OLD (not a pattern) becomes NEW.
+replace_in() {
+	local text
+	text=$(cat "$1")
+	printf '%s\n' "${text/"$2"/"$3"}" >"$1"
+}
+
 @test "seed 003 with the builder: create, build in a builder VM, scale; the output never reaches the host's /nix/store" {
 	run "$MVMCTL" pool create acme/workers --flake "$FLAKE" --profile default --mem 256M
 	[ "$status" -eq 0 ]
@@ -202,18 +209,22 @@ in_host_store() { ls /nix/store | grep -q -- "-$UNIQ\$"; }
 }
 
 @test "SIGKILL of pool build mid-build: no QEMU left, nothing half-registered, the next build works" {
-	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
-	local before
+	# a derivation that runs until killed, so the kill lands while nix builds
+	# in the VM, however fast the rest of the build is
+	local plain="paths = [ pkgs.busybox hello unit ];"
+	local slow="paths = [ pkgs.busybox hello unit (pkgs.runCommand \"mvm-slow\" { } \"sleep 600; mkdir \$out\") ];"
+	replace_in "$FLAKE/flake.nix" "$plain" "$slow"
+	grep -q mvm-slow "$FLAKE/flake.nix"
+	local before log="$BATS_TEST_TMPDIR/build.log"
 	before=$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")
-	"$MVMCTL" pool build acme/workers >/dev/null 2>&1 &
+	"$MVMCTL" pool build acme/workers >"$log" 2>&1 &
 	local pid=$!
-	# wait until nix runs inside the builder
 	local i
-	for i in $(seq 1 300); do
-		pgrep -f "qemu-system.*$MVM_HOME/builder/images" >/dev/null && break
+	for i in $(seq 1 1800); do
+		grep -q -- "-mvm-slow.drv'" "$log" && break
 		sleep 0.1
 	done
-	sleep 8
+	grep -q -- "-mvm-slow.drv'" "$log" || { cat "$log"; return 1; }
 	kill -9 "$pid"
 	wait "$pid" 2>/dev/null || true
 	for i in $(seq 1 100); do
@@ -222,7 +233,9 @@ in_host_store() { ls /nix/store | grep -q -- "-$UNIQ\$"; }
 	done
 	no_builder_left
 	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq "$before" ]
+	replace_in "$FLAKE/flake.nix" "sleep 600" "sleep 0"
 	run "$MVMCTL" pool build acme/workers
+	replace_in "$FLAKE/flake.nix" "${slow/sleep 600/sleep 0}" "$plain"
 	[ "$status" -eq 0 ]
 	[ -z "$(ls -A "$MVM_HOME/tmp")" ]
 }
