@@ -42,16 +42,27 @@ etcd_netns_setup() {
 	ip netns add "$probe" 2>/dev/null || return 1
 	ip netns del "$probe"
 	echo "$tag" >"$ETCD_DIR/netns"
-	ip link add "$br" type bridge || return 1
-	ip addr add "10.213.$tag.254/24" dev "$br"
-	ip link set "$br" up
+	# any step that fails (no bridge or veth support here): undo, use 127.0.0.1
+	if ! {
+		ip link add "$br" type bridge &&
+			ip addr add "10.213.$tag.254/24" dev "$br" &&
+			ip link set "$br" up
+	}; then
+		etcd_netns_teardown
+		return 1
+	fi
 	for n in 1 2 3; do
-		ip netns add "mvm$tag-m$n"
-		ip link add "mv$tag-m$n" type veth peer name eth0 netns "mvm$tag-m$n"
-		ip link set "mv$tag-m$n" master "$br" up
-		ip -n "mvm$tag-m$n" addr add "10.213.$tag.$n/24" dev eth0
-		ip -n "mvm$tag-m$n" link set eth0 up
-		ip -n "mvm$tag-m$n" link set lo up
+		if ! {
+			ip netns add "mvm$tag-m$n" &&
+				ip link add "mv$tag-m$n" type veth peer name eth0 netns "mvm$tag-m$n" &&
+				ip link set "mv$tag-m$n" master "$br" up &&
+				ip -n "mvm$tag-m$n" addr add "10.213.$tag.$n/24" dev eth0 &&
+				ip -n "mvm$tag-m$n" link set eth0 up &&
+				ip -n "mvm$tag-m$n" link set lo up
+		}; then
+			etcd_netns_teardown
+			return 1
+		fi
 	done
 }
 
