@@ -166,6 +166,14 @@ qemu_of() {
 	run --separate-stderr env MVM_CONFIG="$BATS_TEST_TMPDIR/bad.toml" MVM_ETCD= "$MVMCTL" host ls
 	[ "$status" -eq 3 ]
 	assert_contains "$stderr" "expected an array of endpoints"
+	printf '[cluster]\netcd = ["ftp://127.0.0.1:2379"]\n' >"$BATS_TEST_TMPDIR/bad.toml"
+	run --separate-stderr env MVM_CONFIG="$BATS_TEST_TMPDIR/bad.toml" MVM_ETCD= "$MVMCTL" host ls
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "expected an array of http:// or https:// endpoints"
+	printf '[cluster]\nlease_ttl = 1\n' >"$BATS_TEST_TMPDIR/bad.toml"
+	run --separate-stderr env MVM_CONFIG="$BATS_TEST_TMPDIR/bad.toml" "$MVMCTL" host ls
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "expected seconds, from 2 to 3600"
 }
 
 @test "the gateway's traps: absent keys, failed compares, expired leases, untyped PUT events, compaction" {
@@ -200,6 +208,10 @@ qemu_of() {
 	assert_eq "node-a node-b" "$(jq -r '[.hosts[].host] | join(" ")' <<<"$output")"
 	assert_eq "1024 1024" "$(jq -r '[.hosts[].mem_mib] | join(" ")' <<<"$output")"
 	assert_eq "$rev $rev" "$(jq -r '[.hosts[].pools["acme/web"]] | join(" ")' <<<"$output")"
+	run "$MVMCTL" host ls
+	[ "$status" -eq 0 ]
+	assert_contains "$output" "HOST"
+	[ "$(grep -c "acme/web@${rev:0:12}" <<<"$output")" -eq 2 ]
 }
 
 @test "pool scale --running 2 spreads the pool over both hosts and returns once they run" {
