@@ -7,7 +7,9 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cluster/client.h"
 #include "core/clock.h"
+#include "core/config.h"
 #include "core/jsonio.h"
 #include "core/size.h"
 #include "core/util.h"
@@ -19,6 +21,18 @@
 #define STR_(x)	  #x
 #define STR(x)	  STR_(x)
 #define QUOTA_MAX 1000000 /* far beyond any host: a larger number is a typo */
+
+/* The cluster when [cluster] etcd / MVM_ETCD is set (*c NULL when not). */
+static int open_cluster(struct cli *cli, struct etcd **c)
+{
+	struct config cfg;
+	int r = config_load(&cfg, &cli->err);
+	if (r < 0)
+		return r;
+	r = cluster_open(&cfg, c, &cli->err);
+	config_release(&cfg);
+	return r;
+}
 
 /* "acme" as a tenant id, or a usage error in cli->err. */
 static int parse_id(struct cli *cli, const char *arg, struct fleet_addr *a)
@@ -156,6 +170,17 @@ static int run_create(struct cli *cli, int argc, char **argv)
 		q.max_pools = co.max_pools;
 	if (co.max_instances_per_pool_set)
 		q.max_instances_per_pool = co.max_instances_per_pool;
+	/* with a cluster, its copy of the quotas first: one set for every host */
+	struct etcd *c = NULL;
+	bool in_cluster = false;
+	if ((r = open_cluster(cli, &c)) < 0)
+		return r;
+	if (c) {
+		r = cluster_tenant_register(c, a.tenant, &q, &in_cluster, &cli->err);
+		etcd_close(c);
+		if (r < 0)
+			return r;
+	}
 	if ((r = tenant_create(a.tenant, &q, &cli->err)) < 0) {
 		if (cli->err.exit == EXIT_REFUSED)
 			err_hint(&cli->err, "'mvmctl tenant info %s' shows it", a.tenant);
@@ -172,6 +197,11 @@ static int run_create(struct cli *cli, int argc, char **argv)
 		quotas_line(&sb, &t.q);
 		cli_note(cli, "created tenant '%s' (quotas: %s)", t.id, sb.buf);
 		strbuf_release(&sb);
+		if (c && in_cluster)
+			cli_note(cli, "the cluster holds '%s' and its quotas now, for every host",
+				 t.id);
+		else if (c)
+			cli_note(cli, "the cluster had '%s' already, with these quotas", t.id);
 	}
 	tenant_release(&t);
 	return 0;
@@ -202,12 +232,13 @@ static const struct command cmd_tenant_create = {
 																				     TENANT_DEFAULT_MAX_INSTANCES_PER_POOL) "\n"
 																									    "vCPUs and memory count running and warm instances. Every quota is at least 1, "
 																									    "except\nmax_warm, which may be 0. The tenant starts with no secrets (an empty "
-																									    "secrets disk).",
+																									    "secrets disk).\nWith a cluster ([cluster] etcd or MVM_ETCD), the quotas are registered there first, one\nset for every host: a tenant the cluster has with other quotas is refused (docs/cluster.md).",
     .examples = "mvmctl tenant create acme\n"
 		"mvmctl tenant create acme --max-vcpus 32 --max-mem 64G --max-pools 4\n"
 		"mvmctl tenant create batch --max-warm 0 --json",
     .exit_status = "0 created, 2 usage error (a malformed id, a quota below its minimum),\n"
-		   "5 the tenant already exists",
+		   "5 the tenant already exists (or the cluster has it with other quotas),\n"
+		   "6 the cluster's etcd is unreachable",
     .opts = create_opts,
     .min_args = 1,
     .max_args = 1,
@@ -338,6 +369,40 @@ static void print_info(const struct tenant *t, const struct strvec *pools,
 	putchar('\n');
 }
 
+/* With a cluster: what the tenant's pools ask of the cluster's quotas, over every host. */
+static void print_cluster(const json_t *cu)
+{
+	const json_t *q = json_object_get(cu, "quotas");
+	const json_t *d = json_object_get(cu, "desired");
+	const json_t *in = json_object_get(cu, "instances");
+	printf("cluster (desired / max, over every host)\n");
+	if (!json_is_object(q)) {
+		printf(
+		    "  %-24s none yet (a 'pool scale' or 'tenant create' with the cluster writes "
+		    "them)\n",
+		    "quotas");
+	} else {
+		static const char *const rows[][2] = {{"vcpus", "max_vcpus"},
+						      {"mem_mib", "max_mem_mib"},
+						      {"running", "max_running"},
+						      {"warm", "max_warm"}};
+		for (size_t i = 0; i < ARRAY_SIZE(rows); i++)
+			printf("  %-24s %lld / %lld\n", rows[i][0], json_get_int(d, rows[i][0], 0),
+			       json_get_int(q, rows[i][1], 0));
+	}
+	printf("  %-24s %lld running, %lld warm, %lld sleeping, %lld unplaced\n", "instances",
+	       json_get_int(in, "running", 0), json_get_int(in, "warm", 0),
+	       json_get_int(in, "sleeping", 0), json_get_int(in, "unplaced", 0));
+	const char *h;
+	const json_t *n;
+	printf("  %-24s", "hosts");
+	if (!json_object_size(json_object_get(cu, "hosts")))
+		printf(" none");
+	json_object_foreach((json_t *)json_object_get(cu, "hosts"), h, n)
+	    printf(" %s (%lld)", h, (long long)json_integer_value(n));
+	putchar('\n');
+}
+
 static int run_info(struct cli *cli, int argc, char **argv)
 {
 	(void)argc;
@@ -350,16 +415,27 @@ static int run_info(struct cli *cli, int argc, char **argv)
 		return r;
 	struct strvec pools = STRVEC_INIT;
 	struct quota_usage u;
-	if ((r = pool_list(t.id, &pools, &cli->err)) >= 0 &&
+	struct etcd *c = NULL;
+	json_t *cu = NULL;
+	if ((r = open_cluster(cli, &c)) == 0 && c) {
+		r = cluster_tenant_usage(c, t.id, &cu, &cli->err);
+		etcd_close(c);
+	}
+	if (r >= 0 && (r = pool_list(t.id, &pools, &cli->err)) >= 0 &&
 	    (r = quota_usage(t.id, &u, &cli->err)) >= 0) {
 		if (cli->json) {
 			json_t *j = tenant_json(&t, &pools);
 			json_object_set_new(j, "usage", usage_json(&u));
+			if (cu)
+				json_object_set(j, "cluster", cu);
 			cli_json(cli, j);
 		} else {
 			print_info(&t, &pools, &u);
+			if (cu)
+				print_cluster(cu);
 		}
 	}
+	json_decref(cu);
 	strvec_clear(&pools);
 	tenant_release(&t);
 	return r < 0 ? r : 0;
@@ -397,16 +473,31 @@ static int run_rm(struct cli *cli, int argc, char **argv)
 	int r = parse_id(cli, argv[0], &a);
 	if (r < 0)
 		return r;
-	bool removed = true;
-	if ((r = tenant_remove(a.tenant, &cli->err)) < 0) {
-		if (!rmo.force || cli->err.exit != EXIT_NOTFOUND)
+	bool removed = true, from_cluster = false;
+	struct etcd *c = NULL;
+	if ((r = open_cluster(cli, &c)) < 0)
+		return r;
+	if (c) { /* the cluster's copy first: refused while its pools have instances */
+		r = cluster_tenant_remove(c, a.tenant, &from_cluster, &cli->err);
+		etcd_close(c);
+		if (r < 0)
 			return r;
-		cli_note(cli, "nothing to remove: %s", cli->err.msg);
+		if (from_cluster)
+			cli_note(cli, "removed tenant '%s' and its pools from the cluster",
+				 a.tenant);
+	}
+	if ((r = tenant_remove(a.tenant, &cli->err)) < 0) {
+		/* a tenant of the cluster that this host never had: removed there */
+		if ((!rmo.force && !from_cluster) || cli->err.exit != EXIT_NOTFOUND)
+			return r;
+		if (!from_cluster)
+			cli_note(cli, "nothing to remove: %s", cli->err.msg);
 		err_release(&cli->err);
-		removed = false;
+		removed = from_cluster;
 	}
 	if (cli->json)
-		cli_json(cli, json_pack("{s:s, s:b}", "id", a.tenant, "removed", removed));
+		cli_json(cli, json_pack("{s:s, s:b, s:b}", "id", a.tenant, "removed", removed,
+					"removed_from_cluster", from_cluster));
 	else if (removed)
 		printf("removed tenant %s\n", a.tenant);
 	return 0;
@@ -418,10 +509,13 @@ static const struct command cmd_tenant_rm = {
     .summary = "Remove a tenant that has no pools, with its secrets.",
     .usage = "<tenant> [--force] [--json]",
     .description = "Refused while the tenant has pools ('mvmctl pool rm' them first). The "
-		   "tenant's directory\ndisappears in one step (a rename) and is then deleted.",
+		   "tenant's directory\ndisappears in one step (a rename) and is then deleted. "
+		   "With a cluster, refused while a pool\nof the tenant has instances there; "
+		   "else its keys go from the cluster first.",
     .examples = "mvmctl tenant rm acme\nmvmctl tenant rm --force acme",
     .exit_status = "0 removed (or, with --force, already gone), 2 usage error,\n"
-		   "4 no such tenant, 5 refused: the tenant still has pools",
+		   "4 no such tenant, 5 refused: the tenant still has pools (here, or with "
+		   "instances\nin the cluster), 6 the cluster's etcd is unreachable",
     .opts = rm_opts,
     .min_args = 1,
     .max_args = 1,

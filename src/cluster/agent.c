@@ -19,6 +19,7 @@
 #include "core/util.h"
 #include "fleet/fleet.h"
 #include "fleet/instance.h"
+#include "shim/fence.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -72,6 +73,22 @@ static int save_lease(const struct agent *a, struct err *e)
 	return r;
 }
 
+/* The fence file: the lease vouched for until TTL minus the margin after
+ * sent_boot (boot_ms() when the grant or renewal that succeeded was sent).
+ * Written before last_renew_ms moves, so that the agent never asks a
+ * supervisor to resume a VM while the file still says no. */
+static void write_fence(struct agent *a, int64_t lease, long long sent_boot)
+{
+	struct fence f = {.lease = lease, .until_ms = sent_boot + a->ttl_s * 1000LL - a->margin_ms};
+	struct err e = ERR_INIT;
+	pthread_mutex_lock(&a->fence_lock);
+	if (fence_write(a->fence_path, &f, &e) < 0)
+		agent_log(a, "cannot write the fence file: %s (this host's VMs will be paused)",
+			  e.msg ? e.msg : "?");
+	pthread_mutex_unlock(&a->fence_lock);
+	err_release(&e);
+}
+
 /* The lease of an earlier run of this host's agent, when etcd still has it. */
 static int64_t adopt_lease(struct agent *a)
 {
@@ -82,10 +99,12 @@ static int64_t adopt_lease(struct agent *a)
 	if (json_read_file(path, &j, &e) == 0) {
 		const char *host = json_get_str(j, "host");
 		const char *s = json_get_str(j, "lease");
-		long long v = 0;
+		long long v = 0, sent_boot = boot_ms();
 		if (host && !strcmp(host, a->name) && s && parse_int64(s, 1, INT64_MAX, &v) == 0 &&
-		    etcd_lease_keepalive(a->c, v, &ttl, &e) == 0 && ttl > 0)
+		    etcd_lease_keepalive(a->c, v, &ttl, &e) == 0 && ttl > 0) {
 			id = v;
+			write_fence(a, id, sent_boot);
+		}
 	}
 	json_decref(j);
 	err_release(&e);
@@ -95,9 +114,11 @@ static int64_t adopt_lease(struct agent *a)
 static int new_lease(struct agent *a, struct err *e)
 {
 	int64_t id = 0, granted = 0;
+	long long sent_boot = boot_ms();
 	int r = etcd_lease_grant(a->c, a->ttl_s, &id, &granted, e);
 	if (r < 0)
 		return r;
+	write_fence(a, id, sent_boot);
 	atomic_store(&a->lease, id);
 	atomic_store(&a->last_renew_ms, mono_ms());
 	atomic_store(&a->lease_lost, false);
@@ -130,10 +151,11 @@ static void *keepalive_main(void *arg)
 			next = mono_ms() + 200;
 			continue;
 		}
-		long long sent = mono_ms();
+		long long sent = mono_ms(), sent_boot = boot_ms();
 		struct err e = ERR_INIT;
 		int r = etcd_lease_keepalive(k->c, id, &ttl, &e);
 		if (r == 0 && ttl > 0) {
+			write_fence(a, id, sent_boot);
 			atomic_store(&a->last_renew_ms, sent);
 			if (failing)
 				agent_log(a, "lease renewed again");
@@ -256,8 +278,13 @@ int agent_serve(const struct config *cfg, const struct agent_opts *o, struct err
 	a.margin_ms = o->ttl_s * 1000LL / 4 > 1000 ? o->ttl_s * 1000LL / 4 : 1000;
 	a.grace_ms = a.margin_ms;
 	capacity(&a);
+	pthread_mutex_init(&a.fence_lock, NULL);
+	_cleanup_free_ char *dir = fs_join(paths_home(), "cluster");
+	a.fence_path = fs_join(dir, "fence.json");
 	struct keeper k = {.a = &a};
-	int r = etcd_open(&a.c, &cfg->etcd, 2000, e);
+	int r = fs_mkdir_p(dir, 0700, e);
+	if (r == 0)
+		r = etcd_open(&a.c, &cfg->etcd, 2000, e);
 	if (r == 0)
 		r = etcd_open(&k.c, &cfg->etcd, 2000, e);
 	int64_t old = r == 0 ? adopt_lease(&a) : 0;
@@ -298,5 +325,7 @@ int agent_serve(const struct config *cfg, const struct agent_opts *o, struct err
 	json_decref(a.unowned_since);
 	json_decref(a.retry_at);
 	json_decref(a.failover);
+	free(a.fence_path);
+	pthread_mutex_destroy(&a.fence_lock);
 	return r;
 }

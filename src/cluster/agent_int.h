@@ -3,6 +3,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +29,10 @@ struct agent {
 	long long due_ms; /* mono ms of the next grace that ends (0: none): the loop wakes then */
 	bool fenced;
 	int64_t seen_rev; /* the revision of the last view read */
+	/* $MVM_HOME/cluster/fence.json (shim/fence.h): every VM the agent starts
+	 * is paused by its supervisor once the deadline in it passes */
+	char *fence_path;
+	pthread_mutex_t fence_lock; /* the loop and the keepalive thread both write it */
 };
 
 /* A line of the agent's log: "HH:MM:SS <host>: <message>". */

@@ -148,43 +148,29 @@ static const char *kept(struct strvec *keep, char *s)
 	return keep->v[keep->n - 1];
 }
 
-/* The tenant's quotas: the local tenant's (then *put is its record, for the
- * cluster's copy), else the cluster's copy. */
+/* The tenant's quotas: the cluster's copy (`tenant create` with a cluster
+ * wrote it), else the local tenant's (then *put is its value, for the
+ * cluster's copy: a tenant made before the host joined). */
 static int tenant_quotas(const struct cluster_view *v, const char *t, struct tenant_quotas *q,
 			 char **put, struct err *e)
 {
 	*put = NULL;
-	struct tenant ten = TENANT_INIT;
-	struct err le = ERR_INIT;
-	int r = tenant_load(t, &ten, &le);
-	if (r == 0) {
-		*q = ten.q;
-		json_t *j =
-		    json_pack("{s:I, s:I, s:I, s:I, s:I}", "max_vcpus", q->max_vcpus, "max_mem_mib",
-			      q->max_mem_mib, "max_running", q->max_running, "max_warm",
-			      q->max_warm, "max_instances_per_pool", q->max_instances_per_pool);
-		*put = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(j);
-		tenant_release(&ten);
+	const json_t *j = json_object_get(v->tenants, t);
+	if (j) {
+		cluster_quotas_parse(j, q);
 		return 0;
 	}
-	const json_t *j = json_object_get(v->tenants, t);
-	if (!j) {
-		err_release(e);
-		*e = le;
+	struct tenant ten = TENANT_INIT;
+	int r = tenant_load(t, &ten, e);
+	if (r < 0) {
 		err_hint(e,
-			 "the cluster learns a tenant's quotas from a 'pool scale' on a host that "
-			 "has the tenant");
+			 "'mvmctl tenant create %s' with the cluster configured registers it there",
+			 t);
 		return r;
 	}
-	err_release(&le);
-	*q = (struct tenant_quotas){
-	    .max_vcpus = json_get_int(j, "max_vcpus", 0),
-	    .max_mem_mib = json_get_int(j, "max_mem_mib", 0),
-	    .max_running = json_get_int(j, "max_running", 0),
-	    .max_warm = json_get_int(j, "max_warm", 0),
-	    .max_instances_per_pool = json_get_int(j, "max_instances_per_pool", 0),
-	};
+	*q = ten.q;
+	*put = cluster_quotas_value(q);
+	tenant_release(&ten);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/strvec.h"
 #include "fleet/pool.h"
+#include "fleet/tenant.h"
 
 /* The cluster of cfg ([cluster] etcd / MVM_ETCD); *c NULL when none is set. */
 int cluster_open(const struct config *cfg, struct etcd **c, struct err *e);
@@ -43,6 +44,30 @@ int cluster_pool_set_revision(struct etcd *c, const char *t, const char *p, cons
 /* The cluster's instances in scope ("<t>" or "<t>/<p>"; NULL: all), as
  * above's "instances". */
 int cluster_instances(struct etcd *c, const char *scope, json_t **out, struct err *e);
+
+/* `tenant create` with a cluster: the tenant's quotas become the cluster's
+ * (mvm/tenants/<t>, created if absent; *created then). A tenant the cluster
+ * has with other quotas is refused (EXIT_REFUSED, naming them): quotas are
+ * one for every host. */
+int cluster_tenant_register(struct etcd *c, const char *t, const struct tenant_quotas *q,
+			    bool *created, struct err *e);
+
+/* `tenant info` with a cluster: {"quotas": the cluster's (or null), "pools":
+ * ["<t>/<p>", …], "desired": {"running", "warm", "sleeping", "vcpus",
+ * "mem_mib"} summed over them (what the quotas are checked against),
+ * "instances": {"running", "warm", "sleeping", "unplaced"}, "hosts":
+ * {"<host>": n}}. */
+int cluster_tenant_usage(struct etcd *c, const char *t, json_t **out, struct err *e);
+
+/* `tenant rm` with a cluster: refused (EXIT_REFUSED, naming them) while a
+ * pool of the tenant wants or has an instance; else the tenant's key and its
+ * pools' keys go in one transaction (*removed when there were any). */
+int cluster_tenant_remove(struct etcd *c, const char *t, bool *removed, struct err *e);
+
+/* The cluster's copy of a tenant's quotas (max_pools is per host), as
+ * mvm/tenants/<t> holds it. */
+char *cluster_quotas_value(const struct tenant_quotas *q);
+void cluster_quotas_parse(const json_t *j, struct tenant_quotas *q);
 
 /* The live hosts: [{"host", "vcpus", "mem_mib", "free_mib", "instances", "pools"}]. */
 int cluster_hosts(struct etcd *c, json_t **out, struct err *e);

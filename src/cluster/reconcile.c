@@ -324,6 +324,7 @@ static int pool_pass(struct agent *a, struct cluster_view *v, const struct c_poo
 		return 0;
 	}
 	p.run_revision = cp->revision; /* new instances boot what the cluster runs */
+	p.run_fence = a->fence_path;   /* and are paused when the lease is in doubt */
 	struct instance *loc = NULL;
 	size_t n = 0;
 	int r = instance_list(cp->tenant, cp->pool, &loc, &n, e);

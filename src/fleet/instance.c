@@ -517,6 +517,7 @@ static int boot(const struct pool *p, struct instance *in, const char *rev, enum
 	    .snapshot_data_disk_mib = data_mib,
 	    .wake = kind == BOOT_WAKE,
 	    .remove_on_exit = rm_on_exit,
+	    .fence = p->run_fence,
 	};
 	struct vm_started st = VM_STARTED_INIT;
 	r = vm_start(&spec, VM_WAIT_READY, &st, e);

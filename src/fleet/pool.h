@@ -54,6 +54,9 @@ struct pool {
 	/* Set by the cluster's agent (not owned, not saved): a fresh start boots
 	 * this revision, the one the cluster runs, instead of current. */
 	const char *run_revision;
+	/* Set by the cluster's agent: every VM it starts is fenced by this file
+	 * (vm_spec.fence). */
+	const char *run_fence;
 };
 
 #define POOL_INIT                                                                                  \

@@ -24,6 +24,7 @@
 #include "core/util.h"
 #include "proto/agent.h"
 #include "shim/ctl.h"
+#include "shim/fence.h"
 #include "shim/relay.h"
 #include "shim/shim.h"
 #include "shim/vmdir.h"
@@ -78,6 +79,11 @@ struct shim {
 	 * exec sessions are relayed onto it (relay.h) */
 	bool agent_hello;
 	struct relay relay;
+	/* spec.json "fence" (fence.h): the cluster agent's fence file, and what
+	 * the fence did to the VM */
+	const char *fence;
+	struct fence_state fst;
+	long long fence_next; /* mono_ms() of the next look at the file */
 };
 
 static void notify(struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -269,6 +275,46 @@ static void put_to_sleep(struct shim *s, struct client *c)
 	finish(s, VM_ASLEEP_REASON);
 }
 
+/* --- the cluster's fence (fence.h) ----------------------------------------------------- */
+
+static bool fenced_now(struct shim *s)
+{
+	struct fence f;
+	return s->fence && fence_passed(fence_read(s->fence, &f) == 0 ? &f : NULL, boot_ms());
+}
+
+/* Pauses the VM when the fence's deadline has passed; resumes what it paused
+ * when the same lease is renewed. Only a VM that is up and ready: a boot or
+ * a restore in progress runs to its end first. */
+static void fence_tick(struct shim *s)
+{
+	if (!s->fence || !s->ready || s->stop_requested || s->vm.exited ||
+	    mono_ms() < s->fence_next)
+		return;
+	s->fence_next = mono_ms() + FENCE_CHECK_MS;
+	struct fence f;
+	bool readable = fence_read(s->fence, &f) == 0;
+	bool paused = json_is_true(json_object_get(s->rec, "paused"));
+	enum fence_action act = fence_decide(readable ? &f : NULL, boot_ms(), paused, &s->fst);
+	if (act == FENCE_NONE)
+		return;
+	struct err e = ERR_INIT;
+	bool pause = act == FENCE_PAUSE;
+	if ((pause ? s->b->pause(&s->vm, &e) : s->b->resume(&s->vm, &e)) < 0) {
+		s->fst.fenced = !pause; /* as it was: tried again at the next tick */
+		err_release(&e);
+		return;
+	}
+	json_object_set_new(s->rec, "paused", json_boolean(pause));
+	if (pause) {
+		_cleanup_free_ char *now = json_now_rfc3339();
+		json_object_set_new(s->rec, "fenced", json_string(now));
+	} else {
+		json_object_del(s->rec, "fenced");
+	}
+	record(s);
+}
+
 static void handle_request(struct shim *s, struct client *c, const char *line, size_t len,
 			   const char *rest, size_t rest_len)
 {
@@ -302,11 +348,20 @@ static void handle_request(struct shim *s, struct client *c, const char *line, s
 		put_to_sleep(s, c);
 	} else if (!strcmp(op, "pause") || !strcmp(op, "resume")) {
 		bool pause = !strcmp(op, "pause");
-		int r = pause ? s->b->pause(&s->vm, &e) : s->b->resume(&s->vm, &e);
-		if (r < 0) {
+		int r = !pause && fenced_now(s) ? -EPERM
+			: pause			? s->b->pause(&s->vm, &e)
+						: s->b->resume(&s->vm, &e);
+		if (r == -EPERM) {
+			reply_error(
+			    c, "the VM is fenced: this host's cluster lease was not renewed in "
+			       "time (is `mvm host serve` running, and can it reach etcd?)");
+		} else if (r < 0) {
 			reply_error(c, e.msg ? e.msg : "failed");
 		} else {
 			json_object_set_new(s->rec, "paused", json_boolean(pause));
+			/* a pause asked for is the asker's, no longer the fence's */
+			s->fst.fenced = false;
+			json_object_del(s->rec, "fenced");
 			record(s);
 			client_reply(c, json_pack("{s:b}", "ok", true));
 		}
@@ -920,6 +975,9 @@ static void loop(struct shim *s)
 		if (!s->ready) {
 			long long left = s->deadline - mono_ms();
 			timeout = left > 0 ? (int)left : 0;
+		} else if (s->fence) {
+			long long left = s->fence_next - mono_ms();
+			timeout = left > 0 ? (int)left : 0;
 		}
 		int n = poll(p, ARRAY_SIZE(p), timeout);
 		if (n < 0 && errno != EINTR)
@@ -928,6 +986,7 @@ static void loop(struct shim *s)
 			boot_timed_out(s);
 			break;
 		}
+		fence_tick(s);
 		if (n <= 0)
 			continue;
 		if (p[P_SIG].revents)
@@ -1033,6 +1092,7 @@ int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e)
 		goto fail;
 	s.ephemeral = json_is_true(json_object_get(s.spec, "ephemeral"));
 	s.parked_boot = json_is_true(json_object_get(s.spec, "parked_boot"));
+	s.fence = json_get_str(s.spec, "fence");
 	s.log_path = vm_file(name, "console.log");
 	s.log_fd = open(s.log_path,
 			O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);

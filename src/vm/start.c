@@ -337,6 +337,8 @@ static int write_spec(struct start *st, struct err *e)
 	}
 	if (spec->mem_file)
 		json_object_set_new(st->spec_json, "mem_file", json_string(spec->mem_file));
+	if (spec->fence)
+		json_object_set_new(st->spec_json, "fence", json_string(spec->fence));
 	json_t *rm = json_array();
 	for (const char *const *f = spec->remove_on_exit; f && *f; f++)
 		json_array_append_new(rm, json_string(*f));

@@ -93,6 +93,10 @@ struct vm_spec {
 	/* Files the supervisor deletes when the VM stops or sleeps (the fresh
 	 * secrets disk of a fleet instance); NULL-terminated, may be NULL. */
 	const char *const *remove_on_exit;
+	/* The fence file of the cluster agent that starts this VM (shim/fence.h):
+	 * the supervisor pauses the VM once the deadline in it has passed. NULL:
+	 * no fence (every VM not started by `mvm host serve`). */
+	const char *fence;
 };
 
 enum vm_wait {

@@ -127,6 +127,33 @@ all_on() {
 		[ "$(cluster_rows | wc -l)" -eq "$2" ]
 }
 
+# fenced_copy HOST ID: HOST's copy of instance ID was paused by its own
+# supervisor for the fence (shim/fence.h), its QEMU kept.
+fenced_copy() {
+	local f="$BATS_FILE_TMPDIR/$1/pools/acme/web/instances/$2/vm.json"
+	jq -e '.paused == true and (.fenced | type) == "string"' "$f" >/dev/null
+}
+
+# failover_to HOST SECONDS FROM N IDS...: waits until all N instances run on
+# HOST, checking twice a second that whenever HOST runs one of IDS (FROM's
+# copies), FROM's copy of it is already fenced: no moment with both running.
+failover_to() {
+	local to=$1 secs=$2 from=$3 n=$4 i id
+	shift 4
+	for ((i = 0; i < secs * 2; i++)); do
+		for id in "$@"; do
+			if local_live "$to" | grep -qx "$id running" && ! fenced_copy "$from" "$id"; then
+				echo "$id runs on $to while $from's copy is not fenced" >&2
+				return 1
+			fi
+		done
+		all_on "$to" "$n" && return 0
+		sleep 0.5
+	done
+	echo "not all on $to within $secs s" >&2
+	return 1
+}
+
 # qemu_of HOST ID: the pid of the QEMU of HOST's copy of instance ID.
 qemu_of() {
 	local f="$BATS_FILE_TMPDIR/$1/pools/acme/web/instances/$2/vm.json"
@@ -244,6 +271,48 @@ qemu_of() {
 	assert_eq 8 "$(etcdctl_ get mvm/tenants/acme --print-value-only | jq .max_running)"
 }
 
+@test "tenant commands with a cluster: create registers one set of quotas for every host, info shows the cluster's use, rm is refused while pools have instances" {
+	run --separate-stderr "$MVMCTL" tenant create beta --max-running 3
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "the cluster holds 'beta' and its quotas now, for every host"
+	assert_eq 3 "$(etcdctl_ get mvm/tenants/beta --print-value-only | jq .max_running)"
+	# another host with the same quotas joins it; other quotas are refused, naming the cluster's
+	run --separate-stderr env MVM_HOME="$BATS_FILE_TMPDIR/b" "$MVMCTL" tenant create beta --max-running 3
+	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "the cluster had 'beta' already, with these quotas"
+	mkdir -m 700 "$BATS_TEST_TMPDIR/c"
+	run --separate-stderr env MVM_HOME="$BATS_TEST_TMPDIR/c" "$MVMCTL" tenant create beta --max-running 5
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "tenant 'beta' exists in the cluster with other quotas (vcpus 16, mem 16G, running 3, warm 16, per pool 16)"
+	assert_contains "$stderr" "--max-running 3 --max-warm 16"
+	[ ! -e "$BATS_TEST_TMPDIR/c/tenants/beta" ]
+	assert_eq 3 "$(etcdctl_ get mvm/tenants/beta --print-value-only | jq .max_running)"
+	# info: acme's use over both hosts, against the cluster's quotas
+	run --separate-stderr "$MVMCTL" tenant info acme --json
+	[ "$status" -eq 0 ]
+	assert_eq 2 "$(jq .cluster.desired.running <<<"$output")"
+	assert_eq 8 "$(jq .cluster.quotas.max_running <<<"$output")"
+	assert_eq '{"node-a":1,"node-b":1}' "$(jq -c .cluster.hosts <<<"$output")"
+	assert_eq '{"running":2,"sleeping":0,"unplaced":0,"warm":0}' "$(jq -cS .cluster.instances <<<"$output")"
+	run "$MVMCTL" tenant info acme
+	assert_contains "$output" "cluster (desired / max, over every host)"
+	assert_contains "$output" "node-a (1) node-b (1)"
+	# rm: refused while acme's pools have instances, nothing removed; beta goes from both
+	run --separate-stderr "$MVMCTL" tenant rm acme
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "tenant 'acme' has pools with instances in the cluster: acme/web"
+	[ -n "$(etcdctl_ get mvm/tenants/acme)" ]
+	[ -e "$MVM_HOME/tenants/acme/tenant.json" ]
+	run --separate-stderr "$MVMCTL" tenant rm beta
+	[ "$status" -eq 0 ]
+	assert_eq "" "$(etcdctl_ get mvm/tenants/beta)"
+	[ ! -e "$MVM_HOME/tenants/beta" ]
+	# node-b's local beta is its own to remove; the cluster has none left
+	run --separate-stderr env MVM_HOME="$BATS_FILE_TMPDIR/b" "$MVMCTL" tenant rm beta --json
+	[ "$status" -eq 0 ]
+	assert_eq false "$(jq .removed_from_cluster <<<"$output")"
+}
+
 @test "a warm count pauses one instance where it runs; --no-wait returns before the hosts move" {
 	run --separate-stderr "$MVMCTL" pool scale acme/web --running 1 --warm 1 --timeout 120
 	[ "$status" -eq 0 ]
@@ -256,6 +325,22 @@ qemu_of() {
 	[ "$status" -eq 0 ]
 	assert_eq "2" "$(jq -r .desired.running <<<"$output")"
 	wait_for 60 '[ "$(hosts_of running | wc -l)" -eq 2 ]'
+}
+
+@test "a scale that does not converge within --timeout exits 1 saying what is missing; the hosts get there later" {
+	# both agents frozen for a moment, well inside the fence's deadline: nothing moves
+	# (a pause, not a new instance: which host keeps what stays as it was)
+	kill -STOP "$(agent_pid a)" "$(agent_pid b)"
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 1 --warm 1 --timeout 1
+	kill -CONT "$(agent_pid a)" "$(agent_pid b)"
+	[ "$status" -eq 1 ]
+	assert_contains "$stderr" "mvmctl: error: acme/web did not converge within 1 s: "
+	# the counts were written: the hosts converge to them once they can
+	assert_eq 1 "$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq .desired.warm)"
+	wait_for 60 '[ "$(hosts_of warm | wc -l)" -eq 1 ]'
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running 2 --warm 0 --timeout 60
+	[ "$status" -eq 0 ]
+	assert_eq $'node-a\nnode-b' "$(hosts_of running)"
 }
 
 @test "one etcd member killed: nothing changes, commands and agents carry on" {
@@ -329,15 +414,21 @@ etcd_leader() {
 	[ -n "$old_qemu" ]
 	start=$SECONDS
 	kill -9 "$(agent_pid b)"
-	wait_for $((TTL + 20)) all_on a 2
+	failover_to a $((TTL + 20)) b 2 "$id"
 	took=$((SECONDS - start))
 	echo "# failover took $took s (lease TTL $TTL s)" >&3
 	run "$MVMCTL" instance ls acme/web
 	assert_contains "$output" "failover from node-b"
 	grep -q "acme/web/$id: claimed; it was running on node-b, which is gone" \
 		"$BATS_FILE_TMPDIR/node-a.log"
-	# the killed agent's VM still runs (nothing stopped it): both copies are live
+	# the killed agent's VM was paused by its supervisor, not killed
 	kill -0 "$old_qemu"
+	fenced_copy b "$id"
+	# and an operator on node-b cannot resume it by hand while the lease is in doubt
+	run --separate-stderr local_ b instance resume "acme/web/$id"
+	[ "$status" -eq 1 ]
+	assert_contains "$stderr" "the VM is fenced: this host's cluster lease was not renewed in time"
+	fenced_copy b "$id"
 	# restarted, node-b finds the instance owned by node-a and stops its copy
 	agent_start b
 	wait_for 30 '[ -z "$(local_live b)" ]'
@@ -349,10 +440,13 @@ etcd_leader() {
 
 @test "an agent frozen past its TTL (SIGSTOP) finds its instances owned elsewhere and stops its copies" {
 	# both instances are on node-a now; freeze it
-	local pa
+	local pa id
 	pa=$(agent_pid a)
 	kill -STOP "$pa"
-	wait_for $((TTL + 30)) all_on b 2
+	# its supervisors pause its copies before node-b may start them
+	# shellcheck disable=SC2046
+	failover_to b $((TTL + 30)) a 2 $(local_live a | cut -d' ' -f1)
+	for id in $(local_live a | cut -d' ' -f1); do fenced_copy a "$id"; done
 	kill -CONT "$pa"
 	wait_for 30 '[ -z "$(local_live a)" ]'
 	grep -q "owned by node-b: stopped and removed the copy here" "$BATS_FILE_TMPDIR/node-a.log"
