@@ -44,7 +44,10 @@ struct uevent_addr {
 #define READ_CHUNK    16384u
 #define GRANT_MIN     (32u * 1024)
 #define EXIT_GRACE_MS 2000u
-#define AGENT_NAME    "mvm-init " MVM_INIT_VERSION
+/* The most virtio_console takes in one write (drivers/char/virtio_console.c,
+ * port_fops_write): a longer write goes out cut at this size. */
+#define PORT_WRITE_MAX (32u * 1024)
+#define AGENT_NAME     "mvm-init " MVM_INIT_VERSION
 #ifndef MVM_INIT_VERSION
 #define MVM_INIT_VERSION "1"
 #endif
@@ -81,7 +84,8 @@ static struct {
 	bool hello;
 	/* a HELLO was read and the kernel has not shown a host on the port
 	 * since (a read that would block): it may be a newer host's than the
-	 * close the kernel shows next */
+	 * close the kernel shows next. Only a frame the host began and did not
+	 * finish is dropped on a close, and only when this is false. */
 	bool hello_fresh;
 	bool parked;	 /* snapshot mode: waiting for IDENTITY */
 	bool identified; /* snapshot mode: IDENTITY applied */
@@ -802,13 +806,33 @@ static void port_reset(void)
 	ag.out_off = ag.out_len = 0;
 }
 
+/* How much of the queue one write may take: whole frames (and whole runs of
+ * injected bytes a host's decoder drops) up to PORT_WRITE_MAX, cut where a
+ * host's decoder is between frames. One frame longer than that is cut. */
+static size_t port_write_len(void)
+{
+	size_t len = ag.out_len - ag.out_off;
+	if (len <= PORT_WRITE_MAX)
+		return len;
+	struct proto_decoder d = {.buf = ag.outq + ag.out_off, .cap = len, .len = PORT_WRITE_MAX};
+	struct proto_frame f;
+	while (proto_decoder_next(&d, &f) != 0)
+		;
+	return d.consumed ? d.consumed : PORT_WRITE_MAX;
+}
+
 /* Writes what is queued. While no host has the port open the kernel says
  * EAGAIN, and the queue waits for the next one to open it (the port becomes
- * writable). */
+ * writable).
+ *
+ * Each write ends between two frames: the kernel takes a write whole or not
+ * at all, so the queue never starts inside a frame. What is left in it when a
+ * host goes is whole frames, and the next host can be given them: it ignores
+ * every frame before the answer to its HELLO (docs/agent-protocol.md). */
 static void port_flush(void)
 {
 	while (ag.out_off < ag.out_len) {
-		ssize_t n = write(ag.port.fd, ag.outq + ag.out_off, ag.out_len - ag.out_off);
+		ssize_t n = write(ag.port.fd, ag.outq + ag.out_off, port_write_len());
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -838,7 +862,13 @@ static void port_flush(void)
  * it. Until then a session of a vanished host runs on, held back by its
  * window and the queue's room. What the guest still sends for an earlier
  * host reaches the next one ahead of the answer to its HELLO, and a host
- * ignores everything before that answer (docs/agent-protocol.md). */
+ * ignores everything before that answer (docs/agent-protocol.md).
+ *
+ * Nor does a read that would block say whose connection the kernel shows:
+ * the previous host's can still look open after the new host's HELLO was
+ * read, and its close come after that. So a close never drops the queue,
+ * which may hold the answer to that HELLO (dropping it there left one fresh
+ * connection in 700 to 15,000 unanswered); see port_flush. */
 static void port_read(void)
 {
 	for (;;) {
@@ -858,15 +888,11 @@ static void port_read(void)
 		}
 		if (n == 0) {
 			/* No host has the port open now. Unless a HELLO came since
-			 * the kernel last showed one, what is queued and a frame
-			 * begun and not finished are a vanished host's: the next
-			 * one starts with a HELLO, which must neither follow nor be
-			 * read as their remainder. */
-			if (!ag.hello_fresh) {
-				ag.out_off = ag.out_len = 0;
-				if (ag.dec.len > ag.dec.consumed)
-					proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));
-			}
+			 * the kernel last showed one, a frame begun and not
+			 * finished is a vanished host's: the next one starts with
+			 * a HELLO, which must not be read as its remainder. */
+			if (!ag.hello_fresh && ag.dec.len > ag.dec.consumed)
+				proto_decoder_init(&ag.dec, decbuf, sizeof(decbuf));
 			return;
 		}
 		proto_decoder_commit(&ag.dec, (size_t)n);
