@@ -2,7 +2,7 @@
 # The builder VM (issue 16), in one run, against its floors:
 #   - the whole: `pool build` in the builder VM against `pool build --builder
 #     host` of the same flake (build + pack phases, a fresh revision each);
-#   - the builder's fixed cost (copy in + boot + setup + export + import, from
+#   - the builder's fixed cost (copy in + boot + setup + closure listing + export + import, from
 #     the build's own account in --json) against the bare work: QEMU booting
 #     the same builder image to "mvm: ready" (its argv replayed, vm_common),
 #     plus `cp -a` of the same input trees and `cp` of as many bytes as the
@@ -27,7 +27,7 @@ for i in $(seq "$N"); do
 	echo "# vm $i" >>"$tmp/flake/flake.nix"
 	j=$("$MVMCTL" pool build bench/p --json 2>/dev/null)
 	vm_whole+=("$(jq '.phases_s.build + .phases_s.pack' <<<"$j")")
-	fixed+=("$(jq '.builder_vm | .copy_in_s + .boot_s + .setup_s + .export_s + .import_s' <<<"$j")")
+	fixed+=("$(jq '.builder_vm | .copy_in_s + .boot_s + .setup_s + .closure_s + .export_s + .import_s' <<<"$j")")
 	export_bytes=$(jq '.builder_vm.export_bytes' <<<"$j")
 	echo "# host $i" >>"$tmp/flake/flake.nix"
 	j=$("$MVMCTL" pool build bench/p --builder host --json 2>/dev/null)

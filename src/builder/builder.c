@@ -393,6 +393,8 @@ static int in_vm(const char *vm, const struct build_request *req, const struct b
 	strbuf_release(&paths);
 	if (r < 0)
 		return r;
+	json_object_set_new(how, "closure_s", json_real(mono_s() - t));
+	t = mono_s();
 	strvec_push(&argv, "/bin/sh");
 	strvec_push(&argv, "-c");
 	strvec_push(&argv, export_sh);
