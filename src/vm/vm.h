@@ -197,20 +197,11 @@ int vm_attach(const char *name, int fd, volatile int *interrupt, struct err *e);
 /* One command in a running VM (`mvmctl exec NAME`), through its shim. */
 struct vm_exec {
 	const char *const *argv; /* NULL-terminated, argv[0] looked up in the guest's PATH */
-	const char *const *env;
-	/* The VM's secrets disk, made fresh in its directory (secrets.img, 0600)
-	 * for this start, attached read-only before the data disk and deleted
-	 * when the VM stops; n_secrets 0: no secrets disk. */
-	const struct vm_secret *secrets;
-	size_t n_secrets;
-	/* The snapshot to restore has a secrets slot (blk:secrets): a VM without
-	 * secrets gets a blank, unlabelled placeholder there, which the guest
-	 * does not mount. */
-	bool snapshot_secrets_slot; /* "K=V" added to the guest's environment; may be NULL */
-	const char *cwd;	    /* NULL: "/" */
-	bool input;		    /* forward in_fd as the command's stdin (else /dev/null) */
-	bool tty;		    /* a guest pseudo-terminal; honoured when in_fd is a terminal */
-	int timeout_s;		    /* > 0: killed after this long (status 124) */
+	const char *const *env;	 /* "K=V" added to the guest's environment; may be NULL */
+	const char *cwd;	 /* NULL: "/" */
+	bool input;		 /* forward in_fd as the command's stdin (else /dev/null) */
+	bool tty;		 /* a guest pseudo-terminal; honoured when in_fd is a terminal */
+	int timeout_s;		 /* > 0: killed after this long (status 124) */
 	int in_fd, out_fd, err_fd;
 };
 
