@@ -119,7 +119,7 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	[ "$status" -eq 4 ]
 }
 
-@test "the state directory is private and the root image is never written" {
+@test "the state directory is private, the root image is never written, a running VM's unreadable record hides it from neither ls nor down" {
 	local before after
 	before=$(sha256sum <"$ART/rootfs.ext4")
 	run "$MVMCTL" up "$ART" -d --name "$VM"
@@ -130,9 +130,27 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	assert_mode "$(rec "$VM" .run_dir)" 700
 	[ -S "$(rec "$VM" .run_dir)/ctl.sock" ]
 	assert_mode "$(rec "$VM" .run_dir)/ctl.sock" 700 || assert_mode "$(rec "$VM" .run_dir)/ctl.sock" 600
-	run "$MVMCTL" down "$VM"
+	# a record jansson cannot read back (what a guest's HELLO with a NUL in
+	# its name once left): the VM still runs, so ls shows it and down stops it
+	local d="$MVM_HOME/vms/$VM" qemu run_dir
+	qemu=$(rec "$VM" .vmm_pid)
+	run_dir=$(rec "$VM" .run_dir)
+	jq -c '.agent = "evil"' "$d/vm.json" | sed 's/"evil"/"ev\\u0000il"/' >"$d/vm.json.tmp"
+	mv "$d/vm.json.tmp" "$d/vm.json"
+	run --separate-stderr "$MVMCTL" info "$VM"
+	[ "$status" -ne 0 ]
+	run --separate-stderr "$MVMCTL" ls -q
 	[ "$status" -eq 0 ]
-	[ ! -e "$(rec "$VM" .run_dir)" ]
+	assert_eq "$VM" "$output"
+	run --separate-stderr "$MVMCTL" ls --json
+	[ "$(jq -r '.vms[0].state' <<<"$output")" = unknown ]
+	assert_contains "$(jq -r '.vms[0].record_error' <<<"$output")" "vm.json"
+	run --separate-stderr "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ] || { echo "down: $stderr"; return 1; }
+	gone "$qemu"
+	# its supervisor wrote a whole record as it went
+	[ "$(rec "$VM" .state)" = exited ]
+	[ ! -e "$run_dir" ]
 	after=$(sha256sum <"$ART/rootfs.ext4")
 	[ "$before" = "$after" ]
 }
