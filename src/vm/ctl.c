@@ -44,7 +44,7 @@ static int request(const char *name, const char *op, int timeout_ms, json_t **re
 		   bool until_gone, struct err *e)
 {
 	json_t *rec = NULL;
-	int r = vm_get(name, &rec, e);
+	int r = vm_get_any(name, &rec, e);
 	if (r < 0)
 		return r;
 	const char *run = json_get_str(rec, "run_dir");
@@ -112,7 +112,7 @@ int vm_stop(const char *name, bool *was_running, struct err *e)
 {
 	*was_running = false;
 	json_t *rec = NULL;
-	int r = vm_get(name, &rec, e);
+	int r = vm_get_any(name, &rec, e);
 	if (r < 0)
 		return r;
 	if (!vm_record_alive(rec)) {

@@ -171,6 +171,44 @@ int vm_get(const char *name, json_t **out, struct err *e)
 	return 0;
 }
 
+/* vm_get, and for a record that cannot be read while a supervisor holds the
+ * VM's lock (a VM that runs), a stand-in from its spec.json: name, state
+ * "unknown", the reason, and what reaches the supervisor (run_dir), so that
+ * `ls` shows the VM and `down` can stop it (its supervisor then writes a
+ * whole record again). */
+int vm_get_any(const char *name, json_t **out, struct err *e)
+{
+	struct err ge = ERR_INIT;
+	int r = vm_get(name, out, &ge);
+	if (r == 0 || ge.exit == EXIT_NOTFOUND || !vm_supervised(name)) {
+		if (r < 0) {
+			*e = ge; /* the caller's, now */
+			return r;
+		}
+		err_release(&ge);
+		return r;
+	}
+	_cleanup_free_ char *specp = vm_file(name, "spec.json");
+	json_t *spec = NULL;
+	struct err se = ERR_INIT;
+	json_read_file(specp, &spec, &se); /* without it: no run_dir, down says so */
+	err_release(&se);
+	json_t *rec = json_pack("{s:i, s:s, s:s, s:s}", "schema_version", 1, "name", name, "state",
+				"unknown", "record_error", ge.msg ? ge.msg : "unreadable");
+	const char *keys[] = {"backend", "vcpus", "mem_mib", "run_dir"};
+	for (size_t i = 0; spec && i < ARRAY_SIZE(keys); i++) {
+		json_t *v = json_object_get(spec, keys[i]);
+		if (v)
+			json_object_set(rec, keys[i], v);
+	}
+	if (!json_object_get(rec, "backend"))
+		json_object_set_new(rec, "backend", json_string("-"));
+	json_decref(spec);
+	err_release(&ge);
+	*out = rec;
+	return 0;
+}
+
 static int cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -202,7 +240,7 @@ int vm_list(json_t **records, struct err *e)
 	for (size_t i = 0; r == 0 && i < names.n; i++) {
 		json_t *rec = NULL;
 		struct err ge = ERR_INIT;
-		if (vm_get(names.v[i], &rec, &ge) == 0)
+		if (vm_get_any(names.v[i], &rec, &ge) == 0)
 			json_array_append_new(*records, rec);
 		err_release(&ge); /* a directory without a record (being made) is not listed */
 	}

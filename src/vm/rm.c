@@ -36,7 +36,7 @@ int vm_remove(const char *name, bool force, bool *was_running, struct err *e)
 {
 	*was_running = false;
 	json_t *rec = NULL;
-	int r = vm_get(name, &rec, e);
+	int r = vm_get_any(name, &rec, e);
 	if (r < 0)
 		return r;
 	bool alive = vm_record_alive(rec);

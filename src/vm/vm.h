@@ -141,7 +141,11 @@ bool vm_ref_valid(const char *ref);
  * gone is turned into `exited` ("the supervisor died") on disk first, and an
  * orphaned VMM is killed. Unknown name: EXIT_NOTFOUND. */
 int vm_get(const char *name, json_t **rec, struct err *e);
-/* Every VM's record (checked the same way), sorted by name. */
+/* vm_get, but a VM whose record cannot be read while its supervisor holds
+ * the lock gets a stand-in record (state "unknown", "record_error", and
+ * backend, vcpus, mem_mib and run_dir from its spec.json): it runs. */
+int vm_get_any(const char *name, json_t **rec, struct err *e);
+/* Every VM's record (checked as vm_get_any does), sorted by name. */
 int vm_list(json_t **records, struct err *e);
 /* The names of the VMs that have a record, sorted, for shell completion:
  * nothing is locked, repaired or killed. alive_only reads each record and

@@ -11,6 +11,8 @@ json() { printf '%s' "$output" | jq -r "$1"; }
 
 @test "build registers a complete revision at the slot the seed defines" {
 	proj=$(fixture hello)
+	# whatever the umask: files 0600, directories 0700
+	umask 000
 	run --separate-stderr "$MVMCTL" build "$proj"
 	[ "$status" -eq 0 ]
 	slot=$(slot_of "$proj/mvm.toml")
@@ -28,6 +30,7 @@ json() { printf '%s' "$output" | jq -r "$1"; }
 	# cache or the Nix store, whose file would have been made 0600 too
 	assert_eq "" "$(find "$rdir" -type f -links +1)"
 	assert_mode "$MVM_HOME" 700
+	assert_eq "" "$(find "$MVM_HOME" \( -type f -perm /077 \) -o \( -type d -perm /077 \))"
 	assert_mode "$sdir" 700
 	assert_mode "$sdir/manifest.json" 600
 	# the records

@@ -77,6 +77,15 @@ wait_for() {
 	[ "$status" -eq 143 ]
 }
 
+@test "the guest's ERROR text reaches the terminal as printable text, escape sequences and all" {
+	# the guest names the command it could not run in its ERROR: a name with
+	# an escape sequence, a bell and a byte over 0x7f comes back as '?'
+	run -127 --separate-stderr "$MVMCTL" exec "$VM" -- $'no\e]0;pwned\a\e[2J\xffcmd'
+	assert_eq "mvmctl: error: cannot run the command in VM '$VM': no?]0;pwned??[2J?cmd: No such file or directory" \
+		"${stderr_lines[0]}"
+	[ -z "$(LC_ALL=C tr -d '\n -~' <<<"$stderr")" ]
+}
+
 @test "stdout and stderr stay apart; -e, -w and the guest's PATH apply" {
 	run --separate-stderr "$MVMCTL" exec -e GREETING=hello -e EMPTY= -w /srv "$VM" -- \
 		sh -c 'echo "out:$GREETING:${EMPTY-unset}"; echo err >&2; pwd'

@@ -232,6 +232,20 @@ hint: create it with 'mvmctl tenant create nope'" "$stderr"
 	[ ! -e "$MVM_HOME/tenants/nope" ]
 }
 
+@test "under umask 000, tenant create, secrets set and pool create make files 0600 and directories 0700" {
+	umask 000
+	run "$MVMCTL" tenant create acme
+	[ "$status" -eq 0 ]
+	secrets_file "$WORK/s.json"
+	run "$MVMCTL" tenant secrets set acme --from-file "$WORK/s.json"
+	[ "$status" -eq 0 ]
+	mkdir "$WORK/flake"
+	run "$MVMCTL" pool create acme/web --flake "$WORK/flake" --profile baseline
+	[ "$status" -eq 0 ]
+	[ -f "$MVM_HOME/pools/acme/web/pool.json" ]
+	assert_eq "" "$(find "$MVM_HOME" \( -type f -perm /077 \) -o \( -type d -perm /077 \))"
+}
+
 @test "secrets set: the files, the image and the record" {
 	"$MVMCTL" tenant create acme 2>/dev/null
 	secrets_file "$WORK/s.json"

@@ -119,7 +119,7 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	[ "$status" -eq 4 ]
 }
 
-@test "the state directory is private and the root image is never written" {
+@test "the state directory is private, the root image is never written, a running VM's unreadable record hides it from neither ls nor down" {
 	local before after
 	before=$(sha256sum <"$ART/rootfs.ext4")
 	run "$MVMCTL" up "$ART" -d --name "$VM"
@@ -130,9 +130,27 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	assert_mode "$(rec "$VM" .run_dir)" 700
 	[ -S "$(rec "$VM" .run_dir)/ctl.sock" ]
 	assert_mode "$(rec "$VM" .run_dir)/ctl.sock" 700 || assert_mode "$(rec "$VM" .run_dir)/ctl.sock" 600
-	run "$MVMCTL" down "$VM"
+	# a record jansson cannot read back (what a guest's HELLO with a NUL in
+	# its name once left): the VM still runs, so ls shows it and down stops it
+	local d="$MVM_HOME/vms/$VM" qemu run_dir
+	qemu=$(rec "$VM" .vmm_pid)
+	run_dir=$(rec "$VM" .run_dir)
+	jq -c '.agent = "evil"' "$d/vm.json" | sed 's/"evil"/"ev\\u0000il"/' >"$d/vm.json.tmp"
+	mv "$d/vm.json.tmp" "$d/vm.json"
+	run --separate-stderr "$MVMCTL" info "$VM"
+	[ "$status" -ne 0 ]
+	run --separate-stderr "$MVMCTL" ls -q
 	[ "$status" -eq 0 ]
-	[ ! -e "$(rec "$VM" .run_dir)" ]
+	assert_eq "$VM" "$output"
+	run --separate-stderr "$MVMCTL" ls --json
+	[ "$(jq -r '.vms[0].state' <<<"$output")" = unknown ]
+	assert_contains "$(jq -r '.vms[0].record_error' <<<"$output")" "vm.json"
+	run --separate-stderr "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ] || { echo "down: $stderr"; return 1; }
+	gone "$qemu"
+	# its supervisor wrote a whole record as it went
+	[ "$(rec "$VM" .state)" = exited ]
+	[ ! -e "$run_dir" ]
 	after=$(sha256sum <"$ART/rootfs.ext4")
 	[ "$before" = "$after" ]
 }
@@ -461,6 +479,107 @@ rec() { jq -r "$2" "$MVM_HOME/vms/$1/vm.json"; }
 	MVM_ACCEL=fast run --separate-stderr "$MVMCTL" up "$ART" -d --name "$VM"
 	[ "$status" -eq 3 ]
 	assert_contains "$stderr" "auto, kvm, tcg"
+}
+
+# with_kvm_device CMD...: runs CMD in a private mount namespace whose /dev
+# has a /dev/kvm that opens (the null device), so that accel auto probes it,
+# as on a host whose KVM is there but broken. The host's /dev is untouched.
+with_kvm_device() {
+	local ns="$BATS_TEST_TMPDIR/devns"
+	mkdir -p "$ns/keep" "$ns/up" "$ns/work"
+	unshare -m --propagation private sh -c '
+		ns=$1 && shift &&
+		mount --rbind /dev "$ns/keep" &&
+		mount -t overlay overlay -o "lowerdir=/dev,upperdir=$ns/up,workdir=$ns/work" /dev &&
+		{ [ -e /dev/kvm ] || mknod /dev/kvm c 1 3; } &&
+		mount --rbind "$ns/keep/pts" /dev/pts && mount --rbind "$ns/keep/shm" /dev/shm &&
+		exec "$@"' _ "$ns" "$@"
+}
+
+@test "a broken KVM: the probe ends on QEMU's KVM error or on the guest's silence, once per host, keyed by kernel, QEMU and CPU" {
+	[ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null || skip "needs root for a /dev of its own"
+	local real bin="$BATS_TEST_TMPDIR/bin" cache
+	real=$(command -v qemu-system-x86_64)
+	mkdir -p "$bin"
+	# A QEMU whose KVM is broken: the probe's guest (root=/dev/mvm-kvm-probe)
+	# gets what $0.mode says; any other run is the real QEMU under TCG, or
+	# fails at once when $0.noboot exists (a verdict needs no boot).
+	write_stand_in() {
+		cat >"$bin/qemu-system-x86_64" <<-EOF
+			#!/bin/sh
+			# stand-in $1
+			for a in "\$@"; do
+				case \$a in *root=/dev/mvm-kvm-probe*)
+					echo probe >>"\$0.probes"
+					case \$(cat "\$0.mode") in
+					silent) exec sleep 60 ;;
+					error) echo 'KVM internal error. Suberror: 1' >&2; echo 'emulation failure' >&2; exit 1 ;;
+					esac ;;
+				esac
+			done
+			[ "\$1" = --version ] && { "$real" --version | sed '1s/\$/ (stand-in $1)/'; exit; }
+			[ -e "\$0.noboot" ] && { echo 'stand-in: no boot' >&2; exit 1; }
+			exec "$real" "\$@"
+		EOF
+		chmod 755 "$bin/qemu-system-x86_64"
+	}
+	write_stand_in 1
+	probes() { cat "$bin/qemu-system-x86_64.probes" 2>/dev/null | wc -l; }
+	export MVM_ACCEL=auto MVM_QEMU="$bin/qemu-system-x86_64"
+	export MVM_HOST_CACHE="$BATS_TEST_TMPDIR/hostcache"
+	cache="$MVM_HOST_CACHE/accel-qemu.json"
+
+	# KVM internal error: the probe ends when QEMU exits, and says why
+	echo error >"$bin/qemu-system-x86_64.mode"
+	local t0=$SECONDS
+	run --separate-stderr with_kvm_device "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	echo "first up with a broken KVM: $((SECONDS - t0)) s, probe $(jq .probe_ms "$cache") ms" >&3
+	[ "$(rec "$VM" .accel)" = tcg ]
+	assert_eq 1 "$(probes)"
+	assert_eq "mvmctl: using TCG (software emulation): KVM guest boot probe failed: KVM internal error. Suberror: 1" \
+		"$(grep 'using TCG' <<<"$stderr")"
+	[ "$(jq -r .kvm_works "$cache")" = false ]
+	assert_contains "$(jq -r .host.vmm_version "$cache")" "(stand-in 1)"
+	assert_eq "$(uname -r)" "$(jq -r .host.host_kernel "$cache")"
+	[ -n "$(jq -r .host.cpu "$cache")" ]
+	assert_mode "$MVM_HOST_CACHE" 700
+	assert_mode "$cache" 600
+	run with_kvm_device "$MVMCTL" down "$VM"
+	[ "$status" -eq 0 ]
+
+	# the verdict is the host's: another MVM_HOME (a new user's first up) probes nothing
+	: >"$bin/qemu-system-x86_64.noboot"
+	MVM_HOME="$BATS_TEST_TMPDIR/other" run --separate-stderr with_kvm_device "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 1 ]
+	assert_contains "$stderr" "KVM guest boot probe failed: KVM internal error. Suberror: 1"
+	assert_eq 1 "$(probes)"
+
+	# another QEMU is another verdict; a guest that prints nothing ends the
+	# probe on its silence (3 s), not at its 15 s bound
+	write_stand_in 2
+	echo silent >"$bin/qemu-system-x86_64.mode"
+	run --separate-stderr with_kvm_device "$MVMCTL" up "$ART" -d --name "$VM"
+	[ "$status" -eq 1 ]
+	assert_eq 2 "$(probes)"
+	assert_contains "$stderr" "KVM guest boot probe failed: the guest printed nothing for 3000 ms under KVM (it never started)"
+	assert_contains "$(jq -r .host.vmm_version "$cache")" "(stand-in 2)"
+	echo "silent probe: $(jq .probe_ms "$cache") ms" >&3
+
+	# a verdict for another host kernel, or another CPU, is not believed
+	local k
+	for k in host_kernel cpu; do
+		jq ".host.$k = \"another\"" "$cache" >"$cache.new" && mv "$cache.new" "$cache"
+		run --separate-stderr with_kvm_device "$MVMCTL" up "$ART" -d --name "$VM"
+		[ "$status" -eq 1 ]
+		[ "$(jq -r ".host.$k" "$cache")" != another ] || { echo "$k: not probed again"; return 1; }
+	done
+	assert_eq 4 "$(probes)"
+	# and the same host again: no probe
+	run --separate-stderr with_kvm_device "$MVMCTL" up "$ART" -d --name "$VM"
+	assert_eq 4 "$(probes)"
+	run "$MVMCTL" ls -a -q
+	assert_eq "$VM" "$output"
 }
 
 @test "up of a manifest that was never built says so and points at build" {
