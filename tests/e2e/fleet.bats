@@ -218,6 +218,17 @@ count() { ids "$1" | grep -c . || true; }
 	[ "$(jq -r ".instances[] | select(.address == \"$a\") | .state" <<<"$output")" = running ]
 	[ -e "$d/mem" ] && [ -e "$d/secrets.img" ]
 	assert_eq 2 "$(count running)"
+	# and it still counts toward the quotas: with the warm one resumed, a wake
+	# is over max_running (3)
+	local w s
+	w=$(ids warm | head -n1)
+	s=$(ids sleeping | head -n1)
+	"$MVM" instance resume "$w"
+	run --separate-stderr "$MVM" instance wake "$s"
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "Quota exceeded for tenant 'acme': max_running is 3, 3 running"
+	assert_eq sleeping "$("$MVM" instance ls acme/workers --json | jq -r ".instances[] | select(.address == \"$s\") | .state")"
+	"$MVM" instance pause "$w"
 	cp "$BATS_TEST_TMPDIR/vm.json" "$d/vm.json"
 	run "$MVM" instance exec "$a" -- true
 	[ "$status" -eq 0 ]
