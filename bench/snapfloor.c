@@ -208,14 +208,21 @@ static void send_frame(uint8_t type, const uint8_t *payload, uint32_t len)
 	send_all(agent, f, 12 + len);
 }
 
+/* This connection's nonce: the guest's HELLO echoes it, and every frame
+ * before that answer was queued for an earlier host (docs/agent-protocol.md). */
+static uint8_t nonce[8];
+
 static void send_hello(void)
 {
 	static const char me[] = "snapfloor";
-	uint8_t p[8 + sizeof(me)];
+	uint8_t p[16 + sizeof(me)];
 	p[0] = 0, p[1] = 1, p[2] = 0, p[3] = 1;
 	put32(p + 4, 65536);
-	memcpy(p + 8, me, sizeof(me) - 1);
-	send_frame(1, p, 8 + sizeof(me) - 1);
+	if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
+		die("getrandom");
+	memcpy(p + 8, nonce, sizeof(nonce));
+	memcpy(p + 16, me, sizeof(me) - 1);
+	send_frame(1, p, 16 + sizeof(me) - 1);
 }
 
 static uint32_t put_str(uint8_t *p, const char *s)
@@ -249,6 +256,8 @@ static uint8_t abuf[1 << 17];
 static size_t alen;
 
 /* Reads frames until one of type want arrives; dies on ERROR. */
+/* Waits for a frame of type want; a HELLO only when it bears our nonce,
+ * and an ERROR only after it (before, it was another host's). */
 static void wait_frame(uint8_t want, double deadline)
 {
 	for (;;) {
@@ -262,11 +271,12 @@ static void wait_frame(uint8_t want, double deadline)
 			if (alen < 12 + len)
 				break;
 			uint8_t type = abuf[3];
+			bool ours = type == 1 && len >= 16 && !memcmp(abuf + 20, nonce, 8);
 			memmove(abuf, abuf + 12 + len, alen - 12 - len);
 			alen -= 12 + len;
-			if (type == want)
+			if (type == want && (want != 1 || ours))
 				return;
-			if (type == 5)
+			if (type == 5 && want != 1)
 				die("agent: ERROR frame from the guest");
 		}
 		wait_readable(agent, deadline);
@@ -411,6 +421,7 @@ static int do_save(const char *argv_path, const char *state, const char *console
 {
 	start(argv_path, console);
 	send_hello();
+	wait_frame(1, now() + TIMEOUT_MS / 1000.0);
 	wait_frame(8, now() + TIMEOUT_MS / 1000.0); /* PARKED */
 	double t_boot = now();
 	qmp_cmd("{\"execute\":\"stop\"}\n", -1, NULL);

@@ -4,10 +4,14 @@
  * shim_hello_record into a VM record. The record must stay what vm.json
  * needs: the agent name printable text of at most 64 bytes, and the whole
  * record serialised and read back (json_parse_buf's rules) to the same
- * name: a NUL in a HELLO's agent name once made vm.json unreadable.
+ * name: a NUL in a HELLO's agent name once made vm.json unreadable. The
+ * host's nonce is FUZZ_NONCE (fuzz/mkseeds.c writes HELLOs bearing it and
+ * others): a HELLO bearing another is an earlier host's answer and must
+ * leave the record alone.
  *
  *   make fuzz && build/fuzz/fuzz_shim fuzz/corpus/shim
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,6 +24,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint8_t buf[2 * PROTO_MAX_FRAME];
+/* the nonce of the shim's HELLO; the same in fuzz/mkseeds.c */
+static const uint8_t FUZZ_NONCE[PROTO_NONCE_SIZE] = "mvm-fuzz";
 
 static void check_record(json_t *rec)
 {
@@ -61,14 +67,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				continue;
 			const char *was = json_get_str(rec, "agent");
 			char *before = was ? strdup(was) : NULL;
-			int changed = shim_hello_record(rec, f.payload, f.len);
+			int changed = shim_hello_record(rec, FUZZ_NONCE, f.payload, f.len);
+			bool valid = proto_validate(&f) == 0;
+			bool ours = valid && !memcmp(f.payload + 8, FUZZ_NONCE, PROTO_NONCE_SIZE);
 			if (changed >= 0) {
+				if (!ours)
+					abort(); /* taken: a valid HELLO bearing our nonce */
 				check_record(rec);
 				/* "changed" is what makes the shim rewrite vm.json */
 				bool same = before && !strcmp(before, json_get_str(rec, "agent"));
 				if (changed == same)
 					abort();
-			} else if (proto_validate(&f) == 0) {
+			} else if (changed == -ESTALE) {
+				/* another host's answer: valid, its nonce not ours, the
+				 * record as it was */
+				const char *now = json_get_str(rec, "agent");
+				if (!valid || ours || (!before) != (!now) ||
+				    (before && strcmp(before, now)))
+					abort();
+			} else if (changed != -EINVAL || valid) {
 				abort(); /* a HELLO the protocol accepts is one the shim takes */
 			}
 			free(before);

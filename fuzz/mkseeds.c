@@ -40,14 +40,20 @@ static void save(struct out *o, const char *dir, const char *name, uint8_t first
 	o->len = 0;
 }
 
-static void hello(struct out *o, const char *name)
+/* The nonce of the host's HELLO that fuzz_shim plays (fuzz/fuzz_shim.c), and
+ * another host's. */
+static const uint8_t OURS[PROTO_NONCE_SIZE] = "mvm-fuzz";
+static const uint8_t EARLIER[PROTO_NONCE_SIZE] = {0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3};
+
+static void hello(struct out *o, const char *name, const uint8_t *nonce)
 {
-	uint8_t p[300];
+	uint8_t p[PROTO_HELLO_MAX];
 	struct proto_hello h = {.min_version = PROTO_VERSION,
 				.max_version = PROTO_VERSION,
 				.max_payload = PROTO_MAX_PAYLOAD,
 				.agent = name,
 				.agent_len = strlen(name)};
+	memcpy(h.nonce, nonce, PROTO_NONCE_SIZE);
 	frame(o, PROTO_HELLO, 0, p, proto_hello_encode(&h, p, sizeof(p)));
 }
 
@@ -114,16 +120,22 @@ int main(void)
 {
 	static struct out o;
 	/* shim: what the guest says on stream 0 */
-	hello(&o, "mvm-init 1");
+	hello(&o, "mvm-init 1", OURS);
 	frame(&o, PROTO_READY, 0, NULL, 0);
 	save(&o, "shim", "hello-ready", 0);
-	hello(&o, "mvm-init 1");
-	hello(&o, "mvm-init 2");
-	hello(&o, "mvm-init 2");
+	hello(&o, "mvm-init 1", OURS);
+	hello(&o, "mvm-init 2", OURS);
+	hello(&o, "mvm-init 2", OURS);
 	save(&o, "shim", "hello-repeated", 3);
-	hello(&o, "evil\0name\n\x7f\xff");
+	hello(&o, "evil\0name\n\x7f\xff", OURS);
 	save(&o, "shim", "hello-nul-in-name", 0);
-	hello(&o, "mvm-init 1");
+	/* an earlier host's answer and READY, left in the guest's queue */
+	hello(&o, "mvm-init 0", EARLIER);
+	frame(&o, PROTO_READY, 0, NULL, 0);
+	hello(&o, "mvm-init 1", OURS);
+	frame(&o, PROTO_PARKED, 0, NULL, 0);
+	save(&o, "shim", "stale-hello-ready", 0);
+	hello(&o, "mvm-init 1", OURS);
 	frame(&o, PROTO_PARKED, 0, NULL, 0);
 	frame(&o, PROTO_PONG, 0, "wake", 4);
 	frame(&o, PROTO_READY, 0, NULL, 0);
@@ -151,7 +163,7 @@ int main(void)
 	save(&o, "exec", "error-other-stream", 7);
 
 	/* guest agent: what the host sends on the port */
-	hello(&o, "mvmctl-shim 0.1.0");
+	hello(&o, "mvmctl-shim 0.1.0", OURS);
 	frame(&o, PROTO_PING, 0, "ping", 4);
 	env(&o);
 	exec(&o, 1, PROTO_EXEC_STDIN, NULL);
@@ -161,7 +173,7 @@ int main(void)
 	u32(&o, PROTO_SIGNAL, 1, 2);
 	save(&o, "guest_agent", "hello-exec-stdin", 0);
 	identity(&o, PROTO_IDENTITY);
-	hello(&o, "mvmctl-shim 0.1.0");
+	hello(&o, "mvmctl-shim 0.1.0", EARLIER);
 	identity(&o, PROTO_WAKE);
 	frame(&o, PROTO_SHUTDOWN, 0, NULL, 0);
 	save(&o, "guest_agent", "parked-identity-wake", 1);

@@ -26,10 +26,10 @@ void snapshot_result_release(struct snapshot_result *r)
 	*r = (struct snapshot_result){0};
 }
 
-static int send_hello(int fd)
+static int send_hello(int fd, const uint8_t nonce[PROTO_NONCE_SIZE])
 {
-	uint8_t p[64], f[PROTO_HEADER_SIZE + 64];
-	int n = proto_hello_ours("mvmctl-build " MVM_VERSION, p, sizeof(p));
+	uint8_t p[PROTO_HELLO_MAX], f[PROTO_HEADER_SIZE + PROTO_HELLO_MAX];
+	int n = proto_hello_ours("mvmctl-build " MVM_VERSION, nonce, p, sizeof(p));
 	int m = n < 0 ? -1 : proto_encode(f, sizeof(f), PROTO_HELLO, 0, p, (size_t)n);
 	if (m < 0)
 		return -EINVAL;
@@ -48,7 +48,8 @@ static void console_tail(const char *path, struct strbuf *out)
 	strbuf_release(&sb);
 }
 
-/* Boots until the guest's agent says PARKED, keeping its console. */
+/* Boots until the guest's agent says PARKED (after the HELLO bearing our
+ * nonce: nothing before it is ours), keeping its console. */
 static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *e)
 {
 	_cleanup_close_ int log =
@@ -56,9 +57,14 @@ static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *
 	uint8_t *buf = xmalloc(2 * PROTO_MAX_FRAME);
 	struct proto_decoder dec;
 	proto_decoder_init(&dec, buf, 2 * PROTO_MAX_FRAME);
-	int r = send_hello(vm->agent_fd);
+	uint8_t nonce[PROTO_NONCE_SIZE];
+	int r = proto_nonce_new(nonce);
+	if (r == 0)
+		r = send_hello(vm->agent_fd, nonce);
+	if (r < 0)
+		r = err_sys(e, r, EXIT_BUILD, "saying HELLO to the guest's agent");
 	long long deadline = mono_ms() + SNAPSHOT_BOOT_TIMEOUT_MS;
-	bool parked = false;
+	bool hello = false, parked = false;
 	while (r == 0 && !parked) {
 		long long left = deadline - mono_ms();
 		if (left <= 0) {
@@ -91,9 +97,16 @@ static int wait_parked(struct vmm_vm *vm, const char *console_path, struct err *
 				proto_decoder_commit(&dec, (size_t)n);
 				struct proto_frame f;
 				int d;
-				while ((d = proto_decoder_next(&dec, &f)) != 0)
-					if (d > 0 && f.stream == 0 && f.type == PROTO_PARKED)
+				struct proto_hello h;
+				while ((d = proto_decoder_next(&dec, &f)) != 0) {
+					if (d <= 0 || f.stream != 0)
+						continue;
+					if (f.type == PROTO_HELLO && !hello)
+						hello = proto_hello_answers(f.payload, f.len, nonce,
+									    &h) > 0;
+					else if (f.type == PROTO_PARKED && hello)
 						parked = true;
+				}
 			}
 		}
 		if (p[2].revents && !parked) {

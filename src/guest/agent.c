@@ -703,12 +703,15 @@ static void dispatch(const struct proto_frame *f)
 			send_error(0, PROTO_EVERSION, "agent speaks version %d", PROTO_VERSION);
 			return;
 		}
+		/* the host's nonce, echoed: what it takes as the answer to this
+		 * HELLO, and not an earlier host's still queued or in flight */
 		struct proto_hello mine = {.min_version = PROTO_VERSION,
 					   .max_version = PROTO_VERSION,
 					   .max_payload = PROTO_MAX_PAYLOAD,
 					   .agent = AGENT_NAME,
 					   .agent_len = strlen(AGENT_NAME)};
-		uint8_t p[64];
+		memcpy(mine.nonce, h.nonce, sizeof(mine.nonce));
+		uint8_t p[PROTO_HELLO_MAX];
 		int n = proto_hello_encode(&mine, p, sizeof(p));
 		send_frame(PROTO_HELLO, 0, p, (size_t)n);
 		ag.hello = true;

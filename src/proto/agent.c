@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "proto/agent.h"
 
@@ -148,41 +149,66 @@ int proto_encode(uint8_t *out, size_t cap, uint8_t type, uint32_t stream, const 
 
 /* --- payloads ------------------------------------------------------ */
 
+/* HELLO: u16 min version, u16 max version, u32 max payload, the nonce,
+ * then the agent name. */
+#define HELLO_FIXED (8 + PROTO_NONCE_SIZE)
+
 int proto_hello_encode(const struct proto_hello *h, uint8_t *buf, size_t cap)
 {
-	size_t n = 8 + h->agent_len;
-	if (cap < n || n > PROTO_MAX_PAYLOAD)
+	size_t n = HELLO_FIXED + h->agent_len;
+	if (h->agent_len > PROTO_MAX_AGENT || cap < n)
 		return -1;
 	put16(buf, h->min_version);
 	put16(buf + 2, h->max_version);
 	put32(buf + 4, h->max_payload);
+	memcpy(buf + 8, h->nonce, PROTO_NONCE_SIZE);
 	if (h->agent_len)
-		memcpy(buf + 8, h->agent, h->agent_len);
+		memcpy(buf + HELLO_FIXED, h->agent, h->agent_len);
 	return (int)n;
 }
 
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h)
 {
-	if (len < 8 || len > 8 + 256)
+	if (len < HELLO_FIXED || len > PROTO_HELLO_MAX)
 		return -PROTO_EPAYLOAD;
 	h->min_version = get16(p);
 	h->max_version = get16(p + 2);
 	h->max_payload = get32(p + 4);
 	if (!h->min_version || h->min_version > h->max_version || h->max_payload < 1024)
 		return -PROTO_EPAYLOAD;
-	h->agent = (const char *)p + 8;
-	h->agent_len = len - 8;
+	memcpy(h->nonce, p + 8, PROTO_NONCE_SIZE);
+	h->agent = (const char *)p + HELLO_FIXED;
+	h->agent_len = len - HELLO_FIXED;
 	return 0;
 }
 
-int proto_hello_ours(const char *name, uint8_t *buf, size_t cap)
+int proto_hello_ours(const char *name, const uint8_t nonce[PROTO_NONCE_SIZE], uint8_t *buf,
+		     size_t cap)
 {
 	struct proto_hello h = {.min_version = PROTO_VERSION,
 				.max_version = PROTO_VERSION,
 				.max_payload = PROTO_MAX_PAYLOAD,
 				.agent = name,
 				.agent_len = strlen(name)};
+	memcpy(h.nonce, nonce, PROTO_NONCE_SIZE);
 	return proto_hello_encode(&h, buf, cap);
+}
+
+int proto_nonce_new(uint8_t nonce[PROTO_NONCE_SIZE])
+{
+	ssize_t n = getrandom(nonce, PROTO_NONCE_SIZE, 0);
+	if (n < 0)
+		return -errno;
+	return n == PROTO_NONCE_SIZE ? 0 : -EIO;
+}
+
+int proto_hello_answers(const uint8_t *p, size_t len, const uint8_t nonce[PROTO_NONCE_SIZE],
+			struct proto_hello *h)
+{
+	int r = proto_hello_decode(p, len, h);
+	if (r < 0)
+		return r;
+	return !memcmp(h->nonce, nonce, PROTO_NONCE_SIZE);
 }
 
 int proto_error_encode(uint32_t code, const char *msg, uint8_t *buf, size_t cap)

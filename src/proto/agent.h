@@ -110,17 +110,34 @@ int proto_encode(uint8_t *out, size_t cap, uint8_t type, uint32_t stream, const 
 /* --- payloads: *_encode write into buf and return the length (or -1 when
  * cap is too small); *_decode return 0 or -PROTO_EPAYLOAD. --------------- */
 
+/* A host's HELLO carries a nonce it picked for this connection; the guest's
+ * answer echoes it, and the host ignores every frame until the HELLO bearing
+ * its own: frames queued for an earlier host, that host's HELLO answer too,
+ * can reach a new one first (docs/agent-protocol.md). */
+#define PROTO_NONCE_SIZE 8
+#define PROTO_MAX_AGENT	 256 /* bytes of a HELLO's agent name */
+#define PROTO_HELLO_MAX	 (8 + PROTO_NONCE_SIZE + PROTO_MAX_AGENT) /* a HELLO payload */
+
 struct proto_hello {
 	uint16_t min_version, max_version;
 	uint32_t max_payload;
+	uint8_t nonce[PROTO_NONCE_SIZE];
 	const char *agent; /* "mvm-init 0.1.0"; not NUL-terminated after decode */
 	size_t agent_len;
 };
 int proto_hello_encode(const struct proto_hello *h, uint8_t *buf, size_t cap);
 int proto_hello_decode(const uint8_t *p, size_t len, struct proto_hello *h);
 /* The HELLO payload a peer of this version sends: min = max = PROTO_VERSION,
- * max payload PROTO_MAX_PAYLOAD, and its name ("mvmctl-shim 0.1.0"). */
-int proto_hello_ours(const char *name, uint8_t *buf, size_t cap);
+ * max payload PROTO_MAX_PAYLOAD, the nonce, and its name ("mvmctl-shim 0.1.0"). */
+int proto_hello_ours(const char *name, const uint8_t nonce[PROTO_NONCE_SIZE], uint8_t *buf,
+		     size_t cap);
+/* A fresh nonce for a host's HELLO (getrandom). 0, or -errno. */
+int proto_nonce_new(uint8_t nonce[PROTO_NONCE_SIZE]);
+/* Whether a guest's HELLO payload answers the host that sent nonce: 1 (and
+ * *h filled), 0 for a valid HELLO bearing another nonce (an earlier host's
+ * answer: ignore it), -PROTO_EPAYLOAD when it is no valid HELLO. */
+int proto_hello_answers(const uint8_t *p, size_t len, const uint8_t nonce[PROTO_NONCE_SIZE],
+			struct proto_hello *h);
 
 struct proto_error {
 	uint32_t code;

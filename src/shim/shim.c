@@ -76,8 +76,11 @@ struct shim {
 	struct client clients[SHIM_MAX_CLIENTS];
 	const char *ready_line;
 	/* the agent channel (src/proto): HELLO both ways, then READY from the guest;
-	 * exec sessions are relayed onto it (relay.h) */
+	 * exec sessions are relayed onto it (relay.h). agent_hello: the guest's
+	 * HELLO bearing our nonce came; every frame before it was queued for an
+	 * earlier host (a HELLO answer and READY too) and is ignored. */
 	bool agent_hello;
+	uint8_t nonce[PROTO_NONCE_SIZE];
 	struct relay relay;
 	/* spec.json "fence" (fence.h): the cluster agent's fence file, and what
 	 * the fence did to the VM */
@@ -658,8 +661,10 @@ static void agent_hello(struct shim *s)
 	if (s->vm.agent_fd < 0)
 		return;
 	fcntl(s->vm.agent_fd, F_SETFL, fcntl(s->vm.agent_fd, F_GETFL) | O_NONBLOCK);
-	uint8_t p[64];
-	int n = proto_hello_ours("mvmctl-shim " MVM_VERSION, p, sizeof(p));
+	uint8_t p[PROTO_HELLO_MAX];
+	int n = proto_nonce_new(s->nonce) < 0
+		    ? -1
+		    : proto_hello_ours("mvmctl-shim " MVM_VERSION, s->nonce, p, sizeof(p));
 	if (n < 0 || agent_send(s, PROTO_HELLO, p, (size_t)n) < 0)
 		agent_close(s);
 }
@@ -721,11 +726,15 @@ static void agent_became_ready(struct shim *s)
 	became_ready(s);
 }
 
-int shim_hello_record(json_t *rec, const uint8_t *payload, size_t len)
+int shim_hello_record(json_t *rec, const uint8_t nonce[PROTO_NONCE_SIZE], const uint8_t *payload,
+		      size_t len)
 {
 	struct proto_hello h;
-	if (proto_hello_decode(payload, len, &h) < 0)
+	int ours = proto_hello_answers(payload, len, nonce, &h);
+	if (ours < 0)
 		return -EINVAL;
+	if (!ours)
+		return -ESTALE;
 	/* the guest's words: printable text only (a NUL would make the record
 	 * unreadable), and written only when it changes (a guest repeating
 	 * HELLO must not drive fsyncs) */
@@ -744,9 +753,12 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 {
 	struct shim *s = ctx;
 	if (f->type == PROTO_HELLO) {
-		/* One HELLO a connection: the guest answers ours once; more are
-		 * a guest's noise, and must cost no record write each. */
-		int changed = s->agent_hello ? -1 : shim_hello_record(s->rec, f->payload, f->len);
+		/* One HELLO a connection: the guest answers ours once, with our
+		 * nonce. One with another nonce answered an earlier host (left in
+		 * the guest's queue, or in a snapshot's memory); more are a
+		 * guest's noise, and must cost no record write each. */
+		int changed =
+		    s->agent_hello ? -1 : shim_hello_record(s->rec, s->nonce, f->payload, f->len);
 		if (changed >= 0) {
 			s->agent_hello = true;
 			if (s->ready && changed)
@@ -755,7 +767,8 @@ static void agent_frame(void *ctx, const struct proto_frame *f)
 				send_identity(s);
 		}
 	} else if (!s->agent_hello) {
-		/* before the guest's HELLO: queued for an earlier host */
+		/* before the guest's HELLO with our nonce: queued for an
+		 * earlier host (a READY among them says nothing of this one) */
 	} else if (f->type == PROTO_READY) {
 		s->agent_ready = true;
 		if (!s->wake || s->wake_applied)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "proto/agent.h"
 
 /* The hidden `mvmctl shim` command: runs the supervisor of VM name.
  * notify_fd gets "started <pid>\n", then "ready <ms>\n", or "error <msg>\n";
@@ -16,7 +17,10 @@
  * process that called it returns at once. */
 int shim_main(const char *name, int notify_fd, int lock_fd, struct err *e);
 
-/* A HELLO from the guest (its payload): sets rec's "agent" to the guest's
- * name as printable text (at most 64 bytes of it). 1: the name changed, 0:
- * the same as before, -EINVAL: not a valid HELLO. */
-int shim_hello_record(json_t *rec, const uint8_t *payload, size_t len);
+/* A HELLO from the guest (its payload), answering the host's HELLO that
+ * carried nonce: sets rec's "agent" to the guest's name as printable text (at
+ * most 64 bytes of it). 1: the name changed, 0: the same as before, -EINVAL:
+ * not a valid HELLO, -ESTALE: a valid HELLO bearing another nonce (an earlier
+ * host's answer), rec untouched. */
+int shim_hello_record(json_t *rec, const uint8_t nonce[PROTO_NONCE_SIZE], const uint8_t *payload,
+		      size_t len);

@@ -29,6 +29,13 @@
  *                                           10), closed before the next: prints "answered
  *                                           N of N"; the first silent one exits 124 naming
  *                                           its number
+ *   agent-client SOCK stale N [EACH_S]
+ *                                           N rounds of a connection that says HELLO and
+ *                                           closes at once, then a fresh one that must take
+ *                                           the answer bearing its own nonce: prints
+ *                                           "answered N of N" (on stderr how many earlier
+ *                                           answers it skipped); a HELLO after the one it
+ *                                           took exits 1 naming both nonces
  *   agent-client SOCK cut                   after the HELLO, the first 100 bytes of a
  *                                           1000-byte PING, then closes (a host killed
  *                                           mid-frame)
@@ -42,6 +49,8 @@
  *                                           malformed frames, then exec ARGV: prints the
  *                                           ERROR frames and ARGV's output
  *   --timeout S (before the verb, default 30): give up with status 124.
+ *   --any-nonce (before the verb): take the first HELLO as the answer, whatever
+ *                                  its nonce (a host before the nonce).
  *   --signal-after MS SIG (exec): forward SIG after MS milliseconds.
  *   --wake-after MS AHEAD_S (exec): send a WAKE (as `wake AHEAD_S`) on the same
  *                                   connection after MS milliseconds, while the
@@ -172,29 +181,48 @@ static void print_error(const struct proto_frame *f)
 
 static bool ready_seen, parked_seen;
 static bool show_agent = true;
+/* --any-nonce: take the first HELLO as the answer, whatever its nonce, as a
+ * host did before the nonce (to show what the nonce prevents) */
+static bool any_nonce;
+static uint8_t nonce[PROTO_NONCE_SIZE]; /* this connection's */
+static long stale_hellos;		/* HELLOs bearing another nonce, skipped */
 
+static void hex(char *out, const uint8_t *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static void send_hello(void)
+{
+	uint8_t p[PROTO_HELLO_MAX];
+	if (proto_nonce_new(nonce) < 0)
+		die("getrandom failed");
+	int n = proto_hello_ours("agent-client", nonce, p, sizeof(p));
+	send_frame(PROTO_HELLO, 0, p, (size_t)n);
+}
+
+/* Says HELLO with a fresh nonce and waits for the answer bearing it: every
+ * frame before it, another HELLO answer too, was queued for an earlier host. */
 static void hello(void)
 {
-	struct proto_hello h = {.min_version = 1,
-				.max_version = 1,
-				.max_payload = PROTO_MAX_PAYLOAD,
-				.agent = "agent-client",
-				.agent_len = 12};
-	uint8_t p[64];
-	int n = proto_hello_encode(&h, p, sizeof(p));
-	send_frame(PROTO_HELLO, 0, p, (size_t)n);
+	send_hello();
 	struct proto_frame f;
 	for (;;) {
 		next_frame(&f, -1);
-		if (f.type == PROTO_HELLO) {
-			struct proto_hello g;
-			if (proto_hello_decode(f.payload, f.len, &g) < 0)
-				die("malformed hello from the guest");
-			if (show_agent)
-				printf("agent=%.*s\n", (int)g.agent_len, g.agent);
-			return;
+		if (f.type != PROTO_HELLO)
+			continue;
+		struct proto_hello g;
+		int ours = proto_hello_answers(f.payload, f.len, nonce, &g);
+		if (ours < 0)
+			die("malformed hello from the guest");
+		if (!ours && !any_nonce) {
+			stale_hellos++;
+			continue;
 		}
-		/* anything before the answer was queued for an earlier host */
+		if (show_agent)
+			printf("agent=%.*s\n", (int)g.agent_len, g.agent);
+		return;
 	}
 }
 
@@ -235,6 +263,53 @@ static int do_reconnect(int n, int each_s)
 	}
 	timeout_what[0] = '\0';
 	printf("answered %d of %d\n", n, n);
+	return 0;
+}
+
+/* n rounds of: a host that says HELLO and goes at once, then a fresh one
+ * that must take the answer to its own HELLO: after it, nothing but its
+ * own frames (READY, the PONG of a ping) until that PONG; a second HELLO
+ * there means it took an earlier host's answer for its own. */
+static int do_stale(int n, int each_s)
+{
+	show_agent = false;
+	long skipped_before = 0;
+	int hit = 0;
+	for (int i = 1; i <= n; i++) {
+		deadline_ms = now_ms() + each_s * 1000LL;
+		close(sock);
+		connect_agent();
+		send_hello(); /* and gone: its answer is queued with no host */
+		close(sock);
+		connect_agent();
+		snprintf(timeout_what, sizeof(timeout_what),
+			 ": connection %d of %d got no HELLO within %d s", i, n, each_s);
+		hello();
+		if (stale_hellos > skipped_before)
+			hit++;
+		skipped_before = stale_hellos;
+		send_frame(PROTO_PING, 0, "own", 3);
+		struct proto_frame f;
+		do {
+			next_frame(&f, -1);
+			if (f.type == PROTO_HELLO) {
+				struct proto_hello g;
+				char want[2 * PROTO_NONCE_SIZE + 1], got[2 * PROTO_NONCE_SIZE + 1];
+				hex(want, nonce, PROTO_NONCE_SIZE);
+				if (proto_hello_decode(f.payload, f.len, &g) < 0)
+					die("malformed hello from the guest");
+				hex(got, g.nonce, PROTO_NONCE_SIZE);
+				printf("connection %d of %d: a HELLO (nonce %s; ours %s) after the "
+				       "one taken as the answer\n",
+				       i, n, got, want);
+				return 1;
+			}
+		} while (f.type != PROTO_PONG || f.len != 3 || memcmp(f.payload, "own", 3));
+	}
+	timeout_what[0] = '\0';
+	printf("answered %d of %d\n", n, n);
+	fprintf(stderr, "agent-client: %ld earlier answers skipped, in %d of %d connections\n",
+		stale_hellos, hit, n);
 	return 0;
 }
 
@@ -558,6 +633,9 @@ int main(int argc, char **argv)
 		} else if (a < argc && !strcmp(argv[a], "--shim")) {
 			via_shim = true;
 			a++;
+		} else if (a < argc && !strcmp(argv[a], "--any-nonce")) {
+			any_nonce = true;
+			a++;
 		} else {
 			break;
 		}
@@ -587,6 +665,11 @@ int main(int argc, char **argv)
 		if (argc - a < 3 || argc - a > 4 || atoi(argv[a + 2]) < 1)
 			die("usage: reconnect N [EACH_S]");
 		return do_reconnect(atoi(argv[a + 2]), argc - a == 4 ? atoi(argv[a + 3]) : 10);
+	}
+	if (!strcmp(verb, "stale")) {
+		if (argc - a < 3 || argc - a > 4 || atoi(argv[a + 2]) < 1)
+			die("usage: stale N [EACH_S]");
+		return do_stale(atoi(argv[a + 2]), argc - a == 4 ? atoi(argv[a + 3]) : 10);
 	}
 	show_agent = strcmp(verb, "exec") != 0;
 	hello();

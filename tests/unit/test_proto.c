@@ -93,17 +93,79 @@ static void test_resync_after_garbage(void **state)
 	assert_true(d.dropped >= 32);
 }
 
+/* The host takes as the answer to its HELLO only the guest's HELLO bearing
+ * its nonce: one left from an earlier host's connection is not it. */
+static void test_hello_nonce(void **state)
+{
+	(void)state;
+	uint8_t mine[PROTO_NONCE_SIZE], theirs[PROTO_NONCE_SIZE];
+	assert_int_equal(proto_nonce_new(mine), 0);
+	assert_int_equal(proto_nonce_new(theirs), 0);
+	assert_memory_not_equal(mine, theirs, PROTO_NONCE_SIZE);
+
+	uint8_t p[PROTO_HELLO_MAX];
+	struct proto_hello g;
+	int n = proto_hello_ours("mvm-init 1", mine, p, sizeof(p));
+	assert_int_equal(n, 8 + PROTO_NONCE_SIZE + 10);
+	assert_int_equal(proto_hello_answers(p, (size_t)n, mine, &g), 1);
+	assert_memory_equal(g.agent, "mvm-init 1", 10);
+	assert_int_equal(proto_hello_answers(p, (size_t)n, theirs, &g), 0);
+	p[8 + PROTO_NONCE_SIZE - 1] ^= 1; /* one bit of the nonce */
+	assert_int_equal(proto_hello_answers(p, (size_t)n, mine, &g), 0);
+	p[0] = 0, p[1] = 0; /* min version 0: not a HELLO, whatever its nonce */
+	assert_int_equal(proto_hello_answers(p, (size_t)n, mine, &g), -PROTO_EPAYLOAD);
+
+	/* the name is bounded on both ends */
+	char name[PROTO_MAX_AGENT + 1];
+	memset(name, 'a', sizeof(name) - 1);
+	name[PROTO_MAX_AGENT] = '\0';
+	n = proto_hello_ours(name, mine, p, sizeof(p));
+	assert_int_equal(n, PROTO_HELLO_MAX);
+	assert_int_equal(proto_hello_answers(p, (size_t)n, mine, &g), 1);
+	assert_int_equal(g.agent_len, PROTO_MAX_AGENT);
+	assert_int_equal(proto_hello_ours(name, mine, p, sizeof(p) - 1), -1);
+	struct proto_hello big = {.min_version = 1,
+				  .max_version = 1,
+				  .max_payload = PROTO_MAX_PAYLOAD,
+				  .agent = name,
+				  .agent_len = PROTO_MAX_AGENT + 1};
+	uint8_t q[PROTO_HELLO_MAX + 8];
+	assert_int_equal(proto_hello_encode(&big, q, sizeof(q)), -1);
+	struct proto_frame f = {.type = PROTO_HELLO, .payload = q, .len = PROTO_HELLO_MAX + 1};
+	memcpy(q, p, PROTO_HELLO_MAX);
+	q[PROTO_HELLO_MAX] = 'a';
+	assert_int_equal(proto_validate(&f), -PROTO_EPAYLOAD);
+	f.len = PROTO_HELLO_MAX;
+	assert_int_equal(proto_validate(&f), 0);
+}
+
 static void test_hello_error_window_exit(void **state)
 {
 	(void)state;
 	uint8_t p[128];
-	struct proto_hello h = {1, 1, PROTO_MAX_PAYLOAD, "mvm-init 1", 10}, g;
+	struct proto_hello h = {.min_version = 1,
+				.max_version = 1,
+				.max_payload = PROTO_MAX_PAYLOAD,
+				.nonce = "\x01\x02\x03\x04\x05\x06\x07\x08",
+				.agent = "mvm-init 1",
+				.agent_len = 10},
+			   g;
 	int n = proto_hello_encode(&h, p, sizeof(p));
+	assert_int_equal(n, 8 + PROTO_NONCE_SIZE + 10);
+	assert_memory_equal(p, "\x00\x01\x00\x01\x00\x01\x00\x00\x01\x02\x03\x04\x05\x06\x07\x08",
+			    16);
 	assert_int_equal(proto_hello_decode(p, (size_t)n, &g), 0);
 	assert_int_equal(g.max_payload, PROTO_MAX_PAYLOAD);
+	assert_memory_equal(g.nonce, h.nonce, PROTO_NONCE_SIZE);
 	assert_int_equal(g.agent_len, 10);
 	assert_memory_equal(g.agent, "mvm-init 1", 10);
 	assert_int_equal(proto_hello_decode(p, 7, &g), -PROTO_EPAYLOAD);
+	/* the nonce is not optional: a HELLO of the fields before it, or cut
+	 * inside it, does not decode; one without a name does */
+	assert_int_equal(proto_hello_decode(p, 8, &g), -PROTO_EPAYLOAD);
+	assert_int_equal(proto_hello_decode(p, 15, &g), -PROTO_EPAYLOAD);
+	assert_int_equal(proto_hello_decode(p, 16, &g), 0);
+	assert_int_equal(g.agent_len, 0);
 	h.min_version = 2; /* min > max */
 	n = proto_hello_encode(&h, p, sizeof(p));
 	assert_int_equal(proto_hello_decode(p, (size_t)n, &g), -PROTO_EPAYLOAD);
@@ -487,6 +549,7 @@ int main(void)
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_resync_after_garbage),
 	    cmocka_unit_test(test_hello_error_window_exit),
+	    cmocka_unit_test(test_hello_nonce),
 	    cmocka_unit_test(test_exec_roundtrip),
 	    cmocka_unit_test(test_identity_roundtrip),
 	    cmocka_unit_test(test_identity_rejects),
