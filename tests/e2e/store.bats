@@ -3,7 +3,8 @@
 # scripts/install-deps.sh) on 127.0.0.1, started and stopped here: push, pull
 # into a second MVM_HOME and boot it; content addressing (a second push uploads
 # nothing, counted at the server); signatures refused and accepted; a flipped
-# byte refused; a killed pull resumed; wrong credentials; channel moves.
+# byte refused; a killed pull resumed; wrong credentials; channel moves; signed
+# channels (forged, replayed, another channel's document refused).
 #
 # s3rver checks the access key id but accepts any secret, so "wrong
 # credentials" here is a wrong AWS_ACCESS_KEY_ID (docs/store.md).
@@ -76,6 +77,11 @@ object() {
 	printf '%s' "$S3DATA/mvmtest/t$BATS_TEST_NUMBER/$1._S3rver_object"
 }
 
+# channel NAME: the payload of the channel's signed document in the store.
+channel() {
+	jq -r .payload "$(object "channels/$1")" | base64 -d
+}
+
 current_of() { # current_of HOME PROJECT_DIR
 	readlink "$1/templates/$(slot_of "$2/mvm.toml")/current" | sed 's|.*/||'
 }
@@ -112,7 +118,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	assert_eq 5 "$(stored blobs/sha256/)"
 	assert_eq 1 "$(stored "revisions/$rev.json")"
 	assert_eq 1 "$(stored channels/hello)"
-	jq -e --arg r "$rev" '.revision == $r' "$(object channels/hello)"
+	channel hello | jq -e --arg r "$rev" '.revision == $r and .channel == "hello" and .sequence == 1'
 
 	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
 	run --separate-stderr "$MVMCTL" manifest pull hello ./openclaw
@@ -157,15 +163,15 @@ current_of() { # current_of HOME PROJECT_DIR
 @test "pull refuses an unsigned or untrusted revision (exit 5) unless --insecure-skip-signature" {
 	rev=$("$MVMCTL" manifest push "$PROJ" 2>/dev/null)
 	export MVM_HOME="$HOME_B"
-	# no trusted keys at all
-	run --separate-stderr "$MVMCTL" manifest pull hello app
+	# no trusted keys at all (by hash: a channel's own signature is checked first)
+	run --separate-stderr "$MVMCTL" manifest pull "$rev" app
 	[ "$status" -eq 5 ]
 	assert_eq "mvmctl: error: revision $rev in $MVM_STORE_URL is signed, but no trusted keys are configured to check it against" \
 		"$(head -1 <<<"$stderr")"
 	[ ! -e app/mvm.toml ]
 	# another key: not the publisher's
 	other=$(MVM_HOME="$BATS_TEST_TMPDIR/home-o" bash -c 'mkdir -m 700 "$MVM_HOME" && "$0" key generate 2>/dev/null' "$MVMCTL")
-	MVM_TRUSTED_KEYS="$other" run --separate-stderr "$MVMCTL" manifest pull hello app
+	MVM_TRUSTED_KEYS="$other" run --separate-stderr "$MVMCTL" manifest pull "$rev" app
 	[ "$status" -eq 5 ]
 	assert_eq "mvmctl: error: revision $rev in $MVM_STORE_URL is not signed by any trusted key (signature check failed)" \
 		"$(head -1 <<<"$stderr")"
@@ -187,6 +193,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	# accepted when asked to skip the check, with a warning
 	run --separate-stderr "$MVMCTL" manifest pull hello app --insecure-skip-signature
 	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "warning: channel hello was not checked against a trusted key"
 	assert_contains "$stderr" "warning: revision ${rev:0:12} was not checked against a trusted key"
 	jq -e '.vcpus == 8' "$HOME_B/templates/$(slot_of app/mvm.toml)/manifest.json"
 	# and verify --check-signature says the same of the local copy
@@ -300,11 +307,13 @@ current_of() { # current_of HOME PROJECT_DIR
 	rev2=$(jq -r .revision <<<"$output")
 	[ "$rev1" != "$rev2" ]
 	# vmlinux and initrd.img are the same files: not uploaded again
-	jq -e '.channel == "hello" and .uploaded_files < .files' <<<"$output"
-	jq -e --arg r "$rev2" '.revision == $r' "$(object channels/hello)"
+	jq -e '.channel == "hello" and .channel_sequence == 2 and .uploaded_files < .files' <<<"$output"
+	channel hello | jq -e --arg r "$rev2" '.revision == $r and .sequence == 2'
+	assert_eq 2 "$(stored channels/hello)"
 	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
-	run "$MVMCTL" manifest pull hello app
+	run --separate-stderr "$MVMCTL" manifest pull hello app --json
 	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 2' <<<"$output"
 	assert_eq "$rev2" "$(current_of "$HOME_B" app)"
 	# the older revision by its hash, into the same directory: the manifest is the same,
 	# and the files it shares with the one already here are copied, not downloaded
@@ -319,8 +328,8 @@ current_of() { # current_of HOME PROJECT_DIR
 	export MVM_HOME="$HOME_A"
 	run --separate-stderr "$MVMCTL" manifest push "$PROJ" --channel stable
 	[ "$status" -eq 0 ]
-	assert_contains "$stderr" "channel stable -> ${rev1:0:12}"
-	jq -e --arg r "$rev1" '.revision == $r' "$(object channels/stable)"
+	assert_contains "$stderr" "channel stable -> ${rev1:0:12} (sequence 1)"
+	channel stable | jq -e --arg r "$rev1" '.revision == $r and .channel == "stable"'
 	# a DIR holding another manifest is refused
 	export MVM_HOME="$HOME_B"
 	printf 'vcpus = 2\n' >other.toml && mkdir -p busy && mv other.toml busy/mvm.toml
@@ -338,6 +347,93 @@ current_of() { # current_of HOME PROJECT_DIR
 	run "$MVMCTL" manifest pull stable busy --force
 	[ "$status" -eq 0 ]
 	cmp "$PROJ/mvm.toml" busy/mvm.toml
+}
+
+@test "a channel is signed: forged, unsigned, replayed older, or another channel's document is refused" {
+	rev=$("$MVMCTL" manifest push "$PROJ" 2>/dev/null)
+	ch=$(object channels/hello)
+	jq -e '.payloadType == "application/vnd.mvm.channel+json" and (.signatures | length) == 1' "$ch"
+	channel hello | jq -e --arg r "$rev" '.kind == "mvm-channel" and .channel == "hello" and .revision == $r and .sequence == 1'
+	cp "$ch" seq1.json
+	# the same revision pushed again moves the channel on: sequence 2
+	run --separate-stderr "$MVMCTL" manifest push "$PROJ" --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 2' <<<"$output"
+	cp "$ch" seq2.json
+	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
+	run --separate-stderr "$MVMCTL" manifest pull hello app --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 2' <<<"$output"
+	# what this home has seen, per store and channel
+	state="$HOME_B/channels/$(printf %s "$MVM_STORE_URL" | sha256sum | cut -c1-16)/hello.json"
+	assert_mode "$state" 600
+	assert_mode "$(dirname "$state")" 700
+	jq -e '.sequence == 2 and .channel == "hello" and .store == env.MVM_STORE_URL' "$state"
+
+	# replayed: the older, validly signed document put back
+	cp seq1.json "$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is at sequence 1, below sequence 2 seen here before: refused as a rollback" \
+		"$(head -1 <<<"$stderr")"
+	assert_contains "$(sed -n 2p <<<"$stderr")" "remove $state"
+	# skipping signatures does not skip the rollback check
+	run --separate-stderr "$MVMCTL" manifest pull hello app --insecure-skip-signature
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "refused as a rollback"
+	# a home that never saw sequence 2 takes the first it sees (trust on first use)
+	mkdir -m 700 "$BATS_TEST_TMPDIR/home-c"
+	MVM_HOME="$BATS_TEST_TMPDIR/home-c" run --separate-stderr "$MVMCTL" manifest pull hello app-c --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 1' <<<"$output"
+
+	# forged: the sequence raised after signing
+	payload=$(jq -r .payload seq2.json | base64 -d | jq -c '.sequence = 99' | base64 -w0)
+	jq --arg p "$payload" '.payload = $p' seq2.json >"$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not signed by any trusted key (signature check failed)" \
+		"$(head -1 <<<"$stderr")"
+	# accepted with --insecure-skip-signature, with a warning, and not remembered
+	run --separate-stderr "$MVMCTL" manifest pull hello app --insecure-skip-signature --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 99' <<<"$output"
+	assert_contains "$stderr" "warning: channel hello was not checked against a trusted key"
+	jq -e '.sequence == 2' "$state"
+	# unsigned: the signatures stripped, or a plain pointer as before channels were signed
+	jq '.signatures = []' seq2.json >"$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not signed" "$(head -1 <<<"$stderr")"
+	printf '{"schema_version":1,"revision":"%s"}' "$rev" >"$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not signed (a plain pointer, as written before channels were signed)" \
+		"$(head -1 <<<"$stderr")"
+	# a revision's envelope is not a channel's (DSSE signs the payload type)
+	cp "$(object "revisions/$rev.json")" "$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 1 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not a DSSE envelope of type application/vnd.mvm.channel+json" \
+		"$(head -1 <<<"$stderr")"
+
+	# another channel's signed document copied over this one
+	MVM_HOME="$HOME_A" "$MVMCTL" manifest push "$PROJ" --channel stable >/dev/null 2>&1
+	cp "$(object channels/stable)" "$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL holds the signed document of channel 'stable' (sequence 1); refused" \
+		"$(head -1 <<<"$stderr")"
+	jq -e '.sequence == 2' "$state"
+
+	# the publisher moves it again: past what it pushed before, whatever the store holds now
+	run --separate-stderr env MVM_HOME="$HOME_A" "$MVMCTL" manifest push "$PROJ" --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 3' <<<"$output"
+	run --separate-stderr "$MVMCTL" manifest pull hello app --json
+	[ "$status" -eq 0 ]
+	jq -e --arg r "$rev" '.channel_sequence == 3 and .revision == $r' <<<"$output"
+	jq -e '.sequence == 3' "$state"
 }
 
 @test "a file larger than the part size goes up as a multipart upload and comes down whole" {
