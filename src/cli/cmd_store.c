@@ -27,8 +27,10 @@
 	"$MVM_HOME/keys/signing.key)\n"                                                            \
 	"MVM_TRUSTED_KEYS       space-separated public keys pull trusts ([store] trusted_keys)\n"  \
 	"MVM_STORE_RATE_LIMIT   bytes per second each way ([store] rate_limit; 0: unlimited)\n"    \
-	"MVM_STORE_PART_SIZE    bytes; larger files go up as multipart uploads ([store] "          \
-	"part_size; default 64 MiB)"
+	"MVM_STORE_MULTIPART_THRESHOLD   bytes; larger files go up as multipart uploads "          \
+	"([store]\n                       multipart_threshold; default 512 MiB)\n"                 \
+	"MVM_STORE_PART_SIZE    bytes, the parts of a multipart upload ([store] part_size; "       \
+	"default 64 MiB)"
 
 /* Progress on a TTY only: one line rewritten in place. */
 struct progress {

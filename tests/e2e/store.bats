@@ -436,17 +436,26 @@ current_of() { # current_of HOME PROJECT_DIR
 	jq -e '.sequence == 3' "$state"
 }
 
-@test "a file larger than the part size goes up as a multipart upload and comes down whole" {
+@test "a file above the multipart threshold goes up in parts, one below it in one PUT; both come down whole" {
 	sums="$HOME_A/templates/$(slot_of "$PROJ/mvm.toml")/artifacts/revisions/$(current_of "$HOME_A" "$PROJ")/checksums.json"
 	sha=$(jq -r '.files.vmlinux.sha256' "$sums")
 	size=$(jq -r '.files.vmlinux.size' "$sums")
-	MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
+	stored_parts() { grep -c "Stored part .* in bucket" "$S3LOG" || true; }
+	# below the threshold (default 512 MiB) one PUT, whatever the part size
+	before=$(stored_parts)
+	MVM_STORE_URL="$MVM_STORE_URL-one" MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
 	[ "$status" -eq 0 ]
-	# the server stored vmlinux in ceil(size / 8 MiB) parts, then the object once
-	parts=$(grep -c "Stored part .* in bucket" "$S3LOG" || true)
-	[ "$parts" -ge $(((size + 8388607) / 8388608)) ]
+	assert_eq "$before" "$(stored_parts)"
+	# above it: the server stored each file above 8 MiB (vmlinux, rootfs.ext4) in
+	# ceil(size / 8 MiB) parts, each part once, then the object once
+	MVM_STORE_MULTIPART_THRESHOLD=8388608 MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 0 ]
+	want=$(jq '[.files[].size | select(. > 8388608) | (. + 8388607) / 8388608 | floor] | add' "$sums")
+	[ "$want" -ge $(((size + 8388607) / 8388608)) ]
+	assert_eq "$want" $(($(stored_parts) - before))
 	assert_eq 1 "$(stored "blobs/sha256/$sha")"
 	assert_eq "$size" "$(stat -c %s "$(object "blobs/sha256/$sha")")"
+	cmp "$(object "blobs/sha256/$sha")" "$(dirname "$sums")/vmlinux"
 	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
 	run "$MVMCTL" manifest pull hello app
 	[ "$status" -eq 0 ]
@@ -455,6 +464,10 @@ current_of() { # current_of HOME PROJECT_DIR
 	run --separate-stderr env MVM_HOME="$HOME_A" MVM_STORE_PART_SIZE=1000 "$MVMCTL" manifest push "$PROJ"
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: MVM_STORE_PART_SIZE '1000' is not a number of bytes from 5242880 (5 MiB) to 5 GiB" \
+		"$(head -1 <<<"$stderr")"
+	run --separate-stderr env MVM_HOME="$HOME_A" MVM_STORE_MULTIPART_THRESHOLD=6G "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 3 ]
+	assert_eq "mvmctl: error: MVM_STORE_MULTIPART_THRESHOLD '6G' is not a number of bytes from 5242880 (5 MiB) to 5 GiB" \
 		"$(head -1 <<<"$stderr")"
 }
 
@@ -485,7 +498,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	sums="$HOME_A/templates/$(slot_of "$PROJ/mvm.toml")/artifacts/revisions/$(current_of "$HOME_A" "$PROJ")/checksums.json"
 	sha=$(jq -r '.files.vmlinux.sha256' "$sums")
 	state="$HOME_A/tmp/push-partial/$sha.json"
-	export MVM_STORE_PART_SIZE=5242880
+	export MVM_STORE_PART_SIZE=5242880 MVM_STORE_MULTIPART_THRESHOLD=5242880
 	MVM_STORE_RATE_LIMIT=8000000 "$MVMCTL" manifest push "$PROJ" 2>/dev/null &
 	pid=$!
 	for ((i = 0; i < 600; i++)); do
