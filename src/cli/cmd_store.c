@@ -246,7 +246,7 @@ static int run_pull(struct cli *cli, int argc, char **argv)
 		if (cli->json) {
 			cli_json(cli,
 				 json_pack(
-				     "{s:s, s:s, s:s, s:s, s:o, s:o, s:b, s:I, s:I, s:I, s:I, "
+				     "{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:I, s:I, s:I, s:I, "
 				     "s:I, s:I, s:I, s:f}",
 				     "store", s3.url, "ref", argv[0], "revision", res.revision,
 				     "channel_sequence",

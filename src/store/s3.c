@@ -157,7 +157,7 @@ struct req {
 	size_t buflen, bufpos;
 	uint64_t upload_size;
 	uint64_t upload_left; /* bytes still to read from upload */
-	const char *query;    /* "uploads", "partNumber=1&uploadId=…" or NULL */
+	const char *query;    /* "uploads=", "partNumber=1&uploadId=…" or NULL */
 	bool want_etag;
 	char *etag;	 /* the answer's ETag header (malloc'd), with want_etag */
 	uint64_t offset; /* ranged GET from here */
@@ -489,7 +489,11 @@ static int start_multipart(struct s3 *s, const char *key, char **id, struct err 
 	struct req q = {.s = s,
 			.method = "POST",
 			.key = key,
-			.query = "uploads",
+			/* "uploads=", not "uploads": libcurl's SigV4 (7.88) signs a
+			 * parameter without a value as "uploads", the server as "uploads="
+			 * (curl issues 8107, 10129), and a server that checks the
+			 * signature refuses it (store_sigv4.bats) */
+			.query = "uploads=",
 			.out = &body,
 			.max = S3_MAX_ERROR_BODY};
 	int r = perform(&q, e);
