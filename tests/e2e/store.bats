@@ -7,7 +7,8 @@
 # channels (forged, replayed, another channel's document refused).
 #
 # s3rver checks the access key id but accepts any secret, so "wrong
-# credentials" here is a wrong AWS_ACCESS_KEY_ID (docs/store.md).
+# credentials" here is a wrong AWS_ACCESS_KEY_ID; a wrong secret is in
+# store_sigv4.bats, against a server that checks signatures (docs/store.md).
 bats_require_minimum_version 1.5.0
 load build_helpers
 
@@ -97,7 +98,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	grep -q 'BEGIN PRIVATE KEY' "$MVM_HOME/keys/signing.key"
 	assert_eq "$output" "$(cat "$MVM_HOME/keys/signing.key.pub")"
 	# the private key is never printed
-	! grep -qF "$(sed -n 2p "$MVM_HOME/keys/signing.key")" <<<"$output$stderr"
+	[[ $output$stderr != *"$(sed -n 2p "$MVM_HOME/keys/signing.key")"* ]]
 	run "$MVMCTL" key show
 	[ "$status" -eq 0 ]
 	assert_eq "$(cat "$MVM_HOME/keys/signing.key.pub")" "$output"
@@ -272,7 +273,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	[ "$status" -eq 1 ]
 	assert_eq "mvmctl: error: store $MVM_STORE_URL refused the credentials of AWS_ACCESS_KEY_ID 'WRONG' (HTTP 403 InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.)" \
 		"$(head -1 <<<"$stderr")"
-	! grep -q hunter2 <<<"$output$stderr"
+	[[ $output$stderr != *hunter2* ]]
 	run --separate-stderr env -u AWS_SECRET_ACCESS_KEY "$MVMCTL" manifest push "$PROJ"
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: no credentials for the store $MVM_STORE_URL: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set" \
