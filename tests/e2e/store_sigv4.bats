@@ -30,8 +30,16 @@ setup_file() {
 		sleep 0.1
 	done
 	[ -n "$tok" ] || { tail -n 20 "$SWIFT"/log/*.log >&2 && return 1; }
-	[ "$(curl -s -m 60 -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $tok" \
-		"http://127.0.0.1:$port/v1/AUTH_test/mvmtest")" = 201 ] || return 1
+	# the proxy hands out tokens itself; the container needs the account and container
+	# servers, which may still be starting (503 meanwhile)
+	local code=
+	for ((i = 0; i < 6000; i++)); do
+		code=$(curl -s -m 60 -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $tok" \
+			"http://127.0.0.1:$port/v1/AUTH_test/mvmtest")
+		[ "$code" = 201 ] || [ "$code" = 202 ] && break
+		sleep 0.1
+	done
+	[ "$code" = 201 ] || [ "$code" = 202 ] || { tail -n 20 "$SWIFT"/log/*.log >&2 && return 1; }
 	export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1
 	export AWS_ACCESS_KEY_ID=test:tester AWS_SECRET_ACCESS_KEY=testing
 }
