@@ -6,8 +6,11 @@
 # bytes (checksums.json rewritten to match). Medians of N runs, and the ratios.
 #
 #   N=3 bench/store.sh        (target: both ratios <= 1.2)
-#   MVM_STORE_PART_SIZE=1073741824 N=3 bench/store.sh   one PUT per file, as curl does
-#                             (by default a file above 64 MiB is a multipart upload)
+#   MULTIPART=1 N=3 bench/store.sh
+#       the multipart path: MVM_STORE_MULTIPART_THRESHOLD=64 MiB, so the 256 MiB file
+#       goes up in 4 parts of 64 MiB (part_size); the floor is then curl doing the same
+#       upload (CreateMultipartUpload, the 4 parts, pre-split, sent at once, Complete)
+#       (by default the threshold is 512 MiB: each file goes up in one PUT)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -61,6 +64,38 @@ total=$(du -cb $(for f in $files; do echo "$revdir/$f"; done) | tail -1 | cut -f
 curl_s3() { curl -sS -f --aws-sigv4 "aws:amz:us-east-1:s3" -u S3RVER:S3RVER \
 	-H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "$@"; }
 
+PART=$((64 << 20))
+MULTIPART=${MULTIPART:-0}
+[ "$MULTIPART" = 1 ] && export MVM_STORE_MULTIPART_THRESHOLD=$PART MVM_STORE_PART_SIZE=$PART
+# the floor of a multipart upload: parts pre-split (untimed) into $tmp/parts/<file>.<n>
+mkdir -p "$tmp/parts"
+for f in $files; do
+	if [ "$MULTIPART" = 1 ] && [ "$(stat -c %s "$revdir/$f")" -gt $PART ]; then
+		split -b $PART -d -a 3 "$revdir/$f" "$tmp/parts/${f//\//_}."
+	fi
+done
+put_bare() { # put_bare FILE URL: one PUT, or the multipart upload curl would do
+	local f=$1 url=$2 id n xml=
+	local parts=("$tmp/parts/${f//\//_}."*)
+	if [ ! -e "${parts[0]}" ]; then
+		curl_s3 -o /dev/null -T "$revdir/$f" "$url"
+		return
+	fi
+	id=$(curl_s3 -X POST "$url?uploads" | sed -n 's:.*<UploadId>\(.*\)</UploadId>.*:\1:p')
+	local pids=()
+	for n in "${!parts[@]}"; do
+		curl_s3 -o /dev/null -D "$tmp/h$n" -T "${parts[$n]}" \
+			"$url?partNumber=$((n + 1))&uploadId=$id" &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	for n in "${!parts[@]}"; do
+		xml+="<Part><PartNumber>$((n + 1))</PartNumber><ETag>$(sed -n 's/^[Ee][Tt]ag: *\([^\r]*\).*/\1/p' "$tmp/h$n")</ETag></Part>"
+	done
+	curl_s3 -o /dev/null -X POST --data-binary "<CompleteMultipartUpload>$xml</CompleteMultipartUpload>" \
+		"$url?uploadId=$id"
+}
+
 push=() put=() pull=() get=()
 for i in $(seq "$N"); do
 	export MVM_STORE_URL="s3://bench/run$i"
@@ -68,7 +103,7 @@ for i in $(seq "$N"); do
 	MVM_HOME="$tmp/a" "$MVMCTL" manifest push -q "$tmp/proj" >/dev/null
 	t1=$(now)
 	for f in $files; do
-		curl_s3 -o /dev/null -T "$revdir/$f" "$AWS_ENDPOINT_URL/bench/bare$i/$f"
+		put_bare "$f" "$AWS_ENDPOINT_URL/bench/bare$i/$f"
 	done
 	t2=$(now)
 	home="$tmp/b$i"
@@ -91,6 +126,7 @@ p=$(printf '%s\n' "${push[@]}" | median)
 u=$(printf '%s\n' "${put[@]}" | median)
 l=$(printf '%s\n' "${pull[@]}" | median)
 g=$(printf '%s\n' "${get[@]}" | median)
-printf 'revision of %d MiB (%d files)\n' $((total >> 20)) "$(wc -w <<<"$files")"
+printf 'revision of %d MiB (%d files)%s\n' $((total >> 20)) "$(wc -w <<<"$files")" \
+	"$([ "$MULTIPART" = 1 ] && echo ', files above 64 MiB in 64 MiB parts (MULTIPART=1)')"
 printf 'push %.2f s   curl PUT %.2f s   ratio %s\n' "$p" "$u" "$(ratio "$p" "$u")"
 printf 'pull %.2f s   curl GET %.2f s   ratio %s   (medians of %d)\n' "$l" "$g" "$(ratio "$l" "$g")" "$N"

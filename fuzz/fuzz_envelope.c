@@ -28,7 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int skip = 0; skip < 2; skip++) {
 		struct strbuf payload = STRBUF_INIT;
 		struct sign_check chk;
-		int r = sign_open(env, &trusted, skip, "envelope", &payload, &chk, &e);
+		int r = sign_open(env, SIGN_PAYLOAD_TYPE, &trusted, skip, "envelope", &payload,
+				  &chk, &e);
 		if (r == 0 && !skip && !chk.keyid)
 			abort(); /* accepted without a trusted signature */
 		if (r < 0 && !err_isset(&e))

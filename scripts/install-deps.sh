@@ -21,6 +21,11 @@ packages=(
 	# tests: the 3-member etcd cluster of the cluster suite (tests/e2e/cluster.bats), on
 	# 127.0.0.1 ports of its own (the package's own service, where systemd runs, is left alone)
 	etcd-server etcd-client iproute2
+	# tests: a server that checks SigV4 signatures (s3rver does not), for the wrong-secret
+	# case of tests/e2e/store_sigv4.bats: Swift's proxy with s3api and tempauth over
+	# one-replica account, container and object servers, and memcached for tempauth's
+	# tokens, started by the test on 127.0.0.1 (tests/e2e/swift_s3.sh)
+	swift-proxy swift-account swift-container swift-object memcached
 )
 
 as_root() {

@@ -27,8 +27,10 @@
 	"$MVM_HOME/keys/signing.key)\n"                                                            \
 	"MVM_TRUSTED_KEYS       space-separated public keys pull trusts ([store] trusted_keys)\n"  \
 	"MVM_STORE_RATE_LIMIT   bytes per second each way ([store] rate_limit; 0: unlimited)\n"    \
-	"MVM_STORE_PART_SIZE    bytes; larger files go up as multipart uploads ([store] "          \
-	"part_size; default 64 MiB)"
+	"MVM_STORE_MULTIPART_THRESHOLD   bytes; larger files go up as multipart uploads "          \
+	"([store]\n                       multipart_threshold; default 512 MiB)\n"                 \
+	"MVM_STORE_PART_SIZE    bytes, the parts of a multipart upload ([store] part_size; "       \
+	"default 64 MiB)"
 
 /* Progress on a TTY only: one line rewritten in place. */
 struct progress {
@@ -127,10 +129,13 @@ static int run_push(struct cli *cli, int argc, char **argv)
 		if (cli->json) {
 			cli_json(cli,
 				 json_pack(
-				     "{s:s, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f}",
+				     "{s:s, s:s, s:s, s:o, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:I, "
+				     "s:f}",
 				     "store", s3.url, "manifest_path", s.manifest_path, "revision",
 				     res.revision, "channel",
 				     res.channel ? json_string(res.channel) : json_null(),
+				     "channel_sequence",
+				     res.channel ? json_integer(res.channel_sequence) : json_null(),
 				     "signed_by", res.keyid, "files", (json_int_t)res.files,
 				     "uploaded_files", (json_int_t)res.uploaded, "total_bytes",
 				     (json_int_t)res.total_bytes, "uploaded_bytes",
@@ -148,7 +153,8 @@ static int run_push(struct cli *cli, int argc, char **argv)
 			    res.revision, s3.url, res.uploaded, res.files, up, all, res.keyid,
 			    secs);
 			if (res.channel)
-				cli_note(cli, "channel %s -> %.12s", res.channel, res.revision);
+				cli_note(cli, "channel %s -> %.12s (sequence %lld)", res.channel,
+					 res.revision, res.channel_sequence);
 		}
 	}
 	store_push_result_release(&res);
@@ -188,7 +194,7 @@ static struct {
 
 static const struct opt pull_optv[] = {
     OPT_BOOL_(0, "insecure-skip-signature", &pull_opts.insecure,
-	      "accept a revision that is unsigned or not signed by a trusted key"),
+	      "accept a revision or channel that is unsigned or not signed by a trusted key"),
     OPT_BOOL_('f', "force", &pull_opts.force, "overwrite a different mvm.toml in DIR"),
     OPT_END_(),
 };
@@ -227,6 +233,11 @@ static int run_pull(struct cli *cli, int argc, char **argv)
 	}
 	if (r >= 0) {
 		double secs = mono_s() - t0;
+		if (res.channel && !res.channel_keyid)
+			cli_warn(cli,
+				 "channel %s was not checked against a trusted key "
+				 "(--insecure-skip-signature)",
+				 argv[0]);
 		if (!res.keyid)
 			cli_warn(cli,
 				 "revision %.12s was not checked against a trusted key "
@@ -235,9 +246,11 @@ static int run_pull(struct cli *cli, int argc, char **argv)
 		if (cli->json) {
 			cli_json(cli,
 				 json_pack(
-				     "{s:s, s:s, s:s, s:s, s:o, s:b, s:I, s:I, s:I, s:I, "
+				     "{s:s, s:s, s:s, s:o, s:s, s:o, s:b, s:I, s:I, s:I, s:I, "
 				     "s:I, s:I, s:I, s:f}",
 				     "store", s3.url, "ref", argv[0], "revision", res.revision,
+				     "channel_sequence",
+				     res.channel ? json_integer(res.channel_sequence) : json_null(),
 				     "manifest_path", res.manifest_path, "signed_by",
 				     res.keyid ? json_string(res.keyid) : json_null(),
 				     "already_present", res.already, "files", (json_int_t)res.files,
@@ -278,14 +291,17 @@ const struct command cmd_manifest_pull = {
 	"DIR (default:\nthe channel's name, or . for a hash) and registers the revision "
 	"atomically as the current\nrevision of that mvm.toml's slot: 'mvmctl up DIR' boots "
 	"it, with no nix. Nothing is\nregistered unless every file matched; a killed pull "
-	"continues where it stopped.",
+	"continues where it stopped. A channel\nis a signed document too: it must name the "
+	"channel asked for, and its sequence may not\ngo below the highest one seen here "
+	"before (a rollback).",
     .examples = "mvmctl manifest pull openclaw ./openclaw\nmvmctl up ./openclaw\n"
 		"mvmctl manifest pull --json openclaw ./openclaw | jq -r .revision",
     .environment = STORE_ENV,
     .exit_status = "0 pulled, 1 the transfer failed, a file did not match its sha256 or the "
 		   "store refused\nthe credentials, 2 usage error, 3 no store or no credentials "
 		   "configured, 4 no such\nchannel or revision, 5 refused: unsigned, not signed by "
-		   "a trusted key, or DIR holds\nanother mvm.toml",
+		   "a trusted key, a channel\ndocument of another channel or older than one "
+		   "seen here, or DIR holds another mvm.toml",
     .opts = pull_optv,
     .min_args = 1,
     .max_args = 2,

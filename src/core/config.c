@@ -89,6 +89,12 @@ static int load_store(struct config *c, const struct toml_value *tab, struct err
 				return bad(e, c->path, kv,
 					   "expected bytes from 5242880 (5 MiB) to 5 GiB");
 			c->store_part_size = kv->value->u.integer;
+		} else if (!strcmp(kv->key, "multipart_threshold")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < (5LL << 20) ||
+			    kv->value->u.integer > (5LL << 30))
+				return bad(e, c->path, kv,
+					   "expected bytes from 5242880 (5 MiB) to 5 GiB");
+			c->store_multipart_threshold = kv->value->u.integer;
 		} else if (!strcmp(kv->key, "trusted_keys")) {
 			if (kv->value->type != TOML_ARRAY)
 				return bad(e, c->path, kv,
@@ -268,6 +274,14 @@ static int load(struct config *c, struct err *e)
 			       v);
 	if (!c->store_part_size)
 		c->store_part_size = 64LL << 20;
+	if ((v = getenv("MVM_STORE_MULTIPART_THRESHOLD")) && *v &&
+	    parse_int64(v, 5LL << 20, 5LL << 30, &c->store_multipart_threshold) < 0)
+		return err_set(e, -EINVAL, EXIT_INVALID,
+			       "MVM_STORE_MULTIPART_THRESHOLD '%s' is not a number of bytes from "
+			       "5242880 (5 MiB) to 5 GiB",
+			       v);
+	if (!c->store_multipart_threshold)
+		c->store_multipart_threshold = 512LL << 20;
 	if ((v = getenv("MVM_TRUSTED_KEYS"))) {
 		strvec_clear(&c->trusted_keys);
 		_cleanup_free_ char *copy = xstrdup(v);

@@ -27,9 +27,11 @@
  *                                 # public keys whose signatures pull accepts
  *   rate_limit = 10485760         # MVM_STORE_RATE_LIMIT: bytes per second each way
  *                                 # (0, the default: unlimited)
- *   part_size = 67108864          # MVM_STORE_PART_SIZE: bytes; a larger file goes up as a
- *                                 # multipart upload of parts this size (at least 5 MiB,
- *                                 # S3's minimum; default 64 MiB)
+ *   multipart_threshold = 536870912  # MVM_STORE_MULTIPART_THRESHOLD: bytes; a larger
+ *                                 # file goes up as a multipart upload (resumable), a
+ *                                 # smaller one in one PUT (5 MiB to 5 GiB; default 512 MiB)
+ *   part_size = 67108864          # MVM_STORE_PART_SIZE: bytes, the parts of a multipart
+ *                                 # upload (at least 5 MiB, S3's minimum; default 64 MiB)
  *   [cluster]                     # pools across hosts on etcd (docs/cluster.md)
  *   etcd = ["http://10.0.0.1:2379", …]   # MVM_ETCD (comma-separated): set, the
  *                                 # tenant, pool and instance commands use the cluster
@@ -54,20 +56,21 @@ struct config {
 	char *network;		  /* "nat" unless set; checked by the commands that boot */
 	const char *network_from; /* "MVM_NETWORK", the file's path, or "default" */
 	bool offline;
-	struct strvec override_inputs; /* NAME, REF pairs */
-	unsigned builder_vcpus;	       /* 0: not set */
-	char *builder_mem;	       /* NULL: not set (a size, parsed by the command) */
-	int builder_timeout_s;	       /* 0: not set */
-	char *store_url;	       /* "s3://bucket/prefix" or NULL */
-	char *store_endpoint;	       /* NULL: AWS */
-	char *store_region;	       /* never NULL after config_load */
-	char *signing_key;	       /* never NULL after config_load */
-	struct strvec trusted_keys;    /* "ed25519:BASE64" */
-	long long store_rate_limit;    /* bytes/s, 0 unlimited */
-	long long store_part_size;     /* bytes, >= 5 MiB */
-	struct strvec etcd;	       /* endpoints; empty: no cluster */
-	char *host_name;	       /* NULL: the machine's hostname */
-	int lease_ttl_s;	       /* never 0 after config_load */
+	struct strvec override_inputs;	     /* NAME, REF pairs */
+	unsigned builder_vcpus;		     /* 0: not set */
+	char *builder_mem;		     /* NULL: not set (a size, parsed by the command) */
+	int builder_timeout_s;		     /* 0: not set */
+	char *store_url;		     /* "s3://bucket/prefix" or NULL */
+	char *store_endpoint;		     /* NULL: AWS */
+	char *store_region;		     /* never NULL after config_load */
+	char *signing_key;		     /* never NULL after config_load */
+	struct strvec trusted_keys;	     /* "ed25519:BASE64" */
+	long long store_rate_limit;	     /* bytes/s, 0 unlimited */
+	long long store_part_size;	     /* bytes, >= 5 MiB */
+	long long store_multipart_threshold; /* bytes: larger files go up in parts */
+	struct strvec etcd;		     /* endpoints; empty: no cluster */
+	char *host_name;		     /* NULL: the machine's hostname */
+	int lease_ttl_s;		     /* never 0 after config_load */
 };
 
 /* Loads config.toml and applies the environment; on failure nothing is held

@@ -22,7 +22,14 @@
 	X(curl_easy_reset)                                                                         \
 	X(curl_easy_cleanup)                                                                       \
 	X(curl_slist_append)                                                                       \
-	X(curl_slist_free_all)
+	X(curl_slist_free_all)                                                                     \
+	X(curl_multi_init)                                                                         \
+	X(curl_multi_add_handle)                                                                   \
+	X(curl_multi_remove_handle)                                                                \
+	X(curl_multi_perform)                                                                      \
+	X(curl_multi_poll)                                                                         \
+	X(curl_multi_info_read)                                                                    \
+	X(curl_multi_cleanup)
 
 DL_CURL_FUNCS(DLIB_DECLARE)
 

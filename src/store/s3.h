@@ -42,8 +42,9 @@ struct s3 {
 	char *access_key;
 	char *secret_key; /* wiped on release */
 	char *session_token;
-	long long rate_limit; /* bytes/s each way, 0 unlimited */
-	uint64_t part_size;   /* files larger than this go up as multipart uploads; 0 never */
+	long long rate_limit;	      /* bytes/s each way, 0 unlimited */
+	uint64_t part_size;	      /* the parts of a multipart upload */
+	uint64_t multipart_threshold; /* files larger than this go up in parts; 0 never */
 	struct s3_stats stats;
 	s3_progress_fn progress;
 	void *progress_ctx;
@@ -63,10 +64,10 @@ void s3_release(struct s3 *s);
 
 /* 1 with *size set when the object exists, 0 when it does not. */
 int s3_head(struct s3 *s, const char *key, uint64_t *size, struct err *e);
-/* Uploads a whole file as the object key: one PUT, or above part_size a
- * multipart upload of part_size parts whose progress is kept in state_path
- * (may be NULL), so that a push killed midway continues after the last part
- * it finished. */
+/* Uploads a whole file as the object key: one PUT, or above
+ * multipart_threshold a multipart upload of part_size parts, up to 4 sent at
+ * once, whose progress is kept in state_path (may be NULL), so that a push
+ * killed midway continues after the last unbroken run of parts it finished. */
 int s3_put_file(struct s3 *s, const char *key, const char *path, const char *state_path,
 		struct err *e);
 int s3_put_buf(struct s3 *s, const char *key, const void *data, size_t len, struct err *e);

@@ -164,15 +164,15 @@ static void pae(struct strbuf *sb, const char *type, const void *payload, size_t
 	strbuf_add(sb, payload, len);
 }
 
-int sign_envelope(const char *key_path, const void *payload, size_t len, json_t **envelope,
-		  struct err *e)
+int sign_envelope(const char *key_path, const char *type, const void *payload, size_t len,
+		  json_t **envelope, struct err *e)
 {
 	EVP_PKEY *k = NULL;
 	int r = load_private(key_path, &k, e);
 	if (r < 0)
 		return r;
 	struct strbuf msg = STRBUF_INIT;
-	pae(&msg, SIGN_PAYLOAD_TYPE, payload, len);
+	pae(&msg, type, payload, len);
 	unsigned char sig[64];
 	size_t siglen = sizeof(sig);
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -187,8 +187,8 @@ int sign_envelope(const char *key_path, const void *payload, size_t len, json_t 
 	_cleanup_free_ char *keyid = sign_keyid(line);
 	_cleanup_free_ char *sig64 = b64_encode(sig, siglen);
 	_cleanup_free_ char *p64 = b64_encode(payload, len);
-	*envelope = json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "payloadType", SIGN_PAYLOAD_TYPE,
-			      "payload", p64, "signatures", "keyid", keyid, "sig", sig64);
+	*envelope = json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "payloadType", type, "payload", p64,
+			      "signatures", "keyid", keyid, "sig", sig64);
 	return 0;
 }
 
@@ -207,15 +207,15 @@ static bool verify_one(const char *pub, const struct strbuf *msg, const unsigned
 	return ok;
 }
 
-int sign_open(const json_t *envelope, const struct strvec *trusted, bool skip, const char *what,
-	      struct strbuf *payload, struct sign_check *check, struct err *e)
+int sign_open(const json_t *envelope, const char *want, const struct strvec *trusted, bool skip,
+	      const char *what, struct strbuf *payload, struct sign_check *check, struct err *e)
 {
 	*check = (struct sign_check){0};
 	const char *type = json_get_str(envelope, "payloadType");
 	const char *p64 = json_get_str(envelope, "payload");
-	if (!type || !p64 || strcmp(type, SIGN_PAYLOAD_TYPE))
+	if (!type || !p64 || strcmp(type, want))
 		return err_set(e, -EBADMSG, EXIT_FAILED, "%s is not a DSSE envelope of type %s",
-			       what, SIGN_PAYLOAD_TYPE);
+			       what, want);
 	unsigned char *raw = NULL;
 	long n = b64_decode(p64, &raw);
 	if (n < 0)

@@ -13,6 +13,7 @@
 #include "core/manifest.h"
 #include "core/rstore.h"
 #include "core/util.h"
+#include "store/channel.h"
 #include "store/sign.h"
 #include "store/transfer.h"
 
@@ -103,6 +104,50 @@ static int save_envelope(const struct slot *s, const char *revision, json_t *env
 		return r;
 	_cleanup_free_ char *path = store_local_envelope_path(s, revision);
 	return json_write_file(path, env, e);
+}
+
+/* Signs and puts channels/<name> with a sequence beyond both the store's
+ * (read unverified: it can only raise ours) and the highest seen here, then
+ * records it here. */
+static int move_channel(struct s3 *s3, const char *name, const char *rev, const char *key_path,
+			const char *now, struct store_push_result *out, struct err *e)
+{
+	_cleanup_free_ char *key = xasprintf("channels/%s", name);
+	long long seen = 0, remote = 0;
+	int r = channel_seen(s3->url, name, &seen, e);
+	if (r < 0)
+		return r;
+	struct strbuf cur = STRBUF_INIT;
+	r = s3_get_buf(s3, key, CHANNEL_MAX_DOC, &cur, e);
+	if (r >= 0)
+		remote = channel_peek_sequence(cur.buf, cur.len);
+	strbuf_release(&cur);
+	if (r == -ENOENT || r == -EFBIG) {
+		err_release(e);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	long long seq = (remote > seen ? remote : seen) + 1;
+	if (seq > CHANNEL_MAX_SEQUENCE)
+		return err_set(e, -EOVERFLOW, EXIT_FAILED,
+			       "the store's object %s%s claims sequence %lld, the largest there "
+			       "is; remove it from the store to start the channel over",
+			       s3->prefix, key, remote);
+	_cleanup_free_ char *text = NULL;
+	r = channel_sign(key_path, name, rev, seq, now, &text, e);
+	if (r < 0)
+		return r;
+	r = s3_put_buf(s3, key, text, strlen(text), e);
+	if (r < 0)
+		return r;
+	struct channel_doc d = {.name = (char *)name, .revision = (char *)rev, .sequence = seq};
+	r = channel_check_and_record(s3->url, &d, true, e);
+	if (r < 0)
+		return r;
+	out->channel = xstrdup(name);
+	out->channel_sequence = seq;
+	return 0;
 }
 
 int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o,
@@ -204,7 +249,7 @@ int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o
 	_cleanup_free_ char *payload = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(doc);
 	json_t *env = NULL;
-	r = sign_envelope(o->key_path, payload, strlen(payload), &env, e);
+	r = sign_envelope(o->key_path, SIGN_PAYLOAD_TYPE, payload, strlen(payload), &env, e);
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *envtext = json_dumps(env, JSON_INDENT(2));
@@ -218,15 +263,9 @@ int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o
 	if (r < 0)
 		return r;
 	if (channel) {
-		json_t *ch = json_pack("{s:i, s:s, s:s}", "schema_version", 1, "revision", rev,
-				       "moved_at", now);
-		_cleanup_free_ char *text = json_dumps(ch, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(ch);
-		_cleanup_free_ char *chkey = xasprintf("channels/%s", channel);
-		r = s3_put_buf(s3, chkey, text, strlen(text), e);
+		r = move_channel(s3, channel, rev, o->key_path, now, out, e);
 		if (r < 0)
 			return err_prefix(e, r, "moving channel %s", channel);
-		out->channel = xstrdup(channel);
 	}
 	out->revision = TAKE_PTR(rev);
 	return 0;
@@ -483,8 +522,12 @@ static int link_into(const char *partial, const char *sha, const char *stage, co
 	return 0;
 }
 
-static int resolve_ref(struct s3 *s3, const char *ref, char **rev, struct err *e)
+/* A revision hash as it is, or the revision a channel names: its signed
+ * document checked (signature, name, no rollback below what was seen here). */
+static int resolve_ref(struct s3 *s3, const struct store_pull_opts *o, char **rev,
+		       struct store_pull_result *out, struct err *e)
 {
+	const char *ref = o->ref;
 	if (hash_is_sha256_hex(ref)) {
 		*rev = xstrdup(ref);
 		return 0;
@@ -496,7 +539,7 @@ static int resolve_ref(struct s3 *s3, const char *ref, char **rev, struct err *e
 			       ref);
 	_cleanup_free_ char *key = xasprintf("channels/%s", ref);
 	struct strbuf text = STRBUF_INIT;
-	int r = s3_get_buf(s3, key, 64u << 10, &text, e);
+	int r = s3_get_buf(s3, key, CHANNEL_MAX_DOC, &text, e);
 	if (r == -ENOENT) {
 		strbuf_release(&text);
 		err_set(e, r, EXIT_NOTFOUND, "store %s has no channel '%s'", s3->url, ref);
@@ -506,21 +549,23 @@ static int resolve_ref(struct s3 *s3, const char *ref, char **rev, struct err *e
 			 ref, ref);
 		return r;
 	}
-	json_t *ch = NULL;
+	_cleanup_free_ char *what = xasprintf("channel '%s' in %s", ref, s3->url);
+	struct channel_doc d = {0};
 	if (r >= 0)
-		r = json_parse_buf(text.buf, text.len, key, &ch, e);
+		r = channel_open(text.buf, text.len, ref, o->trusted, o->insecure_skip_signature,
+				 what, &d, e);
 	strbuf_release(&text);
-	if (r < 0)
-		return r;
-	const char *h = json_get_str(ch, "revision");
-	if (!h || !hash_is_sha256_hex(h)) {
-		json_decref(ch);
-		return err_set(e, -EBADMSG, EXIT_FAILED, "store %s: channel '%s' names no revision",
-			       s3->url, ref);
+	/* only a document a trusted key signed moves what is remembered here */
+	if (r >= 0)
+		r = channel_check_and_record(s3->url, &d, d.keyid != NULL, e);
+	if (r >= 0) {
+		*rev = TAKE_PTR(d.revision);
+		out->channel_sequence = d.sequence;
+		out->channel_keyid = TAKE_PTR(d.keyid);
+		out->channel = true;
 	}
-	*rev = xstrdup(h);
-	json_decref(ch);
-	return 0;
+	channel_doc_release(&d);
+	return r;
 }
 
 /* The signed document of a revision: envelope and decoded payload. */
@@ -542,7 +587,7 @@ static int fetch_doc(struct s3 *s3, const char *rev, const struct strvec *truste
 	_cleanup_free_ char *what = xasprintf("revision %s in %s", rev, s3->url);
 	struct strbuf payload = STRBUF_INIT;
 	struct sign_check chk;
-	r = sign_open(*env, trusted, skip, what, &payload, &chk, e);
+	r = sign_open(*env, SIGN_PAYLOAD_TYPE, trusted, skip, what, &payload, &chk, e);
 	if (r >= 0)
 		r = json_parse_buf(payload.buf, payload.len, what, doc, e);
 	strbuf_release(&payload);
@@ -563,7 +608,7 @@ int store_pull(struct s3 *s3, const struct store_pull_opts *o, struct store_pull
 {
 	*out = (struct store_pull_result){0};
 	_cleanup_free_ char *rev = NULL;
-	int r = resolve_ref(s3, o->ref, &rev, e);
+	int r = resolve_ref(s3, o, &rev, out, e);
 	if (r < 0)
 		return r;
 	json_t *env = NULL, *doc = NULL;
@@ -714,6 +759,7 @@ void store_pull_result_release(struct store_pull_result *r)
 	free(r->revision);
 	free(r->manifest_path);
 	free(r->keyid);
+	free(r->channel_keyid);
 	*r = (struct store_pull_result){0};
 }
 
@@ -739,7 +785,7 @@ int store_check_signature(struct s3 *s3, const struct slot *slot, const char *re
 			return r;
 		struct strbuf payload = STRBUF_INIT;
 		struct sign_check chk;
-		r = sign_open(env, trusted, false, what, &payload, &chk, e);
+		r = sign_open(env, SIGN_PAYLOAD_TYPE, trusted, false, what, &payload, &chk, e);
 		if (r >= 0)
 			r = json_parse_buf(payload.buf, payload.len, what, &doc, e);
 		strbuf_release(&payload);

@@ -4,7 +4,8 @@
  *
  *   blobs/sha256/<hex>        every artifact file, once, named by its sha256
  *   revisions/<revision>.json the revision document in a signed DSSE envelope
- *   channels/<name>           {"schema_version": 1, "revision": "<hash>"}
+ *   channels/<name>           a signed channel document (channel.h): the
+ *                             channel's name, revision and sequence
  *
  * The revision document (the envelope's payload; compact JSON, sorted keys):
  *   schema_version 1, kind "mvm-revision", revision, name (or null),
@@ -44,6 +45,7 @@ struct store_push_opts {
 struct store_push_result {
 	char *revision;
 	char *channel; /* moved, or NULL */
+	long long channel_sequence;
 	char *keyid;
 	size_t files, uploaded;
 	uint64_t total_bytes, uploaded_bytes;
@@ -71,12 +73,17 @@ struct store_pull_result {
 	char *manifest_path;
 	char *keyid;  /* the trusted key that signed it; NULL with --insecure-skip-signature */
 	bool already; /* the slot held the revision: nothing downloaded */
+	bool channel; /* ref was a channel: */
+	long long channel_sequence; /* its sequence (0: a legacy, unsigned pointer) */
+	char *channel_keyid;	    /* the trusted key that signed it, or NULL */
 	size_t files, downloaded, resumed;
 	size_t reused; /* copied from another revision of the slot, not downloaded */
 	uint64_t total_bytes, downloaded_bytes;
 };
 
-/* Pulls a revision into the slot of <dir>/mvm.toml: the document (its
+/* Pulls a revision into the slot of <dir>/mvm.toml: for a channel, its
+ * signed document (signature, name, and no sequence below the one seen
+ * here; channel.h); the revision's document (its
  * signature checked against trusted unless insecure_skip_signature), every
  * file, each checked against its sha256 before anything is registered; then
  * mvm.toml, the revision, `current` and the slot's record. */

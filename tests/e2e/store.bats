@@ -3,10 +3,12 @@
 # scripts/install-deps.sh) on 127.0.0.1, started and stopped here: push, pull
 # into a second MVM_HOME and boot it; content addressing (a second push uploads
 # nothing, counted at the server); signatures refused and accepted; a flipped
-# byte refused; a killed pull resumed; wrong credentials; channel moves.
+# byte refused; a killed pull resumed; wrong credentials; channel moves; signed
+# channels (forged, replayed, another channel's document refused).
 #
 # s3rver checks the access key id but accepts any secret, so "wrong
-# credentials" here is a wrong AWS_ACCESS_KEY_ID (docs/store.md).
+# credentials" here is a wrong AWS_ACCESS_KEY_ID; a wrong secret is in
+# store_sigv4.bats, against a server that checks signatures (docs/store.md).
 bats_require_minimum_version 1.5.0
 load build_helpers
 
@@ -76,6 +78,11 @@ object() {
 	printf '%s' "$S3DATA/mvmtest/t$BATS_TEST_NUMBER/$1._S3rver_object"
 }
 
+# channel NAME: the payload of the channel's signed document in the store.
+channel() {
+	jq -r .payload "$(object "channels/$1")" | base64 -d
+}
+
 current_of() { # current_of HOME PROJECT_DIR
 	readlink "$1/templates/$(slot_of "$2/mvm.toml")/current" | sed 's|.*/||'
 }
@@ -91,7 +98,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	grep -q 'BEGIN PRIVATE KEY' "$MVM_HOME/keys/signing.key"
 	assert_eq "$output" "$(cat "$MVM_HOME/keys/signing.key.pub")"
 	# the private key is never printed
-	! grep -qF "$(sed -n 2p "$MVM_HOME/keys/signing.key")" <<<"$output$stderr"
+	[[ $output$stderr != *"$(sed -n 2p "$MVM_HOME/keys/signing.key")"* ]]
 	run "$MVMCTL" key show
 	[ "$status" -eq 0 ]
 	assert_eq "$(cat "$MVM_HOME/keys/signing.key.pub")" "$output"
@@ -112,7 +119,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	assert_eq 5 "$(stored blobs/sha256/)"
 	assert_eq 1 "$(stored "revisions/$rev.json")"
 	assert_eq 1 "$(stored channels/hello)"
-	jq -e --arg r "$rev" '.revision == $r' "$(object channels/hello)"
+	channel hello | jq -e --arg r "$rev" '.revision == $r and .channel == "hello" and .sequence == 1'
 
 	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
 	run --separate-stderr "$MVMCTL" manifest pull hello ./openclaw
@@ -157,15 +164,15 @@ current_of() { # current_of HOME PROJECT_DIR
 @test "pull refuses an unsigned or untrusted revision (exit 5) unless --insecure-skip-signature" {
 	rev=$("$MVMCTL" manifest push "$PROJ" 2>/dev/null)
 	export MVM_HOME="$HOME_B"
-	# no trusted keys at all
-	run --separate-stderr "$MVMCTL" manifest pull hello app
+	# no trusted keys at all (by hash: a channel's own signature is checked first)
+	run --separate-stderr "$MVMCTL" manifest pull "$rev" app
 	[ "$status" -eq 5 ]
 	assert_eq "mvmctl: error: revision $rev in $MVM_STORE_URL is signed, but no trusted keys are configured to check it against" \
 		"$(head -1 <<<"$stderr")"
 	[ ! -e app/mvm.toml ]
 	# another key: not the publisher's
 	other=$(MVM_HOME="$BATS_TEST_TMPDIR/home-o" bash -c 'mkdir -m 700 "$MVM_HOME" && "$0" key generate 2>/dev/null' "$MVMCTL")
-	MVM_TRUSTED_KEYS="$other" run --separate-stderr "$MVMCTL" manifest pull hello app
+	MVM_TRUSTED_KEYS="$other" run --separate-stderr "$MVMCTL" manifest pull "$rev" app
 	[ "$status" -eq 5 ]
 	assert_eq "mvmctl: error: revision $rev in $MVM_STORE_URL is not signed by any trusted key (signature check failed)" \
 		"$(head -1 <<<"$stderr")"
@@ -187,6 +194,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	# accepted when asked to skip the check, with a warning
 	run --separate-stderr "$MVMCTL" manifest pull hello app --insecure-skip-signature
 	[ "$status" -eq 0 ]
+	assert_contains "$stderr" "warning: channel hello was not checked against a trusted key"
 	assert_contains "$stderr" "warning: revision ${rev:0:12} was not checked against a trusted key"
 	jq -e '.vcpus == 8' "$HOME_B/templates/$(slot_of app/mvm.toml)/manifest.json"
 	# and verify --check-signature says the same of the local copy
@@ -265,7 +273,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	[ "$status" -eq 1 ]
 	assert_eq "mvmctl: error: store $MVM_STORE_URL refused the credentials of AWS_ACCESS_KEY_ID 'WRONG' (HTTP 403 InvalidAccessKeyId: The AWS Access Key Id you provided does not exist in our records.)" \
 		"$(head -1 <<<"$stderr")"
-	! grep -q hunter2 <<<"$output$stderr"
+	[[ $output$stderr != *hunter2* ]]
 	run --separate-stderr env -u AWS_SECRET_ACCESS_KEY "$MVMCTL" manifest push "$PROJ"
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: no credentials for the store $MVM_STORE_URL: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set" \
@@ -300,11 +308,13 @@ current_of() { # current_of HOME PROJECT_DIR
 	rev2=$(jq -r .revision <<<"$output")
 	[ "$rev1" != "$rev2" ]
 	# vmlinux and initrd.img are the same files: not uploaded again
-	jq -e '.channel == "hello" and .uploaded_files < .files' <<<"$output"
-	jq -e --arg r "$rev2" '.revision == $r' "$(object channels/hello)"
+	jq -e '.channel == "hello" and .channel_sequence == 2 and .uploaded_files < .files' <<<"$output"
+	channel hello | jq -e --arg r "$rev2" '.revision == $r and .sequence == 2'
+	assert_eq 2 "$(stored channels/hello)"
 	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
-	run "$MVMCTL" manifest pull hello app
+	run --separate-stderr "$MVMCTL" manifest pull hello app --json
 	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 2' <<<"$output"
 	assert_eq "$rev2" "$(current_of "$HOME_B" app)"
 	# the older revision by its hash, into the same directory: the manifest is the same,
 	# and the files it shares with the one already here are copied, not downloaded
@@ -319,8 +329,8 @@ current_of() { # current_of HOME PROJECT_DIR
 	export MVM_HOME="$HOME_A"
 	run --separate-stderr "$MVMCTL" manifest push "$PROJ" --channel stable
 	[ "$status" -eq 0 ]
-	assert_contains "$stderr" "channel stable -> ${rev1:0:12}"
-	jq -e --arg r "$rev1" '.revision == $r' "$(object channels/stable)"
+	assert_contains "$stderr" "channel stable -> ${rev1:0:12} (sequence 1)"
+	channel stable | jq -e --arg r "$rev1" '.revision == $r and .channel == "stable"'
 	# a DIR holding another manifest is refused
 	export MVM_HOME="$HOME_B"
 	printf 'vcpus = 2\n' >other.toml && mkdir -p busy && mv other.toml busy/mvm.toml
@@ -340,17 +350,113 @@ current_of() { # current_of HOME PROJECT_DIR
 	cmp "$PROJ/mvm.toml" busy/mvm.toml
 }
 
-@test "a file larger than the part size goes up as a multipart upload and comes down whole" {
+@test "a channel is signed: forged, unsigned, replayed older, or another channel's document is refused" {
+	rev=$("$MVMCTL" manifest push "$PROJ" 2>/dev/null)
+	ch=$(object channels/hello)
+	jq -e '.payloadType == "application/vnd.mvm.channel+json" and (.signatures | length) == 1' "$ch"
+	channel hello | jq -e --arg r "$rev" '.kind == "mvm-channel" and .channel == "hello" and .revision == $r and .sequence == 1'
+	cp "$ch" seq1.json
+	# the same revision pushed again moves the channel on: sequence 2
+	run --separate-stderr "$MVMCTL" manifest push "$PROJ" --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 2' <<<"$output"
+	cp "$ch" seq2.json
+	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
+	run --separate-stderr "$MVMCTL" manifest pull hello app --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 2' <<<"$output"
+	# what this home has seen, per store and channel
+	state="$HOME_B/channels/$(printf %s "$MVM_STORE_URL" | sha256sum | cut -c1-16)/hello.json"
+	assert_mode "$state" 600
+	assert_mode "$(dirname "$state")" 700
+	jq -e '.sequence == 2 and .channel == "hello" and .store == env.MVM_STORE_URL' "$state"
+
+	# replayed: the older, validly signed document put back
+	cp seq1.json "$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is at sequence 1, below sequence 2 seen here before: refused as a rollback" \
+		"$(head -1 <<<"$stderr")"
+	assert_contains "$(sed -n 2p <<<"$stderr")" "remove $state"
+	# skipping signatures does not skip the rollback check
+	run --separate-stderr "$MVMCTL" manifest pull hello app --insecure-skip-signature
+	[ "$status" -eq 5 ]
+	assert_contains "$stderr" "refused as a rollback"
+	# a home that never saw sequence 2 takes the first it sees (trust on first use)
+	mkdir -m 700 "$BATS_TEST_TMPDIR/home-c"
+	MVM_HOME="$BATS_TEST_TMPDIR/home-c" run --separate-stderr "$MVMCTL" manifest pull hello app-c --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 1' <<<"$output"
+
+	# forged: the sequence raised after signing
+	payload=$(jq -r .payload seq2.json | base64 -d | jq -c '.sequence = 99' | base64 -w0)
+	jq --arg p "$payload" '.payload = $p' seq2.json >"$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not signed by any trusted key (signature check failed)" \
+		"$(head -1 <<<"$stderr")"
+	# accepted with --insecure-skip-signature, with a warning, and not remembered
+	run --separate-stderr "$MVMCTL" manifest pull hello app --insecure-skip-signature --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 99' <<<"$output"
+	assert_contains "$stderr" "warning: channel hello was not checked against a trusted key"
+	jq -e '.sequence == 2' "$state"
+	# unsigned: the signatures stripped, or a plain pointer as before channels were signed
+	jq '.signatures = []' seq2.json >"$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not signed" "$(head -1 <<<"$stderr")"
+	printf '{"schema_version":1,"revision":"%s"}' "$rev" >"$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not signed (a plain pointer, as written before channels were signed)" \
+		"$(head -1 <<<"$stderr")"
+	# a revision's envelope is not a channel's (DSSE signs the payload type)
+	cp "$(object "revisions/$rev.json")" "$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 1 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL is not a DSSE envelope of type application/vnd.mvm.channel+json" \
+		"$(head -1 <<<"$stderr")"
+
+	# another channel's signed document copied over this one
+	MVM_HOME="$HOME_A" "$MVMCTL" manifest push "$PROJ" --channel stable >/dev/null 2>&1
+	cp "$(object channels/stable)" "$ch"
+	run --separate-stderr "$MVMCTL" manifest pull hello app
+	[ "$status" -eq 5 ]
+	assert_eq "mvmctl: error: channel 'hello' in $MVM_STORE_URL holds the signed document of channel 'stable' (sequence 1); refused" \
+		"$(head -1 <<<"$stderr")"
+	jq -e '.sequence == 2' "$state"
+
+	# the publisher moves it again: past what it pushed before, whatever the store holds now
+	run --separate-stderr env MVM_HOME="$HOME_A" "$MVMCTL" manifest push "$PROJ" --json
+	[ "$status" -eq 0 ]
+	jq -e '.channel_sequence == 3' <<<"$output"
+	run --separate-stderr "$MVMCTL" manifest pull hello app --json
+	[ "$status" -eq 0 ]
+	jq -e --arg r "$rev" '.channel_sequence == 3 and .revision == $r' <<<"$output"
+	jq -e '.sequence == 3' "$state"
+}
+
+@test "a file above the multipart threshold goes up in parts, one below it in one PUT; both come down whole" {
 	sums="$HOME_A/templates/$(slot_of "$PROJ/mvm.toml")/artifacts/revisions/$(current_of "$HOME_A" "$PROJ")/checksums.json"
 	sha=$(jq -r '.files.vmlinux.sha256' "$sums")
 	size=$(jq -r '.files.vmlinux.size' "$sums")
-	MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
+	stored_parts() { grep -c "Stored part .* in bucket" "$S3LOG" || true; }
+	# below the threshold (default 512 MiB) one PUT, whatever the part size
+	before=$(stored_parts)
+	MVM_STORE_URL="$MVM_STORE_URL-one" MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
 	[ "$status" -eq 0 ]
-	# the server stored vmlinux in ceil(size / 8 MiB) parts, then the object once
-	parts=$(grep -c "Stored part .* in bucket" "$S3LOG" || true)
-	[ "$parts" -ge $(((size + 8388607) / 8388608)) ]
+	assert_eq "$before" "$(stored_parts)"
+	# above it: the server stored each file above 8 MiB (vmlinux, rootfs.ext4) in
+	# ceil(size / 8 MiB) parts, each part once, then the object once
+	MVM_STORE_MULTIPART_THRESHOLD=8388608 MVM_STORE_PART_SIZE=8388608 run --separate-stderr "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 0 ]
+	want=$(jq '[.files[].size | select(. > 8388608) | (. + 8388607) / 8388608 | floor] | add' "$sums")
+	[ "$want" -ge $(((size + 8388607) / 8388608)) ]
+	assert_eq "$want" $(($(stored_parts) - before))
 	assert_eq 1 "$(stored "blobs/sha256/$sha")"
 	assert_eq "$size" "$(stat -c %s "$(object "blobs/sha256/$sha")")"
+	cmp "$(object "blobs/sha256/$sha")" "$(dirname "$sums")/vmlinux"
 	export MVM_HOME="$HOME_B" MVM_TRUSTED_KEYS="$PUB"
 	run "$MVMCTL" manifest pull hello app
 	[ "$status" -eq 0 ]
@@ -359,6 +465,10 @@ current_of() { # current_of HOME PROJECT_DIR
 	run --separate-stderr env MVM_HOME="$HOME_A" MVM_STORE_PART_SIZE=1000 "$MVMCTL" manifest push "$PROJ"
 	[ "$status" -eq 3 ]
 	assert_eq "mvmctl: error: MVM_STORE_PART_SIZE '1000' is not a number of bytes from 5242880 (5 MiB) to 5 GiB" \
+		"$(head -1 <<<"$stderr")"
+	run --separate-stderr env MVM_HOME="$HOME_A" MVM_STORE_MULTIPART_THRESHOLD=6G "$MVMCTL" manifest push "$PROJ"
+	[ "$status" -eq 3 ]
+	assert_eq "mvmctl: error: MVM_STORE_MULTIPART_THRESHOLD '6G' is not a number of bytes from 5242880 (5 MiB) to 5 GiB" \
 		"$(head -1 <<<"$stderr")"
 }
 
@@ -389,7 +499,7 @@ current_of() { # current_of HOME PROJECT_DIR
 	sums="$HOME_A/templates/$(slot_of "$PROJ/mvm.toml")/artifacts/revisions/$(current_of "$HOME_A" "$PROJ")/checksums.json"
 	sha=$(jq -r '.files.vmlinux.sha256' "$sums")
 	state="$HOME_A/tmp/push-partial/$sha.json"
-	export MVM_STORE_PART_SIZE=5242880
+	export MVM_STORE_PART_SIZE=5242880 MVM_STORE_MULTIPART_THRESHOLD=5242880
 	MVM_STORE_RATE_LIMIT=8000000 "$MVMCTL" manifest push "$PROJ" 2>/dev/null &
 	pid=$!
 	for ((i = 0; i < 600; i++)); do
