@@ -8,6 +8,8 @@
 #include "build/nixopts.h"
 #include "cli.h"
 #include "cluster/client.h"
+#include "cluster/travel.h"
+#include "cluster/view.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/fs.h"
@@ -498,14 +500,40 @@ static int builder_sizing(struct cli *cli, const struct config *cfg, struct buil
 }
 
 /* With a cluster ([cluster] etcd): the revision the cluster runs follows
- * this host's build or rollback, when the pool is in the cluster. */
-static int tell_cluster(struct cli *cli, const struct config *cfg, const struct pool *p,
-			const char *rev)
+ * this host's build or rollback, when the pool is in the cluster; with a
+ * store ([store] url) it goes there first, for the other hosts to pull. */
+static int tell_cluster(struct cli *cli, const struct config *cfg, struct pool *p, const char *rev)
 {
 	struct etcd *c = NULL;
 	int r = cluster_open(cfg, &c, &cli->err);
 	if (r < 0 || !c)
 		return r;
+	_cleanup_free_ char *pkey = cluster_key_pool(p->tenant, p->id);
+	struct etcd_kv kv;
+	bool in_cluster = false;
+	if ((r = etcd_get(c, pkey, &kv, &in_cluster, NULL, &cli->err)) < 0) {
+		etcd_close(c);
+		return r;
+	}
+	if (in_cluster)
+		etcd_kv_release(&kv);
+	if (in_cluster && cfg->store_url) {
+		struct travel_result tr;
+		struct err pe = ERR_INIT;
+		if (travel_push(cfg, p, rev, &tr, &pe) == 0)
+			cli_note(
+			    cli,
+			    "pushed revision %.12s of %s/%s to %s (%zu of %zu files uploaded): "
+			    "the cluster's other hosts pull it from there",
+			    rev, p->tenant, p->id, cfg->store_url, tr.moved, tr.files);
+		else
+			cli_warn(cli,
+				 "%s; only hosts that build revision %.12s themselves can run it "
+				 "until 'mvmctl pool push %s/%s' succeeds",
+				 pe.msg ? pe.msg : "the push failed", rev, p->tenant, p->id);
+		travel_result_release(&tr);
+		err_release(&pe);
+	}
 	_cleanup_free_ char *prev = NULL;
 	r = cluster_pool_set_revision(c, p->tenant, p->id, rev, &prev, &cli->err);
 	etcd_close(c);
@@ -711,6 +739,73 @@ static const struct command cmd_pool_rollback = {
     .args = CLI_ARG_POOL,
 };
 
+/* ---- push ----------------------------------------------------------------- */
+
+static const char *push_revision;
+
+static const struct opt push_opts[] = {
+    OPT_STRING_(0, "revision", &push_revision, "HASH",
+		"push this revision (64 hex digits) instead of the current one"),
+    OPT_END_(),
+};
+
+static int run_push(struct cli *cli, int argc, char **argv)
+{
+	(void)argc;
+	struct pool p;
+	int r = pool_load_addr(argv[0], &p, &cli->err);
+	if (r < 0)
+		return r;
+	struct config cfg;
+	if ((r = config_load(&cfg, &cli->err)) < 0) {
+		pool_release(&p);
+		return r;
+	}
+	struct travel_result tr = {0};
+	r = travel_push(&cfg, &p, push_revision, &tr, &cli->err);
+	if (r >= 0) {
+		if (cli->json)
+			cli_json(cli,
+				 json_pack("{s:s++, s:s, s:s, s:I, s:I, s:I, s:I, s:s?}", "pool",
+					   p.tenant, "/", p.id, "revision", tr.revision, "store",
+					   cfg.store_url, "files", (json_int_t)tr.files, "uploaded",
+					   (json_int_t)tr.moved, "bytes",
+					   (json_int_t)tr.total_bytes, "uploaded_bytes",
+					   (json_int_t)tr.moved_bytes, "signed_by", tr.keyid));
+		else
+			cli_note(cli,
+				 "pushed revision %.12s of %s/%s to %s (%zu of %zu files uploaded)",
+				 tr.revision, p.tenant, p.id, cfg.store_url, tr.moved, tr.files);
+	}
+	travel_result_release(&tr);
+	config_release(&cfg);
+	pool_release(&p);
+	return r < 0 ? r : 0;
+}
+
+static const struct command cmd_pool_push = {
+    .name = "push",
+    .run = run_push,
+    .summary = "Push a revision of the pool to the store, for the cluster's other hosts.",
+    .usage = "<tenant>/<pool> [--revision HASH] [--json]",
+    .description =
+	"Uploads the revision's files the store ([store] url) lacks and its document,\n"
+	"signed with [store] signing_key, at pools/<tenant>/<pool>/<revision>.json. A\n"
+	"host serving the pool in a cluster pulls the revision the cluster runs from there\n"
+	"when it lacks it, checked against [store] trusted_keys. 'pool build' and 'pool\n"
+	"rollback' push by themselves when the pool is in a cluster and a store is set\n"
+	"(docs/cluster.md).",
+    .examples = "mvm pool push acme/workers\n"
+		"mvm pool push acme/workers --revision \"$(mvm pool info acme/workers --json | "
+		"jq -r '.revisions[0].revision')\"",
+    .opts = push_opts,
+    .exit_status = "0 pushed, 1 the store failed, 2 usage error (no store configured),\n"
+		   "4 no such pool, revision or signing key",
+    .min_args = 1,
+    .max_args = 1,
+    .args = CLI_ARG_POOL,
+};
+
 /* ---- rm ------------------------------------------------------------------- */
 
 static bool rm_force;
@@ -768,9 +863,8 @@ static const struct command cmd_pool_rm = {
 extern const struct command cmd_pool_scale, cmd_pool_reconcile; /* cmd_pool_scale.c */
 
 static const struct command *const pool_subcommands[] = {
-    &cmd_pool_create,	 &cmd_pool_ls,	     &cmd_pool_info,
-    &cmd_pool_build,	 &cmd_pool_rollback, &cmd_pool_scale,
-    &cmd_pool_reconcile, &cmd_pool_rm,	     NULL,
+    &cmd_pool_create, &cmd_pool_ls,    &cmd_pool_info,	    &cmd_pool_build, &cmd_pool_rollback,
+    &cmd_pool_push,   &cmd_pool_scale, &cmd_pool_reconcile, &cmd_pool_rm,    NULL,
 };
 
 const struct command cmd_pool = {

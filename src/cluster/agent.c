@@ -268,6 +268,7 @@ int agent_serve(const struct config *cfg, const struct agent_opts *o, struct err
 			       o->name);
 	struct agent a = {
 	    .name = o->name,
+	    .cfg = cfg,
 	    .ttl_s = o->ttl_s,
 	    .vcpus = o->vcpus,
 	    .mem_mib = o->mem_mib,

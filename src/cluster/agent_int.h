@@ -9,11 +9,13 @@
 #include <stdint.h>
 
 #include "cluster/etcd.h"
+#include "core/config.h"
 #include "cluster/view.h"
 
 struct agent {
 	const char *name;
-	struct etcd *c; /* the loop's; the keepalive thread has its own */
+	const struct config *cfg; /* [store] for the revisions it lacks (travel.h) */
+	struct etcd *c;		  /* the loop's; the keepalive thread has its own */
 	int ttl_s;
 	long long margin_ms; /* fence at TTL minus this after the last renewal */
 	long long grace_ms;  /* a new owner waits this before it starts a lost instance */

@@ -6,6 +6,7 @@
 
 #include "cluster/agent_int.h"
 #include "cluster/place.h"
+#include "cluster/travel.h"
 #include "core/clock.h"
 #include "core/jsonio.h"
 #include "core/rstore.h"
@@ -259,6 +260,30 @@ static int converge_one(struct agent *a, struct pool *p, struct c_inst *ci, stru
 	return 0;
 }
 
+/* The revision the cluster runs, from the store, when this host lacks it:
+ * once it is here the host publishes it and placement may choose the host. */
+static void pull_revision(struct agent *a, struct pool *p, const struct c_pool *cp, int *changed)
+{
+	struct travel_result tr;
+	struct err e = ERR_INIT;
+	long long t0 = mono_ms();
+	if (travel_pull(a->cfg, p, cp->revision, &tr, &e) == 0) {
+		if (!tr.already)
+			agent_log(a,
+				  "%s: pulled revision %.12s from the store (%zu files, %zu "
+				  "downloaded, %llu bytes, %lld ms)",
+				  cp->addr, cp->revision, tr.files, tr.moved,
+				  (unsigned long long)tr.moved_bytes, mono_ms() - t0);
+		(*changed)++;
+	} else {
+		agent_log(a, "%s: cannot pull revision %.12s from the store: %s (retrying in %d s)",
+			  cp->addr, cp->revision, e.msg ? e.msg : "?", RETRY_MS / 1000);
+		json_object_set_new(a->retry_at, cp->addr, json_integer(mono_ms() + RETRY_MS));
+	}
+	travel_result_release(&tr);
+	err_release(&e);
+}
+
 static struct instance *local_of(struct instance *v, size_t n, const char *id)
 {
 	for (size_t i = 0; i < n; i++)
@@ -325,6 +350,9 @@ static int pool_pass(struct agent *a, struct cluster_view *v, const struct c_poo
 	}
 	p.run_revision = cp->revision; /* new instances boot what the cluster runs */
 	p.run_fence = a->fence_path;   /* and are paused when the lease is in doubt */
+	if (cp->revision && a->cfg->store_url && !retry_later(a, cp->addr) &&
+	    pool_revision_complete(&p, cp->revision, NULL) != 1)
+		pull_revision(a, &p, cp, changed);
 	struct instance *loc = NULL;
 	size_t n = 0;
 	int r = instance_list(cp->tenant, cp->pool, &loc, &n, e);

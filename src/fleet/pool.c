@@ -478,6 +478,34 @@ int pool_revision_complete(const struct pool *p, const char *hash, char **why)
 	return rstore_revision_complete(&p->store, hash, pool_required_artifacts, why);
 }
 
+int pool_register_revision(struct pool *p, const char *hash,
+			   int (*fill)(void *ctx, const char *dir, struct err *e), void *ctx,
+			   struct err *e)
+{
+	struct fs_lock lk = FS_LOCK_INIT;
+	int r = take_build_lock(p->dir, p->tenant, p->id, &lk, e);
+	if (r < 0)
+		return r;
+	if (pool_revision_complete(p, hash, NULL) == 1) {
+		fs_lock_release(&lk);
+		return 1;
+	}
+	_cleanup_free_ char *cur = NULL, *tag = store_tag(p->tenant, p->id);
+	bool had = rstore_current(&p->store, &cur, NULL) > 0;
+	struct rstore_stage st = RSTORE_STAGE_INIT;
+	r = rstore_stage_begin(&st, tag, e);
+	if (r >= 0)
+		r = fill(ctx, st.dir, e);
+	if (r >= 0)
+		r = rstore_commit(&p->store, &st, hash, pool_required_artifacts, e);
+	rstore_stage_release(&st);
+	/* the commit pointed current at it: back to the host's own */
+	if (r >= 0 && had && strcmp(cur, hash))
+		r = rstore_set_current(&p->store, cur, e);
+	fs_lock_release(&lk);
+	return r < 0 ? r : 0;
+}
+
 /* ---- build and rollback --------------------------------------------------- */
 
 void pool_build_result_release(struct pool_build_result *r)

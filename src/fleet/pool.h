@@ -104,6 +104,15 @@ int pool_current(const struct pool *p, char **hash, struct err *e);
  * (those of a slot revision: rootfs.ext4, vmlinux, initrd.img). */
 int pool_revision_complete(const struct pool *p, const char *hash, char **why);
 
+/* Registers revision hash of p from what fill(ctx, dir, e) writes into a
+ * fresh staging directory (a pull: cluster/travel.h), under the pool's build
+ * lock (a build or rollback in progress: EXIT_FAILED saying so). The pool's
+ * `current` stays where it was (it is set when the pool had none). 1: the
+ * revision was complete already (fill not called); 0: registered. */
+int pool_register_revision(struct pool *p, const char *hash,
+			   int (*fill)(void *ctx, const char *dir, struct err *e), void *ctx,
+			   struct err *e);
+
 struct pool_build_result {
 	char *revision;
 	bool built;		 /* false: the revision existed and was complete (cache hit) */

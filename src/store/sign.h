@@ -24,6 +24,7 @@
 
 #define SIGN_PAYLOAD_TYPE	  "application/vnd.mvm.revision+json"
 #define SIGN_CHANNEL_PAYLOAD_TYPE "application/vnd.mvm.channel+json"
+#define SIGN_POOL_PAYLOAD_TYPE	  "application/vnd.mvm.pool-revision+json"
 
 /* Generates a key pair: path (0600, its directory 0700) holds the private
  * key, path + ".pub" the public key line. An existing path is refused

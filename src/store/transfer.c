@@ -150,37 +150,14 @@ static int move_channel(struct s3 *s3, const char *name, const char *rev, const 
 	return 0;
 }
 
-int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o,
-	       struct store_push_result *out, struct err *e)
+int store_upload_dir(struct s3 *s3, const char *revdir, json_t **files_out,
+		     struct store_push_result *out, struct err *e)
 {
-	*out = (struct store_push_result){0};
-	const char *channel = o->channel ? o->channel : json_get_str(slot->record, "name");
-	if (channel && !valid_channel(channel))
-		return err_set(e, -EINVAL, EXIT_USAGE,
-			       "channel '%s' is not 1-63 of [a-z0-9_-] (not starting with - or _)",
-			       channel);
-	/* the key first: a push that cannot sign uploads nothing */
-	if (!fs_exists(o->key_path)) {
-		err_set(e, -ENOENT, EXIT_NOTFOUND, "no signing key at '%s'", o->key_path);
-		err_hint(e, "make one with 'mvmctl key generate' (push signs every revision)");
-		return -ENOENT;
-	}
-	_cleanup_free_ char *rev = NULL;
-	int r = resolve_revision(slot, o->revision, &rev, e);
-	if (r < 0)
-		return r;
-	_cleanup_free_ char *why = NULL;
-	if (slot_revision_complete(slot, rev, &why) != 1)
-		return err_set(e, -EBADMSG, EXIT_FAILED,
-			       "revision %s of %s is incomplete (%s); rebuild it first", rev,
-			       slot->manifest_path, why ? why : "?");
-	_cleanup_free_ char *revdir = rstore_revision_dir(&slot->store, rev);
+	*files_out = NULL;
 	struct rstore_checksums sums = RSTORE_CHECKSUMS_INIT;
-	r = rstore_read_checksums(revdir, &sums, e);
+	int r = rstore_read_checksums(revdir, &sums, e);
 	if (r < 0)
 		return r;
-	struct strbuf manifest = STRBUF_INIT;
-	r = fs_read_file(slot->manifest_path, MAX_MANIFEST, &manifest, e);
 	json_t *files = json_array();
 	for (size_t i = 0; r >= 0 && i < sums.n; i++) {
 		const struct rstore_file *f = &sums.files[i];
@@ -226,6 +203,45 @@ int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o
 		out->uploaded_bytes += f->size;
 	}
 	rstore_checksums_release(&sums);
+	if (r < 0) {
+		json_decref(files);
+		return r;
+	}
+	*files_out = files;
+	return 0;
+}
+
+int store_push(struct s3 *s3, struct slot *slot, const struct store_push_opts *o,
+	       struct store_push_result *out, struct err *e)
+{
+	*out = (struct store_push_result){0};
+	const char *channel = o->channel ? o->channel : json_get_str(slot->record, "name");
+	if (channel && !valid_channel(channel))
+		return err_set(e, -EINVAL, EXIT_USAGE,
+			       "channel '%s' is not 1-63 of [a-z0-9_-] (not starting with - or _)",
+			       channel);
+	/* the key first: a push that cannot sign uploads nothing */
+	if (!fs_exists(o->key_path)) {
+		err_set(e, -ENOENT, EXIT_NOTFOUND, "no signing key at '%s'", o->key_path);
+		err_hint(e, "make one with 'mvmctl key generate' (push signs every revision)");
+		return -ENOENT;
+	}
+	_cleanup_free_ char *rev = NULL;
+	int r = resolve_revision(slot, o->revision, &rev, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *why = NULL;
+	if (slot_revision_complete(slot, rev, &why) != 1)
+		return err_set(e, -EBADMSG, EXIT_FAILED,
+			       "revision %s of %s is incomplete (%s); rebuild it first", rev,
+			       slot->manifest_path, why ? why : "?");
+	_cleanup_free_ char *revdir = rstore_revision_dir(&slot->store, rev);
+	json_t *files = NULL;
+	r = store_upload_dir(s3, revdir, &files, out, e);
+	if (r < 0)
+		return r;
+	struct strbuf manifest = STRBUF_INIT;
+	r = fs_read_file(slot->manifest_path, MAX_MANIFEST, &manifest, e);
 	if (r < 0) {
 		json_decref(files);
 		strbuf_release(&manifest);
@@ -819,5 +835,84 @@ int store_check_signature(struct s3 *s3, const struct slot *slot, const char *re
 out:
 	json_decref(doc);
 	json_decref(env);
+	return r;
+}
+
+int store_put_signed(struct s3 *s3, const char *key, const char *payload_type, const json_t *doc,
+		     const char *key_path, char **keyid, struct err *e)
+{
+	*keyid = NULL;
+	_cleanup_free_ char *payload = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!payload)
+		return err_set(e, -EINVAL, EXIT_FAILED, "cannot encode the document for %s", key);
+	json_t *env = NULL;
+	int r = sign_envelope(key_path, payload_type, payload, strlen(payload), &env, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *text = json_dumps(env, JSON_INDENT(2));
+	r = s3_put_buf(s3, key, text, strlen(text), e);
+	const char *id =
+	    json_get_str(json_array_get(json_object_get(env, "signatures"), 0), "keyid");
+	*keyid = id ? xstrdup(id) : NULL;
+	json_decref(env);
+	return r < 0 ? r : 0;
+}
+
+int store_get_signed(struct s3 *s3, const char *key, const char *payload_type,
+		     const struct strvec *trusted, bool skip, const char *what, json_t **doc,
+		     char **keyid, struct err *e)
+{
+	*doc = NULL;
+	*keyid = NULL;
+	struct strbuf text = STRBUF_INIT;
+	int r = s3_get_buf(s3, key, STORE_MAX_DOC, &text, e);
+	if (r == -ENOENT) {
+		strbuf_release(&text);
+		err_release(e);
+		return err_set(e, r, EXIT_NOTFOUND, "store %s has no %s", s3->url, what);
+	}
+	json_t *env = NULL;
+	if (r >= 0)
+		r = json_parse_buf(text.buf, text.len, key, &env, e);
+	strbuf_release(&text);
+	if (r < 0)
+		return r;
+	struct strbuf payload = STRBUF_INIT;
+	struct sign_check chk;
+	r = sign_open(env, payload_type, trusted, skip, what, &payload, &chk, e);
+	if (r >= 0)
+		r = json_parse_buf(payload.buf, payload.len, what, doc, e);
+	strbuf_release(&payload);
+	*keyid = TAKE_PTR(chk.keyid);
+	sign_check_release(&chk);
+	json_decref(env);
+	return r < 0 ? r : 0;
+}
+
+int store_fetch_files(struct s3 *s3, const json_t *doc, const char *what, const char *stage,
+		      struct store_pull_result *out, struct err *e)
+{
+	struct doc_file *files = NULL;
+	size_t n = 0;
+	int r = read_doc_files(doc, what, &files, &n, e);
+	if (r < 0)
+		return r;
+	_cleanup_free_ char *tmp = rstore_tmp_dir();
+	_cleanup_free_ char *partial = fs_join(tmp, "pull-partial");
+	const struct store_pull_opts none = {0};
+	r = fs_mkdir_p(partial, 0700, e);
+	for (size_t i = 0; i < n; i++)
+		out->total_bytes += files[i].size;
+	out->files = n;
+	/* every file first, each checked: nothing is linked before all are */
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = fetch_blob(s3, &none, partial, &files[i], what, out, e);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = link_into(partial, files[i].sha256, stage, files[i].name, e);
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		_cleanup_free_ char *p = fs_join(partial, files[i].sha256);
+		unlink(p);
+	}
+	free(files);
 	return r;
 }

@@ -97,3 +97,30 @@ void store_pull_result_release(struct store_pull_result *r);
  * *keyid (malloc'd) names the key that signed it. */
 int store_check_signature(struct s3 *s3, const struct slot *slot, const char *revision,
 			  const struct strvec *trusted, char **keyid, struct err *e);
+
+/* --- the pieces, for revisions that are not a slot's (a pool's: cluster/travel.h) --- */
+
+/* Uploads every file of the revision directory dir (as its checksums.json
+ * lists them) that the store lacks, a HEAD first; *files is the document's
+ * "files" array. Counts go to out (files, uploaded, bytes). */
+int store_upload_dir(struct s3 *s3, const char *dir, json_t **files, struct store_push_result *out,
+		     struct err *e);
+
+/* Signs doc (compact JSON, sorted keys) with the key at key_path under
+ * payload_type and puts the envelope at key. *keyid (malloc'd): the key's id. */
+int store_put_signed(struct s3 *s3, const char *key, const char *payload_type, const json_t *doc,
+		     const char *key_path, char **keyid, struct err *e);
+
+/* Gets the envelope at key, checks it against trusted under payload_type
+ * (unless skip) and decodes its payload into *doc. EXIT_NOTFOUND when the
+ * store has no such key; what names it in messages. */
+int store_get_signed(struct s3 *s3, const char *key, const char *payload_type,
+		     const struct strvec *trusted, bool skip, const char *what, json_t **doc,
+		     char **keyid, struct err *e);
+
+/* Downloads every file doc's "files" lists into stage (made by the caller),
+ * each checked against its sha256 before it is linked there; partial
+ * downloads are kept under $MVM_HOME/tmp/pull-partial/ and continued by the
+ * next call, and dropped once every file is in. */
+int store_fetch_files(struct s3 *s3, const json_t *doc, const char *what, const char *stage,
+		      struct store_pull_result *out, struct err *e);

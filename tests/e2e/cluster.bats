@@ -10,6 +10,7 @@
 bats_require_minimum_version 1.5.0
 load build_helpers
 load etcd_helpers
+load s3_helpers
 
 TTL=10
 
@@ -17,14 +18,23 @@ setup_file() {
 	build_setup_file
 	export ETCD_DIR="$BATS_FILE_TMPDIR/etcd"
 	etcd_cluster_start "$ETCD_DIR" || return 1
+	# the store revisions travel through (docs/cluster.md): each host signs
+	# what it pushes, and trusts both keys
+	mkdir -p "$BATS_FILE_TMPDIR/s3"
+	s3rver_start "$BATS_FILE_TMPDIR/s3" || return 1
 	export FLAKE="$BATS_FILE_TMPDIR/flake"
 	cp -r "$MVM_SRC/tests/fixtures/hello" "$FLAKE"
 	export MVM_OFFLINE=1 MVM_ACCEL=tcg MVM_OVERRIDE_INPUTS="nixpkgs=path:$STANDIN"
-	local h
+	local h pub pubs=()
 	for h in a b; do
 		mkdir -p "$BATS_FILE_TMPDIR/$h" && chmod 700 "$BATS_FILE_TMPDIR/$h"
+		pub=$(MVM_HOME="$BATS_FILE_TMPDIR/$h" "$MVMCTL" key generate 2>/dev/null) || return 1
+		pubs+=("$pub")
+	done
+	for h in a b; do
 		cp -al "$KCACHE/kernels" "$BATS_FILE_TMPDIR/$h/kernels"
-		printf '[cluster]\nlease_ttl = %d\n' "$TTL" >"$BATS_FILE_TMPDIR/$h/config.toml"
+		printf '[cluster]\nlease_ttl = %d\n[store]\nurl = "s3://mvmtest/cluster"\ntrusted_keys = ["%s", "%s"]\n' \
+			"$TTL" "${pubs[0]}" "${pubs[1]}" >"$BATS_FILE_TMPDIR/$h/config.toml"
 		local_ "$h" tenant create acme --max-running 8 >/dev/null || return 1
 		local_ "$h" pool create acme/web --flake "$FLAKE" --profile default --cpus 1 \
 			--mem 256 >/dev/null || return 1
@@ -44,6 +54,7 @@ teardown_file() {
 		done
 	done
 	etcd_cluster_stop
+	s3rver_stop "$BATS_FILE_TMPDIR/s3"
 }
 
 setup() {
@@ -492,36 +503,55 @@ ids_on() {
 	cluster_rows | awk -v h="node-$1" '$4 == h {print $1}' | sed 's|.*/||' | sort
 }
 
-@test "a build moves the revision the cluster runs, new instances go where it is built; a rollback moves it back" {
-	local r1 r2 before new
+@test "a build moves the revision the cluster runs and pushes it to the store; the other host pulls it, and new instances boot it on both; a rollback moves it back" {
+	local r1 r2 before_a before_b new n
 	r1=$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq -r .revision)
 	[ "$r1" = "$(local_ a pool info acme/web --json | jq -r .current_revision)" ]
-	# a new revision, built on node-b only, with the cluster configured
+	n=$(cluster_rows | wc -l)
+	# a new revision, built on node-b only, with the cluster and the store configured
 	sed -i 's/hello from the mvm fixture/hello from the second revision/' "$FLAKE/flake.nix"
 	run --separate-stderr env MVM_HOME="$BATS_FILE_TMPDIR/b" "$MVMCTL" pool build acme/web
 	[ "$status" -eq 0 ]
 	r2=$(local_ b pool info acme/web --json | jq -r .current_revision)
 	[ "$r2" != "$r1" ]
+	assert_contains "$stderr" "pushed revision ${r2:0:12} of acme/web to s3://mvmtest/cluster"
 	assert_contains "$stderr" "the cluster runs revision ${r2:0:12} of acme/web now (was ${r1:0:12})"
 	assert_eq "$r2" "$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq -r .revision)"
-	# a scale keeps it: the new instance goes to node-b, the only host that has it
-	before=$(ids_on b)
-	run --separate-stderr "$MVMCTL" pool scale acme/web --running 4 --timeout 120
+	# node-a pulls it (signed by node-b's key, which it trusts), its own current untouched
+	wait_for 120 'grep -q "acme/web: pulled revision ${r2:0:12} from the store" "$BATS_FILE_TMPDIR/node-a.log"'
+	local_ a pool info acme/web --json | jq -e --arg r "$r2" '[.revisions[].revision] | index($r) != null' >/dev/null
+	assert_eq "$r1" "$(local_ a pool info acme/web --json | jq -r .current_revision)"
+	wait_for 30 'etcdctl_ get mvm/hosts/node-a --print-value-only | jq -e --arg r "$r2" ".revisions[\"acme/web\"] | index(\$r) != null" >/dev/null'
+	# a scale: new instances go to both hosts, spread, and every one boots r2
+	before_a=$(ids_on a) before_b=$(ids_on b)
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running $((n + 3)) --timeout 180
 	[ "$status" -eq 0 ]
-	assert_eq "$r2" "$(etcdctl_ get mvm/pools/acme/web --print-value-only | jq -r .revision)"
-	new=$(comm -13 <(echo "$before") <(ids_on b))
+	new=$(comm -13 <(echo "$before_a") <(ids_on a))
 	[ -n "$new" ]
-	assert_eq "$r2" "$(revision_of b "$new")"
-	# rolled back from node-a: new instances start from r1 again, on either host
+	for id in $new; do assert_eq "$r2" "$(revision_of a "$id")"; done
+	new=$(comm -13 <(echo "$before_b") <(ids_on b))
+	[ -n "$new" ]
+	for id in $new; do assert_eq "$r2" "$(revision_of b "$id")"; done
+	# rolled back from node-a: new instances start from r1 again
 	run --separate-stderr "$MVMCTL" pool rollback acme/web --revision "${r1:0:12}"
 	[ "$status" -eq 0 ]
 	assert_contains "$stderr" "the cluster runs revision ${r1:0:12} of acme/web now (was ${r2:0:12})"
-	before=$(ids_on a)
-	run --separate-stderr "$MVMCTL" pool scale acme/web --running 5 --timeout 120
+	before_a=$(ids_on a) before_b=$(ids_on b)
+	run --separate-stderr "$MVMCTL" pool scale acme/web --running $((n + 4)) --timeout 120
 	[ "$status" -eq 0 ]
-	new=$(comm -13 <(echo "$before") <(ids_on a))
-	[ -n "$new" ]
-	assert_eq "$r1" "$(revision_of a "$new")"
+	new=$( (comm -13 <(echo "$before_a") <(ids_on a)) | head -n1)
+	if [ -n "$new" ]; then
+		assert_eq "$r1" "$(revision_of a "$new")"
+	else
+		new=$(comm -13 <(echo "$before_b") <(ids_on b))
+		assert_eq "$r1" "$(revision_of b "$new")"
+	fi
+	# the rollback pushed r1 from node-a: a push by hand finds every file there
+	run --separate-stderr local_ a pool push acme/web --json
+	[ "$status" -eq 0 ]
+	assert_eq "$r1" "$(jq -r .revision <<<"$output")"
+	assert_eq 0 "$(jq -r .uploaded <<<"$output")"
+	[ "$(jq -r .files <<<"$output")" -gt 3 ]
 }
 
 @test "pool scale --running 0 stops and removes every copy on every host" {

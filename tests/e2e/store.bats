@@ -11,29 +11,13 @@
 # store_sigv4.bats, against a server that checks signatures (docs/store.md).
 bats_require_minimum_version 1.5.0
 load build_helpers
-
-S3RVER=${MVM_S3RVER:-/opt/mvm-test/s3rver/node_modules/.bin/s3rver}
+load s3_helpers
 
 setup_file() {
-	if [ ! -x "$S3RVER" ]; then
-		echo "no s3rver at $S3RVER: run scripts/install-deps.sh" >&2
-		return 1
-	fi
 	file_home_setup
 	export HOME_A="$MVM_HOME"
-	export S3DATA="$BATS_FILE_TMPDIR/s3data" S3LOG="$BATS_FILE_TMPDIR/s3rver.log"
-	mkdir -p "$S3DATA"
-	"$S3RVER" -d "$S3DATA" -a 127.0.0.1 -p 0 --configure-bucket mvmtest >"$S3LOG" 2>&1 &
-	echo $! >"$BATS_FILE_TMPDIR/s3rver.pid"
-	local i port=
-	for ((i = 0; i < 200; i++)); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$S3LOG")
-		[ -n "$port" ] && break
-		sleep 0.05
-	done
-	[ -n "$port" ] || { cat "$S3LOG" >&2 && return 1; }
-	export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
-	export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
+	s3rver_start "$BATS_FILE_TMPDIR/s3" || return 1
+	export S3DATA="$BATS_FILE_TMPDIR/s3/data" S3LOG="$BATS_FILE_TMPDIR/s3/s3rver.log"
 	export PROJ="$BATS_FILE_TMPDIR/hello"
 	cp -r "$MVM_SRC/tests/fixtures/hello" "$PROJ"
 	"$MVMCTL" build "$PROJ" 2>/dev/null || return 1
@@ -42,9 +26,7 @@ setup_file() {
 }
 
 teardown_file() {
-	local pid
-	pid=$(cat "$BATS_FILE_TMPDIR/s3rver.pid" 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null || true
+	s3rver_stop "$BATS_FILE_TMPDIR/s3"
 }
 
 setup() {
