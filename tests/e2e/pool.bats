@@ -114,6 +114,39 @@ pool_json() { "$MVMCTL" pool info "$1" --json; }
 	"$MVMCTL" pool create acme/second --flake "$flake" --profile default 2>/dev/null
 }
 
+@test "push: no such pool, no built revision, no signing key, no store: each refused with its exit status and message" {
+	local flake
+	flake=$(fixture hello)
+	"$MVMCTL" pool create acme/workers --flake "$flake" --profile default 2>/dev/null
+	run --separate-stderr env -u MVM_STORE_URL "$MVMCTL" pool push acme/workers
+	[ "$status" -eq 4 ]
+	assert_contains "$stderr" "Pool 'acme/workers' has no built revision"
+	run --separate-stderr "$MVMCTL" pool push nobody/workers
+	[ "$status" -eq 4 ]
+	assert_contains "$stderr" "Pool 'nobody/workers' does not exist"
+	run --separate-stderr "$MVMCTL" pool push acme/workers --revision "$(printf '%064d' 0)"
+	[ "$status" -eq 4 ]
+	assert_contains "$stderr" "revision 000000000000 of pool 'acme/workers' is not here whole"
+	# a revision that is here, but no key to sign it, then no store to send it to
+	mkdir -p "$POOLS/acme/workers/revisions"
+	local rev
+	rev=$(printf 'ab%062d' 0)
+	mkdir "$POOLS/acme/workers/revisions/$rev"
+	local f d="$POOLS/acme/workers/revisions/$rev" sums='{"schema_version":1,"files":{'
+	for f in rootfs.ext4 vmlinux initrd.img; do
+		echo x >"$d/$f"
+		sums+="\"$f\":{\"sha256\":\"$(sha256sum <"$d/$f" | cut -d' ' -f1)\",\"size\":2},"
+	done
+	printf '%s}}' "${sums%,}" >"$d/checksums.json"
+	run --separate-stderr env MVM_STORE_URL=s3://mvmtest/x "$MVMCTL" pool push acme/workers --revision "$rev"
+	[ "$status" -eq 4 ]
+	assert_contains "$stderr" "no signing key at '$MVM_HOME/keys/signing.key'"
+	"$MVMCTL" key generate >/dev/null 2>&1
+	run --separate-stderr env -u MVM_STORE_URL "$MVMCTL" pool push acme/workers --revision "$rev"
+	[ "$status" -eq 2 ]
+	assert_contains "$stderr" "no store is configured"
+}
+
 @test "ls and info: text and --json, before any build" {
 	local flake
 	flake=$(fixture hello)
