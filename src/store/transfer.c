@@ -584,6 +584,22 @@ static int resolve_ref(struct s3 *s3, const struct store_pull_opts *o, char **re
 	return r;
 }
 
+/* The payload of a signed envelope, checked against trusted under
+ * payload_type (unless skip), decoded into *doc; *keyid: the key that signed. */
+static int open_doc(const json_t *env, const char *payload_type, const struct strvec *trusted,
+		    bool skip, const char *what, json_t **doc, char **keyid, struct err *e)
+{
+	struct strbuf payload = STRBUF_INIT;
+	struct sign_check chk;
+	int r = sign_open(env, payload_type, trusted, skip, what, &payload, &chk, e);
+	if (r >= 0)
+		r = json_parse_buf(payload.buf, payload.len, what, doc, e);
+	strbuf_release(&payload);
+	*keyid = TAKE_PTR(chk.keyid);
+	sign_check_release(&chk);
+	return r;
+}
+
 /* The signed document of a revision: envelope and decoded payload. */
 static int fetch_doc(struct s3 *s3, const char *rev, const struct strvec *trusted, bool skip,
 		     json_t **env, json_t **doc, char **keyid, struct err *e)
@@ -601,14 +617,7 @@ static int fetch_doc(struct s3 *s3, const char *rev, const struct strvec *truste
 	if (r < 0)
 		return r;
 	_cleanup_free_ char *what = xasprintf("revision %s in %s", rev, s3->url);
-	struct strbuf payload = STRBUF_INIT;
-	struct sign_check chk;
-	r = sign_open(*env, SIGN_PAYLOAD_TYPE, trusted, skip, what, &payload, &chk, e);
-	if (r >= 0)
-		r = json_parse_buf(payload.buf, payload.len, what, doc, e);
-	strbuf_release(&payload);
-	*keyid = TAKE_PTR(chk.keyid);
-	sign_check_release(&chk);
+	r = open_doc(*env, SIGN_PAYLOAD_TYPE, trusted, skip, what, doc, keyid, e);
 	if (r < 0)
 		return r;
 	const char *drev = json_get_str(*doc, "revision");
@@ -799,14 +808,7 @@ int store_check_signature(struct s3 *s3, const struct slot *slot, const char *re
 		}
 		if (r < 0)
 			return r;
-		struct strbuf payload = STRBUF_INIT;
-		struct sign_check chk;
-		r = sign_open(env, SIGN_PAYLOAD_TYPE, trusted, false, what, &payload, &chk, e);
-		if (r >= 0)
-			r = json_parse_buf(payload.buf, payload.len, what, &doc, e);
-		strbuf_release(&payload);
-		*keyid = TAKE_PTR(chk.keyid);
-		sign_check_release(&chk);
+		r = open_doc(env, SIGN_PAYLOAD_TYPE, trusted, false, what, &doc, keyid, e);
 	} else {
 		r = fetch_doc(s3, revision, trusted, false, &env, &doc, keyid, e);
 	}
@@ -877,14 +879,7 @@ int store_get_signed(struct s3 *s3, const char *key, const char *payload_type,
 	strbuf_release(&text);
 	if (r < 0)
 		return r;
-	struct strbuf payload = STRBUF_INIT;
-	struct sign_check chk;
-	r = sign_open(env, payload_type, trusted, skip, what, &payload, &chk, e);
-	if (r >= 0)
-		r = json_parse_buf(payload.buf, payload.len, what, doc, e);
-	strbuf_release(&payload);
-	*keyid = TAKE_PTR(chk.keyid);
-	sign_check_release(&chk);
+	r = open_doc(env, payload_type, trusted, skip, what, doc, keyid, e);
 	json_decref(env);
 	return r < 0 ? r : 0;
 }
