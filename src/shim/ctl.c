@@ -35,10 +35,13 @@ int ctl_read_line(int fd, struct strbuf *line, size_t max, long long deadline)
 	strbuf_reset(line);
 	for (;;) {
 		long long left = deadline - mono_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, (int)left) <= 0)
+		/* past the deadline, what has arrived is still read: a reader that
+		 * was not scheduled for a while must not take its peer for silent */
+		int ready = poll(&p, 1, left > 0 ? (int)left : 0);
+		if (ready <= 0 && left <= 0 && !(ready < 0 && errno == EINTR))
+			return -ETIMEDOUT;
+		if (ready <= 0)
 			continue;
 		char c;
 		ssize_t n = read(fd, &c, 1);
