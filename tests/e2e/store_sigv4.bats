@@ -14,16 +14,18 @@ setup_file() {
 	fi
 	file_home_setup
 	export HOME_A="$MVM_HOME" SWIFT="$BATS_FILE_TMPDIR/swift"
-	local port tok="" i
+	local port tok=""
 	port=$("$MVM_SRC/tests/e2e/swift_s3.sh" "$SWIFT") || return 1
 	export PROJ="$BATS_FILE_TMPDIR/hello"
 	cp -r "$MVM_SRC/tests/fixtures/hello" "$PROJ"
 	"$MVMCTL" build "$PROJ" 2>/dev/null || return 1
 	PUB=$("$MVMCTL" key generate 2>/dev/null) || return 1
 	export PUB
-	# the servers are python processes: slow to start on a loaded machine, so no deadline
-	# but a generous one (10 min); the bucket is a container made through Swift's own API
-	for ((i = 0; i < 6000; i++)); do
+	# the servers are python processes, slow to start on a loaded machine (16-24 s seen at
+	# a load average of 4-9): 180 s in all for both waits; the bucket is a container made
+	# through Swift's own API
+	local deadline=$((SECONDS + 180))
+	while ((SECONDS < deadline)); do
 		tok=$(curl -s -m 5 -D - -o /dev/null -H 'X-Auth-User: test:tester' -H 'X-Auth-Key: testing' \
 			"http://127.0.0.1:$port/auth/v1.0" | sed -n 's/^x-auth-token: *\([^\r]*\).*/\1/ip')
 		[ -n "$tok" ] && break
@@ -33,8 +35,8 @@ setup_file() {
 	# the proxy hands out tokens itself; the container needs the account and container
 	# servers, which may still be starting (503 meanwhile)
 	local code=
-	for ((i = 0; i < 6000; i++)); do
-		code=$(curl -s -m 60 -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $tok" \
+	while ((SECONDS < deadline)); do
+		code=$(curl -s -m 30 -o /dev/null -w '%{http_code}' -X PUT -H "X-Auth-Token: $tok" \
 			"http://127.0.0.1:$port/v1/AUTH_test/mvmtest")
 		[ "$code" = 201 ] || [ "$code" = 202 ] && break
 		sleep 0.1
