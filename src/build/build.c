@@ -23,19 +23,27 @@ static void phase(const struct build_progress *pg, const char *name, double star
 int build_resolve(const struct build_request *req, struct build_resolved *res, struct err *e)
 {
 	*res = (struct build_resolved){0};
-	res->ref = nix_flake_ref(req->flake);
-	res->installable = xasprintf("%s#packages.%s.%s", res->ref, nix_system(), req->profile);
+	_cleanup_free_ char *ref = nix_flake_ref(req->flake);
 	json_t *meta = NULL;
-	int r = nix_flake_metadata(req->nix, res->ref, &meta, e);
+	int r = nix_flake_metadata(req->nix, ref, &meta, e);
 	if (r < 0)
 		return r;
+	r = build_resolve_meta(req, meta, res, e);
+	json_decref(meta);
+	return r;
+}
+
+int build_resolve_meta(const struct build_request *req, const json_t *meta,
+		       struct build_resolved *res, struct err *e)
+{
+	*res = (struct build_resolved){0};
+	res->ref = nix_flake_ref(req->flake);
+	res->installable = xasprintf("%s#packages.%s.%s", res->ref, nix_system(), req->profile);
 	const char *nar =
 	    json_string_value(json_object_get(json_object_get(meta, "locked"), "narHash"));
-	if (!nar) {
-		json_decref(meta);
+	if (!nar)
 		return err_set(e, -EINVAL, EXIT_BUILD,
 			       "nix flake metadata reported no narHash for %s", res->ref);
-	}
 	json_t *inputs = json_object();
 	json_t *locks = json_object_get(meta, "locks");
 	const char *root = json_string_value(json_object_get(locks, "root"));
@@ -46,7 +54,7 @@ int build_resolve(const struct build_request *req, struct build_resolved *res, s
 		if (root && !strcmp(name, root))
 			continue;
 		json_t *locked = json_object_get(node, "locked");
-		json_object_set(inputs, name, locked ? locked : json_null());
+		json_object_set_new(inputs, name, locked ? json_deep_copy(locked) : json_null());
 	}
 	/* the guest kernel and mvm-init (the kernel id names both) go into every
 	 * image: a new one is a new revision */
@@ -54,14 +62,12 @@ int build_resolve(const struct build_request *req, struct build_resolved *res, s
 	int kr = kernel_ensure(&k, e);
 	if (kr < 0) {
 		json_decref(inputs);
-		json_decref(meta);
 		return kr;
 	}
 	res->hash_inputs =
 	    json_pack("{s:i, s:s, s:o, s:s, s:s, s:s}", "format", 2, "source", nar, "inputs",
 		      inputs, "profile", req->profile, "system", nix_system(), "guest", k.id);
 	kernel_release(&k);
-	json_decref(meta);
 	char *canon = json_dumps(res->hash_inputs, JSON_COMPACT | JSON_SORT_KEYS);
 	struct sha256_hex h;
 	hash_sha256_str(canon, &h);

@@ -50,8 +50,14 @@ struct build_result {
 	double stage_s, mkfs_s;		     /* the two halves of packing a closure */
 };
 
-/* Evaluates the flake's lock (nix flake metadata) and computes the revision hash. */
+/* Evaluates the flake's lock (nix flake metadata, on the host) and computes
+ * the revision hash. */
 int build_resolve(const struct build_request *req, struct build_resolved *res, struct err *e);
+/* The revision hash from `nix flake metadata --json` output run elsewhere
+ * (a builder VM, builder/builder.h): meta's input paths must already be the
+ * host's, so a revision's id does not depend on where it was evaluated. */
+int build_resolve_meta(const struct build_request *req, const json_t *meta,
+		       struct build_resolved *res, struct err *e);
 /* Builds and packs into stage_dir: rootfs.ext4, vmlinux, initrd.img,
  * revision.json and provenance.json. */
 int build_realise(const struct build_request *req, const struct build_resolved *res,

@@ -158,15 +158,20 @@ bool nix_store_path_valid(const char *p)
 	return strlen(b + 33) <= 211 && strcmp(b + 33, ".") && strcmp(b + 33, "..");
 }
 
+void nix_metadata_argv(const struct nix_opts *o, const char *ref, struct strvec *argv)
+{
+	common_args(argv, o, "flake");
+	strvec_push(argv, "metadata");
+	strvec_push(argv, "--json");
+	flake_args(argv, o);
+	strvec_push(argv, ref);
+}
+
 int nix_flake_metadata(const struct nix_opts *o, const char *ref, json_t **meta, struct err *e)
 {
 	struct strvec argv = STRVEC_INIT;
 	struct child c = CHILD_INIT;
-	common_args(&argv, o, "flake");
-	strvec_push(&argv, "metadata");
-	strvec_push(&argv, "--json");
-	flake_args(&argv, o);
-	strvec_push(&argv, ref);
+	nix_metadata_argv(o, ref, &argv);
 	int r = run_nix(&argv, o, &c, EXIT_BUILD, "evaluating the flake", e);
 	if (r >= 0)
 		r = json_parse_buf(c.out.buf, c.out.len, "nix flake metadata", meta, e);

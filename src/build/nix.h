@@ -39,6 +39,7 @@ int nix_closure(const struct nix_opts *o, const char *path, struct strvec *paths
  * elsewhere (a builder VM) with the same options. */
 void nix_build_argv(const struct nix_opts *o, const char *installable, struct strvec *argv);
 void nix_closure_argv(const struct nix_opts *o, const char *path, struct strvec *argv);
+void nix_metadata_argv(const struct nix_opts *o, const char *ref, struct strvec *argv);
 /* The output path in `nix build --json` output (EXIT_BUILD when there is none). */
 int nix_parse_build_json(const char *buf, size_t len, const char *installable, char **out,
 			 struct err *e);

@@ -12,6 +12,7 @@
 #include "builder/import.h"
 #include "core/clock.h"
 #include "core/fs.h"
+#include "core/jsonio.h"
 #include "core/mkfs.h"
 #include "core/rstore.h"
 #include "core/size.h"
@@ -199,7 +200,7 @@ static void *tee_run(void *arg)
 	while ((n = read(t->in, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
 		if (n < 0)
 			continue;
-		for (ssize_t off = 0; off < n;) {
+		for (ssize_t off = 0; t->out >= 0 && off < n;) {
 			ssize_t w = write(t->out, buf + off, (size_t)(n - off));
 			if (w <= 0 && errno != EINTR)
 				break;
@@ -215,8 +216,8 @@ static void *tee_run(void *arg)
 	return NULL;
 }
 
-/* Runs argv in the VM: stdout into *out (when out), stderr to log_fd (when
- * >= 0, and its tail into *tail) or into *out too. */
+/* Runs argv in the VM: stdout into *out (when out); stderr to log_fd (when
+ * >= 0) and its tail into *tail (when tail), or else into *out too. */
 static int run_in(const char *vm, const char *const *argv, int timeout_s, int log_fd,
 		  struct strbuf *out, struct strbuf *tail, int *status, struct err *e)
 {
@@ -227,7 +228,7 @@ static int run_in(const char *vm, const char *const *argv, int timeout_s, int lo
 	struct tee t = {.in = -1, .out = log_fd, .tail = STRBUF_INIT};
 	pthread_t th;
 	bool teeing = false;
-	if (log_fd >= 0) {
+	if (log_fd >= 0 || tail) {
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			close(mfd);
 			return err_sys(e, -errno, EXIT_FAILED, "pipe");
@@ -239,7 +240,7 @@ static int run_in(const char *vm, const char *const *argv, int timeout_s, int lo
 			    .timeout_s = timeout_s,
 			    .in_fd = -1,
 			    .out_fd = mfd,
-			    .err_fd = log_fd >= 0 ? p[1] : mfd};
+			    .err_fd = p[1] >= 0 ? p[1] : mfd};
 	int r = vm_exec(vm, &x, status, e);
 	if (p[1] >= 0)
 		close(p[1]);
@@ -322,43 +323,225 @@ static int remaining(long long deadline_ms)
 	return left < 1000 ? 1 : (int)(left / 1000);
 }
 
-static int in_vm(const char *vm, const struct build_request *req, const struct build_resolved *rs,
-		 const struct builder_opts *bo, const struct strvec *guest_ov, long long deadline,
-		 char **out_path, struct strvec *closure, json_t *how, struct err *e)
+static int timed_out(const struct builder_opts *bo, struct err *e)
+{
+	int r = err_set(e, -ETIMEDOUT, EXIT_BUILD,
+			"the build ran past its time limit of %d s and was stopped", bo->timeout_s);
+	err_hint(e, "give it longer with --timeout SECONDS or [builder] timeout");
+	return r;
+}
+
+struct builder {
+	struct builder_opts bo; /* defaults filled in */
+	long long deadline_ms;
+	double t0;
+	struct builder_image img;
+	struct rstore_stage work;
+	struct fs_lock store_lk;
+	struct vm_started vm;
+	bool running;
+	struct strvec guest_ov; /* the overrides as the guest sees them */
+	char *in_img, *store_img, *export_img;
+	json_t *how;
+};
+
+static void stop_vm(struct builder *b)
+{
+	if (!b->running)
+		return;
+	bool was = false;
+	struct err se = ERR_INIT;
+	vm_stop(b->vm.name, &was, &se); /* closing the owner below stops it in any case */
+	err_release(&se);
+	if (b->vm.owner_fd >= 0)
+		close(b->vm.owner_fd);
+	b->vm.owner_fd = -1;
+	b->running = false;
+	fs_lock_release(&b->store_lk);
+}
+
+void builder_stop(struct builder *b)
+{
+	if (!b)
+		return;
+	stop_vm(b);
+	vm_started_release(&b->vm);
+	fs_lock_release(&b->store_lk);
+	rstore_stage_release(&b->work);
+	builder_image_release(&b->img);
+	strvec_clear(&b->guest_ov);
+	free(b->in_img);
+	free(b->store_img);
+	free(b->export_img);
+	json_decref(b->how);
+	free(b);
+}
+
+static int setup(struct builder *b, struct err *e)
 {
 	int status = -1;
-	double t = mono_s();
-	const char *setup[] = {"/bin/sh", "-c", setup_sh, "mvm-builder-setup", NULL};
+	const char *argv[] = {"/bin/sh", "-c", setup_sh, "mvm-builder-setup", NULL};
 	struct strbuf msg = STRBUF_INIT;
-	int r = run_in(vm, setup, 60, -1, &msg, NULL, &status, e);
+	int r = run_in(b->vm.name, argv, 60, -1, &msg, NULL, &status, e);
 	if (r >= 0 && status != 0)
 		r = err_set(e, -EIO, EXIT_FAILED, "preparing the builder VM failed (status %d): %s",
 			    status, msg.buf ? msg.buf : "");
 	strbuf_release(&msg);
+	return r;
+}
+
+int builder_start(const struct build_request *req, const struct builder_opts *bo,
+		  struct builder **out, struct err *e)
+{
+	struct builder *b = xcalloc(1, sizeof(*b));
+	*b = (struct builder){.bo = *bo,
+			      .t0 = mono_s(),
+			      .img = BUILDER_IMAGE_INIT,
+			      .work = RSTORE_STAGE_INIT,
+			      .store_lk = FS_LOCK_INIT,
+			      .vm = VM_STARTED_INIT,
+			      .guest_ov = STRVEC_INIT,
+			      .how = json_object()};
+	if (!b->bo.vcpus)
+		b->bo.vcpus = BUILDER_DEFAULT_VCPUS;
+	if (!b->bo.mem_mib)
+		b->bo.mem_mib = BUILDER_DEFAULT_MEM_MIB;
+	if (!b->bo.timeout_s)
+		b->bo.timeout_s = BUILDER_DEFAULT_TIMEOUT_S;
+	b->deadline_ms = mono_ms() + (long long)b->bo.timeout_s * 1000;
+	int r = builder_image_ensure(&b->img, e);
+	if (r >= 0)
+		r = rstore_stage_begin(&b->work, "builder", e);
+	if (r >= 0)
+		r = make_input(b->work.dir, req, &b->guest_ov, &b->in_img, e);
+	if (r >= 0)
+		r = export_disk(b->work.dir, &b->export_img, e);
+	if (r >= 0)
+		r = store_ensure(b->bo.store_dir, &b->store_lk, &b->store_img, e);
+	if (r < 0)
+		goto fail;
+	json_object_set_new(b->how, "copy_in_s", json_real(mono_s() - b->t0));
+
+	double t = mono_s();
+	const struct vmm_drive drives[] = {{.path = b->in_img, .read_only = true},
+					   {.path = b->store_img, .read_only = false},
+					   {.path = b->export_img, .read_only = false}};
+	struct vm_spec spec = {.name_base = "builder",
+			       .kernel = b->img.vmlinux,
+			       .initrd = b->img.initrd,
+			       .rootfs = b->img.rootfs,
+			       .drives = drives,
+			       .n_drives = ARRAY_SIZE(drives),
+			       .vcpus = b->bo.vcpus,
+			       .mem_mib = b->bo.mem_mib,
+			       .vcpus_source = "builder",
+			       .mem_source = "builder",
+			       .net = req->nix->offline ? VMM_NET_NONE : VMM_NET_NAT,
+			       .ephemeral = true};
+	if ((r = vm_start(&spec, VM_WAIT_READY, &b->vm, e)) < 0) {
+		err_prefix(e, r, "starting the builder VM");
+		goto fail;
+	}
+	b->running = true;
+	json_object_set_new(b->how, "boot_s", json_real(mono_s() - t));
+	t = mono_s();
+	if ((r = setup(b, e)) < 0)
+		goto fail;
+	json_object_set_new(b->how, "setup_s", json_real(mono_s() - t));
+	*out = b;
+	return 0;
+fail:
+	builder_stop(b);
+	*out = NULL;
+	return r;
+}
+
+/* The input paths of guest_ov (/in/inputs/N) back to the host's, wherever a
+ * lock node names one. */
+static void host_paths(json_t *meta, const struct strvec *host_ov, const struct strvec *guest_ov)
+{
+	json_t *nodes = json_object_get(json_object_get(meta, "locks"), "nodes");
+	for (size_t i = 0; host_ov && i + 1 < host_ov->n && i + 1 < guest_ov->n; i += 2) {
+		const char *g = guest_ov->v[i + 1], *h = host_ov->v[i + 1];
+		if (strncmp(g, "path:/in/inputs/", 16))
+			continue;
+		_cleanup_free_ char *hp = xstrndup(h + 5, strcspn(h + 5, "?"));
+		const char *name;
+		json_t *node;
+		json_object_foreach(nodes, name, node)
+		{
+			json_t *locked = json_object_get(node, "locked");
+			const char *p = json_string_value(json_object_get(locked, "path"));
+			if (p && !strcmp(p, g + 5))
+				json_object_set_new(locked, "path", json_string(hp));
+		}
+	}
+}
+
+int builder_resolve(struct builder *b, const struct build_request *req, struct build_resolved *rs,
+		    struct err *e)
+{
+	*rs = (struct build_resolved){0};
+	double t = mono_s();
+	struct nix_opts o = *req->nix;
+	o.overrides = &b->guest_ov;
+	struct strvec argv = STRVEC_INIT;
+	nix_metadata_argv(&o, "path:/in/src", &argv);
+	struct strbuf out = STRBUF_INIT, tail = STRBUF_INIT;
+	int status = -1;
+	int r = run_in(b->vm.name, strvec_argv(&argv), remaining(b->deadline_ms), -1, &out, &tail,
+		       &status, e);
+	strvec_clear(&argv);
+	json_t *meta = NULL;
+	if (r < 0 && e->exit == 124) {
+		err_release(e);
+		r = timed_out(&b->bo, e);
+	} else if (r >= 0 && status != 0) {
+		struct strbuf last = STRBUF_INIT;
+		nix_tail_lines(&last, tail.buf ? tail.buf : "", 25);
+		r = err_set(e, -EIO, EXIT_BUILD,
+			    "evaluating the flake in the builder VM failed (nix exited with "
+			    "status %d)%s%s",
+			    status, last.len ? ":\n" : "", last.len ? last.buf : "");
+		strbuf_release(&last);
+	} else if (r >= 0) {
+		r = json_parse_buf(out.buf ? out.buf : "", out.len,
+				   "nix flake metadata in the builder VM", &meta, e);
+	}
+	strbuf_release(&out);
+	strbuf_release(&tail);
 	if (r < 0)
 		return r;
-	json_object_set_new(how, "setup_s", json_real(mono_s() - t));
+	host_paths(meta, req->nix->overrides, &b->guest_ov);
+	r = build_resolve_meta(req, meta, rs, e);
+	json_decref(meta);
+	json_object_set_new(b->how, "resolve_s", json_real(mono_s() - t));
+	return r;
+}
 
-	t = mono_s();
+static int build_in_vm(struct builder *b, const struct build_request *req,
+		       const struct build_resolved *rs, char **out_path, struct strvec *closure,
+		       struct err *e)
+{
+	const char *vm = b->vm.name;
+	int status = -1;
+	double t = mono_s();
 	struct nix_opts o = *req->nix;
-	o.overrides = guest_ov;
+	o.overrides = &b->guest_ov;
 	_cleanup_free_ char *installable =
 	    xasprintf("path:/in/src#packages.%s.%s", nix_system(), req->profile);
 	struct strvec argv = STRVEC_INIT;
 	nix_build_argv(&o, installable, &argv);
 	strvec_push(&argv, "-L");
 	struct strbuf out = STRBUF_INIT, tail = STRBUF_INIT;
-	r = run_in(vm, strvec_argv(&argv), remaining(deadline), bo->log_fd, &out, &tail, &status,
-		   e);
+	int r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), b->bo.log_fd, &out, &tail,
+		       &status, e);
 	strvec_clear(&argv);
 	if (r < 0 && e->exit == 124) {
 		err_release(e);
-		r = err_set(e, -ETIMEDOUT, EXIT_BUILD,
-			    "the build ran past its time limit of %d s and was stopped",
-			    bo->timeout_s);
-		err_hint(e, "give it longer with --timeout SECONDS or [builder] timeout");
+		r = timed_out(&b->bo, e);
 	} else if (r >= 0 && status != 0) {
-		r = nix_failed(vm, bo, status, &tail, e);
+		r = nix_failed(vm, &b->bo, status, &tail, e);
 	} else if (r >= 0) {
 		r = nix_parse_build_json(out.buf ? out.buf : "", out.len, rs->installable, out_path,
 					 e);
@@ -367,8 +550,7 @@ static int in_vm(const char *vm, const struct build_request *req, const struct b
 	strbuf_release(&tail);
 	if (r < 0)
 		return r;
-	json_object_set_new(how, "nix_s", json_real(mono_s() - t));
-
+	json_object_set_new(b->how, "nix_s", json_real(mono_s() - t));
 	t = mono_s();
 	strvec_clear(&argv);
 	nix_closure_argv(&o, *out_path, &argv);
@@ -393,7 +575,7 @@ static int in_vm(const char *vm, const struct build_request *req, const struct b
 	strbuf_release(&paths);
 	if (r < 0)
 		return r;
-	json_object_set_new(how, "closure_s", json_real(mono_s() - t));
+	json_object_set_new(b->how, "closure_s", json_real(mono_s() - t));
 	t = mono_s();
 	strvec_push(&argv, "/bin/sh");
 	strvec_push(&argv, "-c");
@@ -402,14 +584,14 @@ static int in_vm(const char *vm, const struct build_request *req, const struct b
 	for (size_t i = 0; i < closure->n; i++)
 		strvec_push(&argv, closure->v[i] + 1);
 	struct strbuf xmsg = STRBUF_INIT;
-	r = run_in(vm, strvec_argv(&argv), remaining(deadline), -1, &xmsg, NULL, &status, e);
+	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), -1, &xmsg, NULL, &status, e);
 	strvec_clear(&argv);
 	if (r >= 0 && status != 0)
 		r = err_set(e, -EIO, EXIT_BUILD,
 			    "exporting the closure from the builder failed: %s",
 			    xmsg.buf ? xmsg.buf : "");
 	strbuf_release(&xmsg);
-	json_object_set_new(how, "export_s", json_real(mono_s() - t));
+	json_object_set_new(b->how, "export_s", json_real(mono_s() - t));
 	return r;
 }
 
@@ -425,111 +607,45 @@ int builder_opts_from_config(const struct config *cfg, struct builder_opts *o, s
 	return 0;
 }
 
-int builder_realise(const struct build_request *req, const struct build_resolved *rs,
-		    const struct builder_opts *bo_in, const char *stage_dir,
+int builder_realise(struct builder *b, const struct build_request *req,
+		    const struct build_resolved *rs, const char *stage_dir,
 		    const struct build_progress *pg, struct build_result *out, json_t **how_out,
 		    struct err *e)
 {
 	*out = (struct build_result){0};
 	*how_out = NULL;
-	struct builder_opts bo = *bo_in;
-	if (!bo.vcpus)
-		bo.vcpus = BUILDER_DEFAULT_VCPUS;
-	if (!bo.mem_mib)
-		bo.mem_mib = BUILDER_DEFAULT_MEM_MIB;
-	if (!bo.timeout_s)
-		bo.timeout_s = BUILDER_DEFAULT_TIMEOUT_S;
-	long long deadline = mono_ms() + (long long)bo.timeout_s * 1000;
-	double t0 = mono_s(), t = t0;
-	struct builder_image img = BUILDER_IMAGE_INIT;
-	struct rstore_stage work = RSTORE_STAGE_INIT;
-	struct fs_lock store_lk = FS_LOCK_INIT;
-	struct vm_started st = VM_STARTED_INIT;
-	struct strvec guest_ov = STRVEC_INIT, closure = STRVEC_INIT;
-	_cleanup_free_ char *in_img = NULL, *store_img = NULL, *export_img = NULL, *root = NULL;
-	json_t *how = json_object();
-	int r = builder_image_ensure(&img, e);
-	if (r >= 0)
-		r = rstore_stage_begin(&work, "builder", e);
-	if (r >= 0)
-		r = make_input(work.dir, req, &guest_ov, &in_img, e);
-	if (r >= 0)
-		r = export_disk(work.dir, &export_img, e);
-	if (r >= 0)
-		r = store_ensure(bo.store_dir, &store_lk, &store_img, e);
+	struct strvec closure = STRVEC_INIT;
+	_cleanup_free_ char *root = NULL;
+	double t = mono_s();
+	int r = build_in_vm(b, req, rs, &out->out_path, &closure, e);
+	stop_vm(b);
 	if (r < 0)
 		goto out;
-	json_object_set_new(how, "copy_in_s", json_real(mono_s() - t));
+	phase(pg, "build", t);
 
 	t = mono_s();
-	const struct vmm_drive drives[] = {{.path = in_img, .read_only = true},
-					   {.path = store_img, .read_only = false},
-					   {.path = export_img, .read_only = false}};
-	struct vm_spec spec = {.name_base = "builder",
-			       .kernel = img.vmlinux,
-			       .initrd = img.initrd,
-			       .rootfs = img.rootfs,
-			       .drives = drives,
-			       .n_drives = ARRAY_SIZE(drives),
-			       .vcpus = bo.vcpus,
-			       .mem_mib = bo.mem_mib,
-			       .vcpus_source = "builder",
-			       .mem_source = "builder",
-			       .net = req->nix->offline ? VMM_NET_NONE : VMM_NET_NAT,
-			       .ephemeral = true};
-	if ((r = vm_start(&spec, VM_WAIT_READY, &st, e)) < 0) {
-		err_prefix(e, r, "starting the builder VM");
-		goto out;
-	}
-	json_object_set_new(how, "boot_s", json_real(mono_s() - t));
-	t = mono_s();
-	r = in_vm(st.name, req, rs, &bo, &guest_ov, deadline, &out->out_path, &closure, how, e);
-	bool was = false;
-	struct err se = ERR_INIT;
-	vm_stop(st.name, &was, &se); /* closing the owner below stops it in any case */
-	err_release(&se);
-	if (st.owner_fd >= 0) {
-		close(st.owner_fd);
-		st.owner_fd = -1;
-	}
-	fs_lock_release(&store_lk);
-	if (r < 0)
-		goto out;
-	phase(pg, "build", t0);
-
-	t = mono_s();
-	root = fs_join(work.dir, "root");
+	root = fs_join(b->work.dir, "root");
 	uint64_t bytes = 0;
 	struct builder_import_limits lim = {.max_bytes = (uint64_t)BUILDER_EXPORT_MAX_MIB << 20,
 					    .max_entries = 4u << 20};
 	if ((r = fs_mkdir_p(root, 0700, e)) >= 0)
-		r = builder_import(export_img, EXPORT_AT, &closure, root, &lim, &bytes, e);
+		r = builder_import(b->export_img, EXPORT_AT, &closure, root, &lim, &bytes, e);
 	if (r < 0)
 		goto out;
+	json_t *how = b->how;
 	json_object_set_new(how, "import_s", json_real(mono_s() - t));
 	json_object_set_new(how, "export_bytes", json_integer((json_int_t)bytes));
 	json_object_set_new(how, "where", json_string("vm"));
-	json_object_set_new(how, "image", json_string(img.id));
-	json_object_set_new(how, "vcpus", json_integer(bo.vcpus));
-	json_object_set_new(how, "mem_mib", json_integer((json_int_t)bo.mem_mib));
-	json_object_set_new(how, "seconds", json_real(mono_s() - t0));
+	json_object_set_new(how, "image", json_string(b->img.id));
+	json_object_set_new(how, "vcpus", json_integer(b->bo.vcpus));
+	json_object_set_new(how, "mem_mib", json_integer((json_int_t)b->bo.mem_mib));
+	json_object_set_new(how, "seconds", json_real(mono_s() - b->t0));
 	t = mono_s();
-	r = build_pack(req, rs, root, &closure, stage_dir, how, out, e);
+	if ((r = build_pack(req, rs, root, &closure, stage_dir, how, out, e)) < 0)
+		goto out;
 	phase(pg, "pack", t);
+	*how_out = json_incref(how);
 out:
-	if (st.owner_fd >= 0)
-		close(st.owner_fd);
-	st.owner_fd = -1;
-	vm_started_release(&st);
-	fs_lock_release(&store_lk);
-	rstore_stage_release(&work);
-	builder_image_release(&img);
-	strvec_clear(&guest_ov);
 	strvec_clear(&closure);
-	if (r < 0) {
-		json_decref(how);
-		return r;
-	}
-	*how_out = how;
-	return 0;
+	return r;
 }

@@ -8,8 +8,10 @@
  *   3. the tenant's store disk (<store_dir>/store.ext4, ext4 labelled
  *      mvm-data, made on first use, kept) is the guest's /nix, so a second
  *      build reuses what the first built and tenants never share a store;
- *   4. `nix build` runs inside with the host path's options (nix_build_argv),
- *      its log streaming to log_fd as it comes;
+ *   4. `nix flake metadata` runs inside for the revision hash (the host's nix
+ *      never evaluates the flake nor copies it into the host's store); when
+ *      the revision is new, `nix build` runs inside with the host path's
+ *      options (nix_build_argv), its log streaming to log_fd as it comes;
  *   5. the closure comes out as a tar on a raw export disk that the host
  *      reads without mounting or trusting it (builder/import.h), then it is
  *      packed as any revision (build_pack).
@@ -46,10 +48,28 @@ struct builder_opts {
  * a mem that is no size: EXIT_INVALID naming the file. Flags go on top. */
 int builder_opts_from_config(const struct config *cfg, struct builder_opts *o, struct err *e);
 
-/* build_realise's counterpart: fills stage_dir with the revision's
- * artifacts and records. out->builder (owned) says how: image id, vcpus,
- * mem, seconds of each phase. */
-int builder_realise(const struct build_request *req, const struct build_resolved *rs,
-		    const struct builder_opts *bo, const char *stage_dir,
+/* A builder VM for one build: its disks, the tenant's store lock and the
+ * running VM. The steps in order: start, resolve, then realise when the
+ * revision is new; stop in every case (the VM also dies with this process). */
+struct builder;
+
+/* Copies the flake and its local inputs in, takes the tenant's store (one
+ * build at a time waits for the one before) and boots the VM. The time limit
+ * (bo->timeout_s) runs from here. */
+int builder_start(const struct build_request *req, const struct builder_opts *bo,
+		  struct builder **out, struct err *e);
+/* `nix flake metadata` inside the VM: the flake's source is hashed and its
+ * inputs locked there, never by the host's nix, and the revision hash is
+ * computed from that (build_resolve_meta) with the inputs' paths put back
+ * to the host's. */
+int builder_resolve(struct builder *b, const struct build_request *req, struct build_resolved *rs,
+		    struct err *e);
+/* build_realise's counterpart: builds in the VM, stops it, imports the
+ * closure and fills stage_dir with the revision's artifacts and records.
+ * *how (owned) says how: image id, vcpus, mem, seconds of each phase. */
+int builder_realise(struct builder *b, const struct build_request *req,
+		    const struct build_resolved *rs, const char *stage_dir,
 		    const struct build_progress *pg, struct build_result *out, json_t **how,
 		    struct err *e);
+/* Stops the VM if it still runs and frees b and its staging (NULL is fine). */
+void builder_stop(struct builder *b);

@@ -105,6 +105,7 @@ struct run {
 	char *fp_path;
 	json_t *fp_prev, *fp_new;
 	struct build_resolved rs;
+	struct builder *vm; /* --builder vm: from evaluation to the build */
 	struct build_result res;
 	bool built;
 	char *revision;
@@ -138,6 +139,7 @@ static void run_release(struct run *r)
 	free(r->fp_path);
 	json_decref(r->fp_prev);
 	json_decref(r->fp_new);
+	builder_stop(r->vm);
 	build_resolved_release(&r->rs);
 	snapshot_result_release(&r->snap);
 	build_result_release(&r->res);
@@ -197,9 +199,10 @@ static int take_snapshot(struct run *r, const char *revdir, const struct slot_re
 	return 0;
 }
 
-/* --builder vm: the developer's own builder store, $MVM_HOME/builder/store/. */
-static int realise_in_vm(struct run *r, const char *stage, const struct build_progress *pg,
-			 struct err *e)
+/* --builder vm: the developer's own builder store, $MVM_HOME/builder/store/.
+ * The VM evaluates the flake too, and runs on into realise_in_vm (or until
+ * run_release when the revision is already built). */
+static int resolve_in_vm(struct run *r, struct err *e)
 {
 	struct builder_opts bo;
 	int ret = builder_opts_from_config(&r->cfg, &bo, e);
@@ -207,9 +210,25 @@ static int realise_in_vm(struct run *r, const char *stage, const struct build_pr
 		return ret;
 	_cleanup_free_ char *store = fs_join(paths_home(), "builder/store");
 	bo.store_dir = store;
+	double t = mono_s();
+	if ((ret = builder_start(&r->req, &bo, &r->vm, e)) < 0)
+		return ret;
+	cli_progress(r->cli, "boot", mono_s() - t);
+	t = mono_s();
+	if ((ret = builder_resolve(r->vm, &r->req, &r->rs, e)) < 0)
+		return ret;
+	cli_progress(r->cli, "evaluate", mono_s() - t);
+	return 0;
+}
+
+static int realise_in_vm(struct run *r, const char *stage, const struct build_progress *pg,
+			 struct err *e)
+{
 	json_t *how = NULL;
-	ret = builder_realise(&r->req, &r->rs, &bo, stage, pg, &r->res, &how, e);
+	int ret = builder_realise(r->vm, &r->req, &r->rs, stage, pg, &r->res, &how, e);
 	json_decref(how); /* revision.json has it */
+	builder_stop(r->vm);
+	r->vm = NULL;
 	return ret;
 }
 
@@ -243,9 +262,12 @@ static int do_build(struct run *r)
 
 	if (!fingerprint_hit(r)) {
 		double t = mono_s();
-		if ((ret = build_resolve(&r->req, &r->rs, e)) < 0)
+		if (o.builder && !strcmp(o.builder, "vm"))
+			ret = resolve_in_vm(r, e);
+		else if ((ret = build_resolve(&r->req, &r->rs, e)) >= 0)
+			cli_progress(cli, "evaluate", mono_s() - t);
+		if (ret < 0)
 			return ret;
-		cli_progress(cli, "evaluate", mono_s() - t);
 		r->revision = xstrdup(r->rs.revision);
 		_cleanup_free_ char *cur = NULL;
 		bool complete = slot_revision_complete(&r->slot, r->revision, NULL) == 1;
@@ -253,7 +275,7 @@ static int do_build(struct run *r)
 			struct rstore_stage st = RSTORE_STAGE_INIT;
 			struct build_progress pg = {.phase_done = cli_progress, .ctx = cli};
 			ret = slot_stage(&r->slot, &st, e);
-			if (ret >= 0 && o.builder && !strcmp(o.builder, "vm"))
+			if (ret >= 0 && r->vm)
 				ret = realise_in_vm(r, st.dir, &pg, e);
 			else if (ret >= 0)
 				ret = build_realise(&r->req, &r->rs, st.dir, &pg, &r->res, e);

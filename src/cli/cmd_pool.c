@@ -638,8 +638,9 @@ static const struct command cmd_pool_build = {
     .description =
 	"Builds where the pool says (pool create --builder; --builder here for this once). In\n"
 	"a builder VM (vm, the default): an ephemeral microVM made from the host's own nix\n"
-	"boots, gets the flake and its local inputs on a read-only disk, runs nix build with\n"
-	"the tenant's own persistent store ($MVM_HOME/tenants/<tenant>/builder/) and hands the\n"
+	"boots, gets the flake and its local inputs on a read-only disk, evaluates the flake\n"
+	"and runs nix build there with the tenant's own persistent store "
+	"($MVM_HOME/tenants/<tenant>/builder/) and hands the\n"
 	"closure back on a disk the host checks before it registers anything; nix's log\n"
 	"streams to stderr. On the host (host): nix runs as 'mvmctl build' does. Either way\n"
 	"the closure is packed into rootfs.ext4 with the guest kernel, committed under\n"

@@ -564,9 +564,24 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 	struct build_request req = {.flake = p->flake, .profile = p->profile, .nix = nix};
 	struct build_resolved rs = {0};
 	struct build_result res = {0};
+	struct builder *vm = NULL;
 	_cleanup_free_ char *revdir = NULL, *cur = NULL, *now = NULL;
 	double t = mono_s();
-	if ((r = build_resolve(&req, &rs, e)) < 0)
+	if (!strcmp(builder, "vm")) {
+		/* the flake is evaluated in the VM too: the host's nix never reads it */
+		_cleanup_free_ char *tdir = fleet_tenant_dir(p->tenant);
+		_cleanup_free_ char *bdir = fs_join(tdir, "builder");
+		struct builder_opts o = bo ? bo->vm : (struct builder_opts){.log_fd = 2};
+		o.store_dir = bdir;
+		if ((r = builder_start(&req, &o, &vm, e)) < 0)
+			goto out;
+		phase(pg, "boot", t);
+		t = mono_s();
+		r = builder_resolve(vm, &req, &rs, e);
+	} else {
+		r = build_resolve(&req, &rs, e);
+	}
+	if (r < 0)
 		goto out;
 	phase(pg, "evaluate", t);
 	out->revision = xstrdup(rs.revision);
@@ -574,15 +589,12 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 		_cleanup_free_ char *tag = store_tag(p->tenant, p->id);
 		struct rstore_stage st = RSTORE_STAGE_INIT;
 		r = rstore_stage_begin(&st, tag, e);
-		if (r >= 0 && !strcmp(builder, "vm")) {
-			_cleanup_free_ char *tdir = fleet_tenant_dir(p->tenant);
-			_cleanup_free_ char *bdir = fs_join(tdir, "builder");
-			struct builder_opts o = bo ? bo->vm : (struct builder_opts){.log_fd = 2};
-			o.store_dir = bdir;
-			r = builder_realise(&req, &rs, &o, st.dir, pg, &res, &out->how, e);
-		} else if (r >= 0) {
+		if (r >= 0 && vm)
+			r = builder_realise(vm, &req, &rs, st.dir, pg, &res, &out->how, e);
+		else if (r >= 0)
 			r = build_realise(&req, &rs, st.dir, pg, &res, e);
-		}
+		builder_stop(vm);
+		vm = NULL;
 		t = mono_s();
 		if (r >= 0)
 			r = rstore_commit(&p->store, &st, rs.revision, pool_required_artifacts, e);
@@ -591,9 +603,12 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 			goto out;
 		phase(pg, "register", t);
 		out->built = true;
-	} else if (rstore_current(&p->store, &cur, NULL) <= 0 || strcmp(cur, rs.revision)) {
-		if ((r = rstore_set_current(&p->store, rs.revision, e)) < 0)
-			goto out;
+	} else {
+		builder_stop(vm);
+		vm = NULL;
+		if (rstore_current(&p->store, &cur, NULL) <= 0 || strcmp(cur, rs.revision))
+			if ((r = rstore_set_current(&p->store, rs.revision, e)) < 0)
+				goto out;
 	}
 	revdir = rstore_revision_dir(&p->store, rs.revision);
 	t = mono_s();
@@ -612,6 +627,7 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 					     : json_pack("{s:s}", "where", "host"));
 	r = record_history(p, entry, e);
 out:
+	builder_stop(vm);
 	build_resolved_release(&rs);
 	build_result_release(&res);
 	fs_lock_release(&lk);

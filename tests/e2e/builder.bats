@@ -55,6 +55,16 @@ no_builder_left() {
 
 in_host_store() { ls /nix/store | grep -q -- "-$UNIQ\$"; }
 
+# source_in_host_store: the flake's source (its flake.nix names $UNIQ) was
+# copied into the host's /nix/store, as evaluating it with the host's nix does
+source_in_host_store() {
+	local f
+	for f in /nix/store/*-source/flake.nix; do
+		grep -qs -- "$UNIQ" "$f" && return 0
+	done
+	return 1
+}
+
 # replace_in FILE OLD NEW: the text OLD (not a pattern) becomes NEW.
 replace_in() {
 	local text
@@ -83,6 +93,13 @@ replace_in() {
 		"$rd/revision.json" >/dev/null
 	[[ "$(jq -r .nix_out "$rd/revision.json")" == *"-$UNIQ" ]]
 	! in_host_store
+	# evaluated in the VM too: the host's nix never saw the flake
+	! source_in_host_store
+	assert_contains "$stderr" "boot "
+	assert_contains "$stderr" "evaluate "
+	# the revision names the inputs by the host's paths, not the VM's /in
+	[ "$(jq -r .hash_inputs.inputs.nixpkgs.path "$rd/revision.json")" = "$STANDIN" ]
+	jq -e '.builder.resolve_s > 0' "$rd/revision.json" >/dev/null
 	# the tenant's store disk stays; the VM and its staging are gone
 	[ -f "$MVM_HOME/tenants/acme/builder/store.ext4" ]
 	[ "$(stat -c %a "$MVM_HOME/tenants/acme/builder/store.ext4")" = 600 ]
@@ -104,6 +121,14 @@ replace_in() {
 	[[ "$stderr" != *"busybox-standin.drv"* ]]
 	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq 2 ]
 	no_builder_left
+	# unchanged: evaluated in a builder VM, found built, nothing rebuilt
+	run --separate-stderr "$MVMCTL" pool build acme/workers --json
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	[ "$(jq -r .built <<<"$output")" = false ]
+	[[ "$stderr" != *"building '/nix/store/"* ]]
+	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq 3 ]
+	! source_in_host_store
+	no_builder_left
 }
 
 @test "another tenant's builder store is its own: it builds what acme has already built" {
@@ -117,13 +142,24 @@ replace_in() {
 	! in_host_store
 }
 
-@test "a failing derivation exits 7 with nix's message; current does not move" {
+@test "a failing derivation, or a flake that does not parse, exits 7 with nix's message; current does not move" {
 	"$MVMCTL" pool create acme/broken --flake "$FLAKE" --profile broken >/dev/null
 	run --separate-stderr "$MVMCTL" pool build acme/broken
 	[ "$status" -eq 7 ]
 	assert_contains "$stderr" "nix build failed in the builder VM"
 	assert_contains "$stderr" "this build fails on purpose"
 	[ ! -e "$MVM_HOME/pools/acme/broken/current" ]
+	no_builder_left
+	# a flake.nix that does not parse fails where it is evaluated: in the VM
+	local bad="$BATS_TEST_TMPDIR/bad"
+	cp -r "$FLAKE" "$bad"
+	echo '{ this is not nix' >"$bad/flake.nix"
+	"$MVMCTL" pool create acme/unparsed --flake "$bad" --profile default >/dev/null
+	run --separate-stderr "$MVMCTL" pool build acme/unparsed
+	[ "$status" -eq 7 ]
+	assert_contains "$stderr" "evaluating the flake in the builder VM failed"
+	assert_contains "$stderr" "syntax error"
+	[ ! -e "$MVM_HOME/pools/acme/unparsed/current" ]
 	no_builder_left
 }
 
@@ -246,6 +282,7 @@ replace_in() {
 	[ "$status" -eq 0 ]
 	assert_contains "$stderr" "on the host"
 	in_host_store
+	source_in_host_store # the probe above sees what the host's nix evaluates
 }
 
 # export NAME TAR-ARGS...: a disk as the builder writes it (header block, then
