@@ -197,7 +197,7 @@ static void act_stop(struct nixlog *l, long long id)
 	*a = l->acts[--l->n_acts];
 }
 
-/* "/nix/store/<hash>-NAME.drv" -> "NAME", sanitized and bounded. */
+/* "/nix/store/<hash>-NAME.drv" -> "NAME", printable ASCII, bounded. */
 static char *drv_name(const char *drv)
 {
 	const char *base = strrchr(drv, '/');
@@ -209,8 +209,9 @@ static char *drv_name(const char *drv)
 	}
 	if (n > 4 && !strcmp(base + n - 4, ".drv"))
 		n -= 4;
+	/* nix's names are ASCII: one byte a column in the status line */
 	struct strbuf sb = STRBUF_INIT;
-	add_shown(&sb, base, n < NAME_MAX_SHOWN ? n : NAME_MAX_SHOWN);
+	strbuf_add_printable(&sb, base, n < NAME_MAX_SHOWN ? n : NAME_MAX_SHOWN);
 	return strbuf_detach(&sb, NULL);
 }
 

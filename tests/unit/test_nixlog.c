@@ -184,6 +184,29 @@ static void test_tty_throttled(void **state)
 	strbuf_release(&sb);
 }
 
+static void test_tty_width(void **state)
+{
+	(void)state;
+	int fd = memfd_create("nixlog-test", MFD_CLOEXEC); /* no window size: 80 columns */
+	struct nixlog *l = nixlog_new(fd, true);
+	struct strbuf in = STRBUF_INIT;
+	strbuf_addstr(&in, "@nix {\"action\":\"start\",\"fields\":[\"/nix/store/"
+			   "pxlfvadb6caj8a5j49qrf4bkxd2c1l5n-");
+	for (int i = 0; i < 150; i++)
+		strbuf_addch(&in, 'n');
+	strbuf_addstr(&in, ".drv\"],\"id\":8,\"level\":3,\"text\":\"building it\",\"type\":105}\n");
+	nixlog_feed(l, in.buf, in.len);
+	struct strbuf sb = STRBUF_INIT;
+	lseek(fd, 0, SEEK_SET);
+	strbuf_read_fd(&sb, fd, 1u << 20);
+	assert_memory_equal(sb.buf, "building it...\nbuilding nnnn", 28);
+	assert_int_equal(strlen(strrchr(sb.buf, '\n') + 1), 79);
+	nixlog_free(l);
+	close(fd);
+	strbuf_release(&sb);
+	strbuf_release(&in);
+}
+
 static void test_levels(void **state)
 {
 	(void)state;
@@ -240,7 +263,7 @@ static void test_hostile(void **state)
 				 "@nix {\"action\":\"stop\",\"id\":12345678901234567890}\n"
 				 "b...\n"
 				 "unnamed> x\n" /* fields[0] not a path: no name */
-				 "a (post)> y\n");
+				 "a?[31m (post)> y\n");
 	assert_string_equal(out, tail);
 }
 
@@ -316,9 +339,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_captures_plain), cmocka_unit_test(test_build_lines),
 	    cmocka_unit_test(test_failure),	   cmocka_unit_test(test_tty),
-	    cmocka_unit_test(test_tty_throttled),  cmocka_unit_test(test_levels),
-	    cmocka_unit_test(test_hostile),	   cmocka_unit_test(test_long_line),
-	    cmocka_unit_test(test_tail),	   cmocka_unit_test(test_broken_pipe),
+	    cmocka_unit_test(test_tty_throttled),  cmocka_unit_test(test_tty_width),
+	    cmocka_unit_test(test_levels),	   cmocka_unit_test(test_hostile),
+	    cmocka_unit_test(test_long_line),	   cmocka_unit_test(test_tail),
+	    cmocka_unit_test(test_broken_pipe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
