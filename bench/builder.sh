@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The builder VM (issue 16), in one run, against its floors:
 #   - the whole: `pool build` in the builder VM against `pool build --builder
-#     host` of the same flake (build + pack phases, a fresh revision each);
+#     host` of the same flake (every phase up to the registration: boot,
+#     evaluate, build, pack; a fresh revision each);
 #   - the builder's fixed cost (copy in + boot + setup + closure listing + export + import, from
 #     the build's own account in --json) against the bare work: QEMU booting
 #     the same builder image to "mvm: ready" (its argv replayed, vm_common),
@@ -23,15 +24,16 @@ cp -r "$root/tests/fixtures/hello" "$tmp/flake"
 "$MVMCTL" pool build bench/p >/dev/null 2>&1 # the image and the tenant's store, once
 
 vm_whole=() host_whole=() fixed=() export_bytes=0
+upto_pack='[.phases_s | to_entries[] | select(.key != "register" and .key != "snapshot") | .value] | add'
 for i in $(seq "$N"); do
 	echo "# vm $i" >>"$tmp/flake/flake.nix"
 	j=$("$MVMCTL" pool build bench/p --json 2>/dev/null)
-	vm_whole+=("$(jq '.phases_s.build + .phases_s.pack' <<<"$j")")
+	vm_whole+=("$(jq "$upto_pack" <<<"$j")")
 	fixed+=("$(jq '.builder_vm | .copy_in_s + .boot_s + .setup_s + .closure_s + .export_s + .import_s' <<<"$j")")
 	export_bytes=$(jq '.builder_vm.export_bytes' <<<"$j")
 	echo "# host $i" >>"$tmp/flake/flake.nix"
 	j=$("$MVMCTL" pool build bench/p --builder host --json 2>/dev/null)
-	host_whole+=("$(jq '.phases_s.build + .phases_s.pack' <<<"$j")")
+	host_whole+=("$(jq "$upto_pack" <<<"$j")")
 done
 
 # the floor: the same image booted by bare QEMU, and the same bytes copied

@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "build/nix.h"
+#include "build/nixlog.h"
 #include "builder/builder.h"
 #include "builder/image.h"
 #include "builder/import.h"
@@ -188,23 +190,30 @@ static int export_disk(const char *work, char **image, struct err *e)
 /* --- commands in the builder ---------------------------------------------- */
 
 struct tee {
-	int in, out;
-	struct strbuf tail;
+	int in;
+	struct nixlog *log; /* nix's internal-json rendered for the user, or NULL */
+	struct strbuf tail; /* without log: the last of the raw stream */
 };
 
 static void *tee_run(void *arg)
 {
 	struct tee *t = arg;
 	char buf[8192];
-	ssize_t n;
-	while ((n = read(t->in, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
-		if (n < 0)
+	for (;;) {
+		struct pollfd pfd = {.fd = t->in, .events = POLLIN};
+		int pr = poll(&pfd, 1, 250);
+		if (pr == 0 && t->log)
+			nixlog_tick(t->log); /* the status line's seconds move on */
+		if (pr <= 0)
 			continue;
-		for (ssize_t off = 0; t->out >= 0 && off < n;) {
-			ssize_t w = write(t->out, buf + off, (size_t)(n - off));
-			if (w <= 0 && errno != EINTR)
-				break;
-			off += w > 0 ? w : 0;
+		ssize_t n = read(t->in, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (t->log) {
+			nixlog_feed(t->log, buf, (size_t)n);
+			continue;
 		}
 		strbuf_add(&t->tail, buf, (size_t)n);
 		if (t->tail.len > TAIL_MAX) {
@@ -213,22 +222,25 @@ static void *tee_run(void *arg)
 			strbuf_setlen(&t->tail, t->tail.len - cut);
 		}
 	}
+	if (t->log)
+		nixlog_finish(t->log);
 	return NULL;
 }
 
-/* Runs argv in the VM: stdout into *out (when out); stderr to log_fd (when
- * >= 0) and its tail into *tail (when tail), or else into *out too. */
-static int run_in(const char *vm, const char *const *argv, int timeout_s, int log_fd,
+/* Runs argv in the VM: stdout into *out (when out); stderr through log (when
+ * not NULL: nix's --log-format internal-json) and its tail into *tail (when
+ * tail), or else into *out too. */
+static int run_in(const char *vm, const char *const *argv, int timeout_s, struct nixlog *log,
 		  struct strbuf *out, struct strbuf *tail, int *status, struct err *e)
 {
 	int mfd = memfd_create("builder-out", MFD_CLOEXEC);
 	if (mfd < 0)
 		return err_sys(e, -errno, EXIT_FAILED, "memfd_create");
 	int p[2] = {-1, -1};
-	struct tee t = {.in = -1, .out = log_fd, .tail = STRBUF_INIT};
+	struct tee t = {.in = -1, .log = log, .tail = STRBUF_INIT};
 	pthread_t th;
 	bool teeing = false;
-	if (log_fd >= 0 || tail) {
+	if (log || tail) {
 		if (pipe2(p, O_CLOEXEC) < 0) {
 			close(mfd);
 			return err_sys(e, -errno, EXIT_FAILED, "pipe");
@@ -248,7 +260,9 @@ static int run_in(const char *vm, const char *const *argv, int timeout_s, int lo
 		pthread_join(th, NULL);
 	if (p[0] >= 0)
 		close(p[0]);
-	if (tail)
+	if (tail && log)
+		strbuf_addstr(tail, nixlog_tail(log));
+	else if (tail)
 		strbuf_add(tail, t.tail.buf, t.tail.len);
 	strbuf_release(&t.tail);
 	if (out && lseek(mfd, 0, SEEK_SET) == 0)
@@ -263,7 +277,7 @@ static bool ran_out_of_memory(const char *vm)
 	struct strbuf out = STRBUF_INIT;
 	struct err ig = ERR_INIT;
 	int status = -1;
-	run_in(vm, argv, 30, -1, &out, NULL, &status, &ig);
+	run_in(vm, argv, 30, NULL, &out, NULL, &status, &ig);
 	err_release(&ig);
 	bool oom = out.buf && (strstr(out.buf, "Out of memory") || strstr(out.buf, "oom-kill"));
 	strbuf_release(&out);
@@ -284,6 +298,11 @@ static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
 			 "the builder VM ran out of memory (%llu MiB): give it more with "
 			 "--builder-mem or [builder] mem in config.toml",
 			 (unsigned long long)bo->mem_mib);
+	else if (tail->buf && strstr(tail->buf, "No space left on device"))
+		err_hint(e,
+			 "the builder's store (%s/store.ext4, %d MiB) is full: remove that file "
+			 "to start it afresh (the next build rebuilds what it needs)",
+			 bo->store_dir, BUILDER_STORE_MIB);
 	return r;
 }
 
@@ -382,7 +401,7 @@ static int setup(struct builder *b, struct err *e)
 	int status = -1;
 	const char *argv[] = {"/bin/sh", "-c", setup_sh, "mvm-builder-setup", NULL};
 	struct strbuf msg = STRBUF_INIT;
-	int r = run_in(b->vm.name, argv, 60, -1, &msg, NULL, &status, e);
+	int r = run_in(b->vm.name, argv, 60, NULL, &msg, NULL, &status, e);
 	if (r >= 0 && status != 0)
 		r = err_set(e, -EIO, EXIT_FAILED, "preparing the builder VM failed (status %d): %s",
 			    status, msg.buf ? msg.buf : "");
@@ -489,7 +508,7 @@ int builder_resolve(struct builder *b, const struct build_request *req, struct b
 	nix_metadata_argv(&o, "path:/in/src", &argv);
 	struct strbuf out = STRBUF_INIT, tail = STRBUF_INIT;
 	int status = -1;
-	int r = run_in(b->vm.name, strvec_argv(&argv), remaining(b->deadline_ms), -1, &out, &tail,
+	int r = run_in(b->vm.name, strvec_argv(&argv), remaining(b->deadline_ms), NULL, &out, &tail,
 		       &status, e);
 	strvec_clear(&argv);
 	json_t *meta = NULL;
@@ -532,10 +551,15 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	    xasprintf("path:/in/src#packages.%s.%s", nix_system(), req->profile);
 	struct strvec argv = STRVEC_INIT;
 	nix_build_argv(&o, installable, &argv);
-	strvec_push(&argv, "-L");
+	/* not -L: in nix 2.8 a later -L turns the JSON back into a progress bar,
+	 * and the JSON carries every build log line anyway (build/nixlog.h) */
+	strvec_push(&argv, "--log-format");
+	strvec_push(&argv, "internal-json");
 	struct strbuf out = STRBUF_INIT, tail = STRBUF_INIT;
-	int r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), b->bo.log_fd, &out, &tail,
-		       &status, e);
+	struct nixlog *log = nixlog_new(b->bo.log_fd, b->bo.progress);
+	int r =
+	    run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), log, &out, &tail, &status, e);
+	nixlog_free(log);
 	strvec_clear(&argv);
 	if (r < 0 && e->exit == 124) {
 		err_release(e);
@@ -555,7 +579,7 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	strvec_clear(&argv);
 	nix_closure_argv(&o, *out_path, &argv);
 	struct strbuf paths = STRBUF_INIT;
-	r = run_in(vm, strvec_argv(&argv), 120, -1, &paths, NULL, &status, e);
+	r = run_in(vm, strvec_argv(&argv), 120, NULL, &paths, NULL, &status, e);
 	strvec_clear(&argv);
 	if (r >= 0 && status != 0)
 		r = err_set(e, -EIO, EXIT_BUILD, "listing the closure in the builder failed: %s",
@@ -584,7 +608,8 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	for (size_t i = 0; i < closure->n; i++)
 		strvec_push(&argv, closure->v[i] + 1);
 	struct strbuf xmsg = STRBUF_INIT;
-	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), -1, &xmsg, NULL, &status, e);
+	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), NULL, &xmsg, NULL, &status,
+		   e);
 	strvec_clear(&argv);
 	if (r >= 0 && status != 0)
 		r = err_set(e, -EIO, EXIT_BUILD,

@@ -35,7 +35,8 @@ struct builder_opts {
 	unsigned vcpus;	       /* 0: BUILDER_DEFAULT_VCPUS */
 	uint64_t mem_mib;      /* 0: BUILDER_DEFAULT_MEM_MIB */
 	int timeout_s;	       /* 0: BUILDER_DEFAULT_TIMEOUT_S */
-	int log_fd;	       /* nix's log (the user's stderr) */
+	int log_fd;	       /* nix's log (the user's stderr; -1: none) */
+	bool progress;	       /* and a status line on it (a colour TTY: cli_color) */
 };
 
 #define BUILDER_DEFAULT_VCPUS	  2

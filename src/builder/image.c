@@ -1,7 +1,10 @@
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -315,6 +318,54 @@ static int make(const char *dir, const struct inputs *in, const char *kernel_id,
 	return 0;
 }
 
+/* Holds a shared lock on dir's meta.json while the image is in use; false
+ * when the image is not (or no longer) there. */
+static bool hold(const char *meta, struct builder_image *img)
+{
+	int fd = open(meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (flock(fd, LOCK_SH) < 0 && errno == EINTR)
+		;
+	if (!fs_is_file(meta)) { /* pruned while we waited */
+		close(fd);
+		return false;
+	}
+	img->use_fd = fd;
+	return true;
+}
+
+/* Removes every other image no build holds: an image is only ever replaced
+ * (new nix-bin, new mvm-init), so the others are garbage. One in use stays
+ * until a later build finds it free. */
+static void prune(const char *images, const char *keep)
+{
+	DIR *d = opendir(images);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, keep))
+			continue;
+		_cleanup_free_ char *dir = fs_join(images, de->d_name);
+		_cleanup_free_ char *meta = fs_join(dir, "meta.json");
+		int fd = open(meta, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			close(fd); /* a build runs from it */
+			continue;
+		}
+		/* out of the way first, so nobody finds a half-removed image */
+		_cleanup_free_ char *gone = fs_temp_beside(dir);
+		struct err ig = ERR_INIT;
+		if (rename(dir, gone) == 0)
+			fs_rm_rf(gone, &ig);
+		err_release(&ig);
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+}
+
 int builder_image_ensure(struct builder_image *img, struct err *e)
 {
 	*img = (struct builder_image)BUILDER_IMAGE_INIT;
@@ -334,11 +385,12 @@ int builder_image_ensure(struct builder_image *img, struct err *e)
 	if ((r = fs_mkdir_p(images, 0700, e)) < 0)
 		goto out;
 	fs_sweep_temps(images);
-	if (!fs_is_file(meta)) {
+	while (!hold(meta, img)) {
 		if ((r = make(dir, &in, k.id, e)) < 0)
 			goto out;
 		img->made = true;
 	}
+	prune(images, id.s);
 	img->id = xstrdup(id.s);
 	img->rootfs = fs_join(dir, "rootfs.ext4");
 	img->kernel_id = xstrdup(k.id);
@@ -352,6 +404,8 @@ out:
 
 void builder_image_release(struct builder_image *img)
 {
+	if (img->use_fd >= 0)
+		close(img->use_fd);
 	free(img->id);
 	free(img->rootfs);
 	free(img->kernel_id);

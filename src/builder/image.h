@@ -9,6 +9,8 @@
  * file, busybox's applet list, the guest kernel id, which covers mvm-init),
  * so a new nix-bin or mvm-init gives a new image and nothing else does. A
  * directory is assembled under a temporary name and renamed into place.
+ * While a build uses an image it holds a shared flock on its meta.json; each
+ * ensure removes the other images that nobody holds (superseded ones).
  */
 #pragma once
 
@@ -19,15 +21,17 @@ struct builder_image {
 	char *rootfs; /* <dir>/rootfs.ext4 */
 	char *kernel_id;
 	char *vmlinux, *initrd;
-	bool made; /* made by this call (else it was cached) */
+	bool made;  /* made by this call (else it was cached) */
+	int use_fd; /* a shared lock on meta.json: the image is in use */
 };
 
 #define BUILDER_IMAGE_INIT                                                                         \
 	{                                                                                          \
-		0                                                                                  \
+		.use_fd = -1                                                                       \
 	}
 
-/* Finds or makes the image for the host's nix and the current guest kernel.
- * No nix: EXIT_NOTREADY with the package to install. */
+/* Finds or makes the image for the host's nix and the current guest kernel,
+ * holds it until builder_image_release, and prunes superseded ones. No nix:
+ * EXIT_NOTREADY with the package to install. */
 int builder_image_ensure(struct builder_image *img, struct err *e);
 void builder_image_release(struct builder_image *img);

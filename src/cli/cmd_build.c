@@ -210,6 +210,7 @@ static int resolve_in_vm(struct run *r, struct err *e)
 		return ret;
 	_cleanup_free_ char *store = fs_join(paths_home(), "builder/store");
 	bo.store_dir = store;
+	bo.progress = cli_color(STDERR_FILENO);
 	double t = mono_s();
 	if ((ret = builder_start(&r->req, &bo, &r->vm, e)) < 0)
 		return ret;

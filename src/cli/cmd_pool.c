@@ -496,6 +496,7 @@ static int builder_sizing(struct cli *cli, const struct config *cfg, struct buil
 		o->mem_mib = bo.mem;
 	if (o->mem_mib && o->mem_mib < 256)
 		return cli_usage_error(cli, "--builder-mem must be at least 256M");
+	o->progress = cli_color(STDERR_FILENO);
 	return 0;
 }
 

@@ -20,6 +20,17 @@ setup_file() {
 	cp -r "$MVM_SRC/tests/fixtures/hello" "$FLAKE"
 	sed -i "s/name = \"mvm-hello\"/name = \"$UNIQ\"/" "$FLAKE/flake.nix"
 	grep -q "$UNIQ" "$FLAKE/flake.nix"
+	# builder images an older nix-bin or mvm-init left: one free, one that a
+	# build still runs from (a shared lock on its meta.json, as a build holds)
+	local img
+	for img in old held; do
+		mkdir -p "$MVM_HOME/builder/images/$img"
+		echo '{}' >"$MVM_HOME/builder/images/$img/meta.json"
+		head -c 4096 /dev/zero >"$MVM_HOME/builder/images/$img/rootfs.ext4"
+	done
+	(exec 9<"$MVM_HOME/builder/images/held/meta.json" && flock -s 9 && exec sleep 600) \
+		>/dev/null 2>&1 3>&- &
+	echo $! >"$BATS_FILE_TMPDIR/holder.pid"
 	# a derivation that wants far more memory than a 256M builder has
 	export HOG="$BATS_FILE_TMPDIR/hog"
 	mkdir -p "$HOG"
@@ -35,6 +46,10 @@ setup_file() {
 		    };
 		}
 	EOF
+}
+
+teardown_file() {
+	kill "$(cat "$BATS_FILE_TMPDIR/holder.pid")" 2>/dev/null || true
 }
 
 setup() {
@@ -84,6 +99,7 @@ replace_in() {
 	# nix's own log came through, as it ran
 	assert_contains "$stderr" "building '/nix/store/"
 	assert_contains "$stderr" "-$UNIQ.drv'"
+	[[ "$stderr" != *$'\e'* ]]	    # not a terminal: plain lines, no escapes
 	local rd
 	rd="$MVM_HOME/pools/acme/workers/current"
 	[ "$(jq -r .builder.where "$rd/revision.json")" = vm ]
@@ -100,6 +116,10 @@ replace_in() {
 	# the revision names the inputs by the host's paths, not the VM's /in
 	[ "$(jq -r .hash_inputs.inputs.nixpkgs.path "$rd/revision.json")" = "$STANDIN" ]
 	jq -e '.builder.resolve_s > 0' "$rd/revision.json" >/dev/null
+	# the superseded builder image is gone, the one a build holds stays
+	[ ! -e "$MVM_HOME/builder/images/old" ]
+	[ -f "$MVM_HOME/builder/images/held/rootfs.ext4" ]
+	[ -f "$MVM_HOME/builder/images/$(jq -r .builder.image "$rd/revision.json")/rootfs.ext4" ]
 	# the tenant's store disk stays; the VM and its staging are gone
 	[ -f "$MVM_HOME/tenants/acme/builder/store.ext4" ]
 	[ "$(stat -c %a "$MVM_HOME/tenants/acme/builder/store.ext4")" = 600 ]
@@ -115,9 +135,18 @@ replace_in() {
 @test "a second build of a changed flake reuses the tenant's builder store: nothing unchanged is rebuilt" {
 	grep -q "busybox-standin.drv" "$BATS_FILE_TMPDIR/first.log"
 	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
-	run --separate-stderr "$MVMCTL" pool build acme/workers
-	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	kill "$(cat "$BATS_FILE_TMPDIR/holder.pid")" # its build is over
+	# on a terminal: nix's lines and a status line below them, redrawn in place
+	local tty="$BATS_TEST_TMPDIR/tty.log"
+	run env -u NO_COLOR TERM=xterm script -qefc "$(printf '%q ' "$MVMCTL" pool build acme/workers)" "$tty"
+	[ "$status" -eq 0 ] || { cat "$tty"; return 1; }
+	local stderr
+	stderr=$(cat "$tty")
 	assert_contains "$stderr" "built revision"
+	[[ "$stderr" =~ \[[0-9]+/[0-9]+\ built ]]
+	assert_contains "$stderr" $'\r\e[Kbuild ' # cleared before mvm's own next line
+	[ ! -e "$MVM_HOME/builder/images/held" ]
+	[ "$(ls "$MVM_HOME/builder/images" | wc -l)" -eq 1 ]
 	[[ "$stderr" != *"busybox-standin.drv"* ]]
 	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq 2 ]
 	no_builder_left
@@ -147,7 +176,10 @@ replace_in() {
 	run --separate-stderr "$MVMCTL" pool build acme/broken
 	[ "$status" -eq 7 ]
 	assert_contains "$stderr" "nix build failed in the builder VM"
-	assert_contains "$stderr" "this build fails on purpose"
+	# the build's own lines as they came, prefixed as nix build -L does; the
+	# error repeats the last of them
+	assert_contains "$stderr" "broken> this build fails on purpose"
+	[ "$(grep -c "this build fails on purpose" <<<"$stderr")" -ge 2 ]
 	[ ! -e "$MVM_HOME/pools/acme/broken/current" ]
 	no_builder_left
 	# a flake.nix that does not parse fails where it is evaluated: in the VM
@@ -269,6 +301,12 @@ replace_in() {
 	done
 	no_builder_left
 	[ "$(jq '.builds | length' "$MVM_HOME/pools/acme/workers/pool.json")" -eq "$before" ]
+	# every registered revision still matches its checksums.json, file by file
+	local rev
+	for rev in "$MVM_HOME"/pools/acme/workers/revisions/*/; do
+		(cd "$rev" && jq -r '.files | to_entries[] | "\(.value.sha256)  \(.key)"' checksums.json |
+			sha256sum --quiet -c -) || { echo "$rev does not verify"; return 1; }
+	done
 	replace_in "$FLAKE/flake.nix" "sleep 600" "sleep 0"
 	run "$MVMCTL" pool build acme/workers
 	replace_in "$FLAKE/flake.nix" "${slow/sleep 600/sleep 0}" "$plain"
