@@ -26,7 +26,9 @@
 #define IN_LABEL     "mvm-build-in"
 #define STORE_LABEL  "mvm-data" /* mvm-init mounts it at /data */
 #define EXPORT_MAGIC "MVM-EXPORT-V1\n"
-#define EXPORT_AT    4096
+#define EXPORT_AT    4096 /* the tar starts here, after the header block */
+#define STR_(x)	     #x
+#define STR(x)	     STR_(x)
 #define TAIL_MAX     (64u << 10)
 
 /* Run in the guest before the build: the inputs at /in, the store disk's
@@ -37,8 +39,11 @@ static const char setup_sh[] = "set -eu\n"
 			       "mkdir -p /data/nix\n"
 			       "mount --bind /data/nix /nix\n";
 
-/* Writes the closure (the store paths, "nix/store/…", as arguments) as a tar
- * after the export disk's header block. */
+/* Lists the closure with the command in its arguments (nix path-info -r
+ * OUT, argv from nix_closure_argv) onto stdout, then writes those store
+ * paths as a tar after the export disk's header block, then syncs: one exec
+ * for both, and after it nothing in the guest has unwritten data, so the VM
+ * can go at once. Fixed text: the arguments are argv, never shell text. */
 static const char export_sh[] =
     "set -eu\n"
     "set -o pipefail\n"
@@ -47,9 +52,16 @@ static const char export_sh[] =
     "  if [ \"$(head -c 13 \"$d\" 2>/dev/null)\" = MVM-EXPORT-V1 ]; then out=$d; fi\n"
     "done\n"
     "[ -n \"$out\" ] || { echo 'mvm builder: no export disk' >&2; exit 1; }\n"
+    "paths=$(\"$@\")\n"
+    "printf '%s\\n' \"$paths\"\n"
+    "set --\n"
+    "for p in $paths; do\n"
+    "  case $p in /nix/store/*) set -- \"$@\" \"${p#/}\" ;; *) exit 1 ;; esac\n"
+    "done\n"
     "cd /\n"
-    "tar -cf - \"$@\" | dd of=\"$out\" bs=4096 seek=1 2>/dev/null\n"
-    "sync\n";
+    "tar -cf - \"$@\" | dd of=\"$out\" bs=1M iflag=fullblock oflag=seek_bytes seek=" STR(
+	EXPORT_AT) " 2>/dev/null\n"
+		   "sync\n";
 
 /* --- sizes of a tree, for mkfs ------------------------------------------- */
 
@@ -575,47 +587,33 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	if (r < 0)
 		return r;
 	json_object_set_new(b->how, "nix_s", json_real(mono_s() - t));
-	t = mono_s();
-	strvec_clear(&argv);
-	nix_closure_argv(&o, *out_path, &argv);
-	struct strbuf paths = STRBUF_INIT;
-	r = run_in(vm, strvec_argv(&argv), 120, NULL, &paths, NULL, &status, e);
-	strvec_clear(&argv);
-	if (r >= 0 && status != 0)
-		r = err_set(e, -EIO, EXIT_BUILD, "listing the closure in the builder failed: %s",
-			    paths.buf ? paths.buf : "");
-	if (r >= 0) {
-		/* nix's stderr went there too: keep only the store paths */
-		struct strbuf only = STRBUF_INIT;
-		for (const char *p = paths.buf ? paths.buf : ""; *p;) {
-			const char *nl = strchrnul(p, '\n');
-			if (!strncmp(p, "/nix/store/", 11))
-				strbuf_add(&only, p, (size_t)(nl - p + (*nl ? 1 : 0)));
-			p = *nl ? nl + 1 : nl;
-		}
-		r = parse_closure(only.buf, closure, e);
-		strbuf_release(&only);
-	}
-	strbuf_release(&paths);
-	if (r < 0)
-		return r;
-	json_object_set_new(b->how, "closure_s", json_real(mono_s() - t));
+
+	/* the closure's listing and its export, in one exec */
 	t = mono_s();
 	strvec_push(&argv, "/bin/sh");
 	strvec_push(&argv, "-c");
 	strvec_push(&argv, export_sh);
 	strvec_push(&argv, "mvm-builder-export");
-	for (size_t i = 0; i < closure->n; i++)
-		strvec_push(&argv, closure->v[i] + 1);
-	struct strbuf xmsg = STRBUF_INIT;
-	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), NULL, &xmsg, NULL, &status,
+	nix_closure_argv(&o, *out_path, &argv);
+	struct strbuf paths = STRBUF_INIT, xtail = STRBUF_INIT;
+	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), NULL, &paths, &xtail, &status,
 		   e);
 	strvec_clear(&argv);
-	if (r >= 0 && status != 0)
+	if (r < 0 && e->exit == 124) {
+		err_release(e);
+		r = timed_out(&b->bo, e);
+	} else if (r >= 0 && status != 0) {
+		struct strbuf last = STRBUF_INIT;
+		nix_tail_lines(&last, xtail.buf ? xtail.buf : "", 10);
 		r = err_set(e, -EIO, EXIT_BUILD,
-			    "exporting the closure from the builder failed: %s",
-			    xmsg.buf ? xmsg.buf : "");
-	strbuf_release(&xmsg);
+			    "exporting the closure from the builder failed (status %d)%s%s", status,
+			    last.len ? ": " : "", last.len ? last.buf : "");
+		strbuf_release(&last);
+	} else if (r >= 0) {
+		r = parse_closure(paths.buf, closure, e);
+	}
+	strbuf_release(&paths);
+	strbuf_release(&xtail);
 	json_object_set_new(b->how, "export_s", json_real(mono_s() - t));
 	return r;
 }
@@ -643,7 +641,9 @@ int builder_realise(struct builder *b, const struct build_request *req,
 	_cleanup_free_ char *root = NULL;
 	double t = mono_s();
 	int r = build_in_vm(b, req, rs, &out->out_path, &closure, e);
+	double ts = mono_s();
 	stop_vm(b);
+	json_object_set_new(b->how, "stop_s", json_real(mono_s() - ts));
 	if (r < 0)
 		goto out;
 	phase(pg, "build", t);

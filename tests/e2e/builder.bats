@@ -105,7 +105,7 @@ replace_in() {
 	[ "$(jq -r .builder.where "$rd/revision.json")" = vm ]
 	[ "$(jq -r .builder "$rd/provenance.json")" = vm ]
 	jq -e '.builder.image | test("^[0-9a-f]{64}$")' "$rd/revision.json" >/dev/null
-	jq -e '.builder.boot_s > 0 and .builder.nix_s > 0 and .builder.closure_s > 0 and .builder.export_s > 0' \
+	jq -e '.builder.boot_s > 0 and .builder.nix_s > 0 and .builder.export_s > 0 and .builder.stop_s > 0' \
 		"$rd/revision.json" >/dev/null
 	[[ "$(jq -r .nix_out "$rd/revision.json")" == *"-$UNIQ" ]]
 	! in_host_store
