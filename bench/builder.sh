@@ -3,7 +3,8 @@
 #   - the whole: `pool build` in the builder VM against `pool build --builder
 #     host` of the same flake (every phase up to the registration: boot,
 #     evaluate, build, pack; a fresh revision each);
-#   - the builder's fixed cost (copy in + boot + setup + export (the closure's
+#   - the builder's fixed cost (copy in + boot (mvm-init mounting /in and
+#     /nix included) + export (the closure's
 #     listing by nix path-info -r, the tar, the sync) + stop + import, from
 #     the build's own account in --json) against the bare work: QEMU booting
 #     the same builder image to "mvm: ready" (its argv replayed, vm_common),
@@ -30,9 +31,9 @@ for i in $(seq "$N"); do
 	echo "# vm $i" >>"$tmp/flake/flake.nix"
 	j=$("$MVMCTL" pool build bench/p --json 2>/dev/null)
 	vm_whole+=("$(jq "$upto_pack" <<<"$j")")
-	fixed+=("$(jq '.builder_vm | .copy_in_s + .boot_s + .setup_s + .export_s + .stop_s + .import_s' <<<"$j")")
+	fixed+=("$(jq '.builder_vm | .copy_in_s + .boot_s + .export_s + .stop_s + .import_s' <<<"$j")")
 	export_bytes=$(jq '.builder_vm.export_bytes' <<<"$j")
-	jq -r '.builder_vm | "  vm run: copy_in \(.copy_in_s*100|round/100) boot \(.boot_s*100|round/100) setup \(.setup_s*100|round/100) export \(.export_s*100|round/100) stop \(.stop_s*100|round/100) import \(.import_s*100|round/100) (resolve \(.resolve_s*100|round/100), nix \(.nix_s*100|round/100))"' <<<"$j"
+	jq -r '.builder_vm | "  vm run: copy_in \(.copy_in_s*100|round/100) boot \(.boot_s*100|round/100) export \(.export_s*100|round/100) stop \(.stop_s*100|round/100) import \(.import_s*100|round/100) (resolve \(.resolve_s*100|round/100), nix \(.nix_s*100|round/100))"' <<<"$j"
 	echo "# host $i" >>"$tmp/flake/flake.nix"
 	j=$("$MVMCTL" pool build bench/p --builder host --json 2>/dev/null)
 	host_whole+=("$(jq "$upto_pack" <<<"$j")")

@@ -31,14 +31,6 @@
 #define STR(x)	     STR_(x)
 #define TAIL_MAX     (64u << 10)
 
-/* Run in the guest before the build: the inputs at /in, the store disk's
- * nix/ at /nix. Fixed text: nothing of the user's is in it. */
-static const char setup_sh[] = "set -eu\n"
-			       "dev=$(findfs LABEL=" IN_LABEL ")\n"
-			       "mount -o ro \"$dev\" /in\n"
-			       "mkdir -p /data/nix\n"
-			       "mount --bind /data/nix /nix\n";
-
 /* Lists the closure with the command in its arguments (nix path-info -r
  * OUT, argv from nix_closure_argv) onto stdout, then writes those store
  * paths as a tar after the export disk's header block, then syncs: one exec
@@ -408,19 +400,6 @@ void builder_stop(struct builder *b)
 	free(b);
 }
 
-static int setup(struct builder *b, struct err *e)
-{
-	int status = -1;
-	const char *argv[] = {"/bin/sh", "-c", setup_sh, "mvm-builder-setup", NULL};
-	struct strbuf msg = STRBUF_INIT;
-	int r = run_in(b->vm.name, argv, 60, NULL, &msg, NULL, &status, e);
-	if (r >= 0 && status != 0)
-		r = err_set(e, -EIO, EXIT_FAILED, "preparing the builder VM failed (status %d): %s",
-			    status, msg.buf ? msg.buf : "");
-	strbuf_release(&msg);
-	return r;
-}
-
 int builder_start(const struct build_request *req, const struct builder_opts *bo,
 		  struct builder **out, struct err *e)
 {
@@ -468,6 +447,8 @@ int builder_start(const struct build_request *req, const struct builder_opts *bo
 			       .vcpus_source = "builder",
 			       .mem_source = "builder",
 			       .net = req->nix->offline ? VMM_NET_NONE : VMM_NET_NAT,
+			       /* mvm-init mounts /in and binds the store's nix/ on /nix */
+			       .cmdline_extra = "mvm.builder=1",
 			       .ephemeral = true};
 	if ((r = vm_start(&spec, VM_WAIT_READY, &b->vm, e)) < 0) {
 		err_prefix(e, r, "starting the builder VM");
@@ -475,10 +456,6 @@ int builder_start(const struct build_request *req, const struct builder_opts *bo
 	}
 	b->running = true;
 	json_object_set_new(b->how, "boot_s", json_real(mono_s() - t));
-	t = mono_s();
-	if ((r = setup(b, e)) < 0)
-		goto fail;
-	json_object_set_new(b->how, "setup_s", json_real(mono_s() - t));
 	*out = b;
 	return 0;
 fail:

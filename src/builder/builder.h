@@ -7,14 +7,15 @@
  *      a read-only ext4 disk (label mvm-build-in), mounted at /in;
  *   3. the tenant's store disk (<store_dir>/store.ext4, ext4 labelled
  *      mvm-data, made on first use, kept) is the guest's /nix, so a second
- *      build reuses what the first built and tenants never share a store;
+ *      build reuses what the first built and tenants never share a store
+ *      (mvm-init mounts both as it boots, asked by mvm.builder=1);
  *   4. `nix flake metadata` runs inside for the revision hash (the host's nix
  *      never evaluates the flake nor copies it into the host's store); when
  *      the revision is new, `nix build` runs inside with the host path's
  *      options (nix_build_argv), its log streaming to log_fd as it comes;
- *   5. the closure comes out as a tar on a raw export disk that the host
- *      reads without mounting or trusting it (builder/import.h), then it is
- *      packed as any revision (build_pack).
+ *   5. the closure (nix path-info -r) comes out as a tar on a raw export
+ *      disk that the host reads without mounting or trusting it
+ *      (builder/import.h), then it is packed as any revision (build_pack).
  *
  * A build over timeout_s is stopped (EXIT_BUILD, saying so); a failed build
  * is EXIT_BUILD with nix's last lines and, when the builder ran out of

@@ -75,6 +75,11 @@ uint64_t mounts_data(void);
  * it mounted before and dropping the cached blocks of every candidate: on a
  * cold boot, after IDENTITY and after every WAKE. */
 void mounts_secrets(void);
+/* A builder VM (mvm.builder=1, builder/builder.h), after mounts_data: the
+ * disk labelled mvm-build-in read-only (nosuid, nodev) on /in, and the store
+ * disk's nix/ (made when missing) bound on /nix. What cannot be mounted is
+ * logged: the build then fails on what is missing, saying so. */
+void mounts_builder(void);
 /* At shutdown: sync and unmount what can be unmounted. */
 void mounts_shutdown(void);
 

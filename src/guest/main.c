@@ -113,6 +113,10 @@ int main(void)
 	if (!snapshot) {
 		mounts_data();
 		mounts_secrets();
+		char *builder = cmdline_get("mvm.builder");
+		if (builder && !strcmp(builder, "1"))
+			mounts_builder();
+		free(builder);
 		char *name = cmdline_get("mvm.hostname");
 		hostname_setup(name);
 		free(name);

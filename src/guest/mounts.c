@@ -19,6 +19,7 @@
 #define DATA_LABEL	   "mvm-data"
 #define SECRETS_LABEL	   "mvm-secrets"
 #define SECRETS_DIR	   "/run/secrets"
+#define BUILD_IN_LABEL	   "mvm-build-in"
 #define EXT4_SB_OFFSET	   1024
 #define EXT4_SB_MAGIC_OFF  56
 #define EXT4_SB_MAGIC	   0xEF53
@@ -288,6 +289,37 @@ void mounts_secrets(void)
 	}
 }
 
+void mounts_builder(void)
+{
+	if (ndisks < 0)
+		mounts_scan_disks();
+	bool in = false;
+	for (int i = 0; i < ndisks && !in; i++) {
+		if (!strcmp(disks[i], data_dev) || !ext4_labelled(disks[i], BUILD_IN_LABEL))
+			continue;
+		int r = do_mount(disks[i], "/in", "ext4", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+		if (r < 0)
+			log_msg("mounting the build's inputs %s (%s) on /in: %s", disks[i],
+				BUILD_IN_LABEL, strerror(-r));
+		else
+			log_msg("build inputs %s (%s) mounted read-only on /in", disks[i],
+				BUILD_IN_LABEL);
+		in = r == 0;
+	}
+	if (!in)
+		log_msg("builder: no disk labelled %s was mounted on /in", BUILD_IN_LABEL);
+	if (!data_dev[0]) {
+		log_msg("builder: no store disk (%s) on /data, /nix stays empty", DATA_LABEL);
+		return;
+	}
+	mkdirs("/data/nix", 0755);
+	int r = do_mount("/data/nix", "/nix", NULL, MS_BIND, NULL);
+	if (r < 0)
+		log_msg("binding /data/nix on /nix: %s", strerror(-r));
+	else
+		log_msg("builder: /data/nix bound on /nix");
+}
+
 void mounts_late(void)
 {
 	must_mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
@@ -313,6 +345,8 @@ void mounts_shutdown(void)
 {
 	sync();
 	umount2(SECRETS_DIR, 0);
+	umount2("/nix", 0); /* a builder's (mounts_builder) */
+	umount2("/in", 0);
 	umount2("/data", 0);
 	sync();
 }
