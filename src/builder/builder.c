@@ -27,18 +27,25 @@
 #define STORE_LABEL  "mvm-data" /* mvm-init mounts it at /data */
 #define EXPORT_MAGIC "MVM-EXPORT-V1\n"
 #define EXPORT_AT    4096 /* the tar starts here, after the header block */
+#define GC_MARK	     "mvm-builder-gc: "
 #define STR_(x)	     #x
 #define STR(x)	     STR_(x)
 #define TAIL_MAX     (64u << 10)
 
-/* Lists the closure with the command in its arguments (nix path-info -r
- * OUT, argv from nix_closure_argv) onto stdout, then writes those store
- * paths as a tar after the export disk's header block, then syncs: one exec
- * for both, and after it nothing in the guest has unwritten data, so the VM
- * can go at once. Fixed text: the arguments are argv, never shell text. */
+/* $1 a percentage, $2 the build's output, then a command (nix path-info -r
+ * OUT, argv from nix_closure_argv): lists the closure onto stdout, writes
+ * those store paths as a tar after the export disk's header block and
+ * syncs; then, when the store's disk is at least $1 percent full, collects
+ * its garbage, keeping what the output was built from (keep-outputs and
+ * keep-derivations, the output as the one root) so the next build still
+ * reuses it. One exec for all of it; after it nothing in the guest has
+ * unwritten data, so the VM can go at once. Fixed text: the arguments are
+ * argv, never shell text. */
 static const char export_sh[] =
     "set -eu\n"
     "set -o pipefail\n"
+    "gc_at=$1 root=$2\n"
+    "shift 2\n"
     "out=\n"
     "for d in /dev/vd?; do\n"
     "  if [ \"$(head -c 13 \"$d\" 2>/dev/null)\" = MVM-EXPORT-V1 ]; then out=$d; fi\n"
@@ -53,6 +60,17 @@ static const char export_sh[] =
     "cd /\n"
     "tar -cf - \"$@\" | dd of=\"$out\" bs=1M iflag=fullblock oflag=seek_bytes seek=" STR(
 	EXPORT_AT) " 2>/dev/null\n"
+		   "sync\n"
+		   /* percent used, rounded up as GNU df does (busybox's rounds) */
+		   "use=$(df -Pk /nix | awk 'NR == 2 { t = $3 + $4; "
+		   "print t ? int(($3 * 100 + t - 1) / t) : 0 }')\n"
+		   "[ \"$use\" -ge \"$gc_at\" ] || exit 0\n"
+		   "echo \"" GC_MARK "$use\" >&2\n"
+		   "mkdir -p /nix/var/nix/gcroots\n"
+		   "ln -sfn \"$root\" /nix/var/nix/gcroots/mvm-last-build\n"
+		   "nix --extra-experimental-features nix-command --option build-users-group '' "
+		   "--option keep-outputs true --option keep-derivations true store gc >&2 ||\n"
+		   "  echo 'the collection failed; the build is exported all the same' >&2\n"
 		   "sync\n";
 
 /* --- sizes of a tree, for mkfs ------------------------------------------- */
@@ -418,6 +436,8 @@ int builder_start(const struct build_request *req, const struct builder_opts *bo
 		b->bo.mem_mib = BUILDER_DEFAULT_MEM_MIB;
 	if (!b->bo.timeout_s)
 		b->bo.timeout_s = BUILDER_DEFAULT_TIMEOUT_S;
+	if (!b->bo.gc_at)
+		b->bo.gc_at = BUILDER_DEFAULT_GC_AT;
 	b->deadline_ms = mono_ms() + (long long)b->bo.timeout_s * 1000;
 	int r = builder_image_ensure(&b->img, e);
 	if (r >= 0)
@@ -527,6 +547,34 @@ int builder_resolve(struct builder *b, const struct build_request *req, struct b
 	return r;
 }
 
+/* Says (log_fd) and records (how.store_gc) a collection the export ran:
+ * how full the store was, and nix's own account of what it freed. */
+static void collected(struct builder *b, const char *text)
+{
+	const char *m = strstr(text, GC_MARK);
+	if (!m)
+		return;
+	long long use = strtoll(m + strlen(GC_MARK), NULL, 10);
+	_cleanup_free_ char *freed = NULL;
+	const char *d = strstr(m, "store paths deleted");
+	if (d) {
+		const char *bol = d;
+		while (bol > m && bol[-1] != '\n')
+			bol--;
+		struct strbuf line = STRBUF_INIT;
+		strbuf_add_printable(&line, bol, strcspn(bol, "\n"));
+		freed = strbuf_detach(&line, NULL);
+	}
+	json_object_set_new(
+	    b->how, "store_gc",
+	    json_pack("{s:I, s:s?}", "used_percent", (json_int_t)use, "result", freed));
+	if (b->bo.log_fd >= 0)
+		dprintf(b->bo.log_fd,
+			"the builder's store was %lld%% full ([builder] gc_at = %d): collected its "
+			"garbage, keeping what this build was made from: %s\n",
+			use, b->bo.gc_at, freed ? freed : "nix said nothing of it");
+}
+
 static int build_in_vm(struct builder *b, const struct build_request *req,
 		       const struct build_resolved *rs, char **out_path, struct strvec *closure,
 		       struct err *e)
@@ -571,6 +619,8 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	strvec_push(&argv, "-c");
 	strvec_push(&argv, export_sh);
 	strvec_push(&argv, "mvm-builder-export");
+	strvec_pushf(&argv, "%d", b->bo.gc_at);
+	strvec_push(&argv, *out_path);
 	nix_closure_argv(&o, *out_path, &argv);
 	struct strbuf paths = STRBUF_INIT, xtail = STRBUF_INIT;
 	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), NULL, &paths, &xtail, &status,
@@ -588,6 +638,8 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 		strbuf_release(&last);
 	} else if (r >= 0) {
 		r = parse_closure(paths.buf, closure, e);
+		if (r >= 0)
+			collected(b, xtail.buf ? xtail.buf : "");
 	}
 	strbuf_release(&paths);
 	strbuf_release(&xtail);
@@ -599,7 +651,8 @@ int builder_opts_from_config(const struct config *cfg, struct builder_opts *o, s
 {
 	*o = (struct builder_opts){.log_fd = STDERR_FILENO,
 				   .vcpus = cfg->builder_vcpus,
-				   .timeout_s = cfg->builder_timeout_s};
+				   .timeout_s = cfg->builder_timeout_s,
+				   .gc_at = cfg->builder_gc_at};
 	if (cfg->builder_mem && size_parse_mib(cfg->builder_mem, &o->mem_mib) < 0)
 		return err_set(e, -EINVAL, EXIT_INVALID,
 			       "%s: [builder] mem: '%s' is not a size (1024, 512M, 2G)",

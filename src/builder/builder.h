@@ -17,6 +17,10 @@
  *      disk that the host reads without mounting or trusting it
  *      (builder/import.h), then it is packed as any revision (build_pack).
  *
+ * After the export, a store disk at least gc_at percent full is collected in
+ * the same VM, keeping the output and what it was built from (the next build
+ * of a similar flake still reuses it) and deleting the rest.
+ *
  * A build over timeout_s is stopped (EXIT_BUILD, saying so); a failed build
  * is EXIT_BUILD with nix's last lines and, when the builder ran out of
  * memory, a hint to give it more. Everything but the store disk lives in a
@@ -36,6 +40,7 @@ struct builder_opts {
 	unsigned vcpus;	       /* 0: BUILDER_DEFAULT_VCPUS */
 	uint64_t mem_mib;      /* 0: BUILDER_DEFAULT_MEM_MIB */
 	int timeout_s;	       /* 0: BUILDER_DEFAULT_TIMEOUT_S */
+	int gc_at;	       /* percent full; 0: BUILDER_DEFAULT_GC_AT */
 	int log_fd;	       /* nix's log (the user's stderr; -1: none) */
 	bool progress;	       /* and a status line on it (a colour TTY: cli_color) */
 };
@@ -43,6 +48,7 @@ struct builder_opts {
 #define BUILDER_DEFAULT_VCPUS	  2
 #define BUILDER_DEFAULT_MEM_MIB	  1024
 #define BUILDER_DEFAULT_TIMEOUT_S 3600
+#define BUILDER_DEFAULT_GC_AT	  80
 #define BUILDER_STORE_MIB	  8192
 #define BUILDER_EXPORT_MAX_MIB	  8192
 

@@ -164,6 +164,11 @@ static int load_builder(struct config *c, const struct toml_value *tab, struct e
 			    kv->value->u.integer > 7 * 24 * 3600)
 				return bad(e, c->path, kv, "expected seconds, from 1 to 604800");
 			c->builder_timeout_s = (int)kv->value->u.integer;
+		} else if (!strcmp(kv->key, "gc_at")) {
+			if (kv->value->type != TOML_INTEGER || kv->value->u.integer < 1 ||
+			    kv->value->u.integer > 100)
+				return bad(e, c->path, kv, "expected a percentage, from 1 to 100");
+			c->builder_gc_at = (int)kv->value->u.integer;
 		}
 	}
 	return 0;

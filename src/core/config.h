@@ -17,6 +17,8 @@
  *   vcpus = 2
  *   mem = "2G"
  *   timeout = 3600                # seconds
+ *   gc_at = 80                    # collect the tenant's builder store after a build
+ *                                 # when its disk is this full (percent)
  *   [store]                       # manifest push / pull (docs/store.md)
  *   url = "s3://bucket/prefix"    # MVM_STORE_URL
  *   endpoint = "http://127.0.0.1:9000"   # AWS_ENDPOINT_URL: an S3-compatible server
@@ -60,6 +62,7 @@ struct config {
 	unsigned builder_vcpus;		     /* 0: not set */
 	char *builder_mem;		     /* NULL: not set (a size, parsed by the command) */
 	int builder_timeout_s;		     /* 0: not set */
+	int builder_gc_at;		     /* 0: not set */
 	char *store_url;		     /* "s3://bucket/prefix" or NULL */
 	char *store_endpoint;		     /* NULL: AWS */
 	char *store_region;		     /* never NULL after config_load */

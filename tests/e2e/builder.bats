@@ -314,6 +314,35 @@ replace_in() {
 	[ -z "$(ls -A "$MVM_HOME/tmp")" ]
 }
 
+@test "a store disk at least [builder] gc_at full is collected after the build, keeping what the build was made from" {
+	local cfg="$BATS_TEST_TMPDIR/config.toml" disk="$MVM_HOME/tenants/acme/builder/store.ext4"
+	# store_has NAME: the tenant's store disk holds an output named NAME
+	store_has() { debugfs -R 'ls -p /nix/store' "$disk" 2>/dev/null | grep -q -- "-$1/"; }
+	store_has mvm-slow # the SIGKILL test's last build made it; nothing needs it now
+	store_has busybox-standin
+	printf '[builder]\ngc_at = 1\n' >"$cfg"
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	MVM_CONFIG=$cfg run --separate-stderr "$MVMCTL" pool build acme/workers --json
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	assert_contains "$stderr" "([builder] gc_at = 1): collected its garbage, keeping what this build was made from:"
+	jq -e '.builder_vm.store_gc.result | test("^[0-9]+ store paths deleted")' <<<"$output" >/dev/null
+	! store_has mvm-slow
+	store_has busybox-standin # built from: kept (keep-outputs)
+	store_has "$UNIQ"
+	# below gc_at (the default, 80), nothing is collected; and the next build
+	# still finds what the last one was made from
+	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
+	run --separate-stderr "$MVMCTL" pool build acme/workers --json
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	[[ "$stderr" != *"busybox-standin.drv"* ]]
+	[[ "$stderr" != *"collected its garbage"* ]]
+	[ "$(jq '.builder_vm.store_gc' <<<"$output")" = null ]
+	printf '[builder]\ngc_at = 0\n' >"$cfg"
+	MVM_CONFIG=$cfg run --separate-stderr "$MVMCTL" pool build acme/workers
+	[ "$status" -eq 3 ]
+	assert_contains "$stderr" "gc_at: expected a percentage, from 1 to 100"
+}
+
 @test "--builder host builds the same flake with the host's nix: then it is in the host's /nix/store" {
 	echo "# edited $RANDOM" >>"$FLAKE/flake.nix"
 	run --separate-stderr "$MVMCTL" pool build beta/workers --builder host
