@@ -306,15 +306,22 @@ static bool ran_out_of_memory(const char *vm)
 	return oom;
 }
 
-static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
-		      const struct strbuf *tail, struct err *e)
+/* EXIT_BUILD: "<what> status N):" and the last lines of the command's stderr. */
+static int failed_in_vm(struct err *e, const char *what, int status, const struct strbuf *tail)
 {
 	struct strbuf last = STRBUF_INIT;
 	nix_tail_lines(&last, tail->buf ? tail->buf : "", 25);
-	int r = err_set(e, -EIO, EXIT_BUILD,
-			"nix build failed in the builder VM (nix exited with status %d)%s%s",
-			status, last.len ? ":\n" : "", last.len ? last.buf : "");
+	int r = err_set(e, -EIO, EXIT_BUILD, "%s status %d)%s%s", what, status,
+			last.len ? ":\n" : "", last.len ? last.buf : "");
 	strbuf_release(&last);
+	return r;
+}
+
+static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
+		      const struct strbuf *tail, struct err *e)
+{
+	int r =
+	    failed_in_vm(e, "nix build failed in the builder VM (nix exited with", status, tail);
 	if (ran_out_of_memory(vm))
 		err_hint(e,
 			 "the builder VM ran out of memory (%llu MiB): give it more with "
@@ -525,13 +532,9 @@ int builder_resolve(struct builder *b, const struct build_request *req, struct b
 		err_release(e);
 		r = timed_out(&b->bo, e);
 	} else if (r >= 0 && status != 0) {
-		struct strbuf last = STRBUF_INIT;
-		nix_tail_lines(&last, tail.buf ? tail.buf : "", 25);
-		r = err_set(e, -EIO, EXIT_BUILD,
-			    "evaluating the flake in the builder VM failed (nix exited with "
-			    "status %d)%s%s",
-			    status, last.len ? ":\n" : "", last.len ? last.buf : "");
-		strbuf_release(&last);
+		r = failed_in_vm(e,
+				 "evaluating the flake in the builder VM failed (nix exited with",
+				 status, &tail);
 	} else if (r >= 0) {
 		r = json_parse_buf(out.buf ? out.buf : "", out.len,
 				   "nix flake metadata in the builder VM", &meta, e);
@@ -630,12 +633,9 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 		err_release(e);
 		r = timed_out(&b->bo, e);
 	} else if (r >= 0 && status != 0) {
-		struct strbuf last = STRBUF_INIT;
-		nix_tail_lines(&last, xtail.buf ? xtail.buf : "", 10);
-		r = err_set(e, -EIO, EXIT_BUILD,
-			    "exporting the closure from the builder failed (status %d)%s%s", status,
-			    last.len ? ": " : "", last.len ? last.buf : "");
-		strbuf_release(&last);
+		r = failed_in_vm(
+		    e, "exporting the closure from the builder failed (the export exited with",
+		    status, &xtail);
 	} else if (r >= 0) {
 		r = parse_closure(paths.buf, closure, e);
 		if (r >= 0)
