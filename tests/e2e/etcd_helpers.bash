@@ -37,10 +37,18 @@ free_port() {
 
 # etcd_netns_setup: the bridge and three namespaces; false when they cannot be made.
 etcd_netns_setup() {
-	local tag=$(($$ % 250)) n
-	local br="mvb$tag" probe="mvm$tag-probe"
-	ip netns add "$probe" 2>/dev/null || return 1
-	ip netns del "$probe"
+	# a tag of our own: "ip netns add" of its claim fails when another run
+	# (the other pass of make check-all) holds it; the claim stays until teardown
+	local tag='' n try
+	for try in $(seq 1 40); do
+		n=$((RANDOM % 250))
+		if ip netns add "mvm$n-claim" 2>/dev/null; then
+			tag=$n
+			break
+		fi
+	done
+	[ -n "$tag" ] || return 1
+	local br="mvb$tag"
 	echo "$tag" >"$ETCD_DIR/netns"
 	# any step that fails (no bridge or veth support here): undo, use 127.0.0.1
 	if ! {
@@ -73,6 +81,7 @@ etcd_netns_teardown() {
 		ip netns del "mvm$tag-m$n" 2>/dev/null || true
 	done
 	ip link del "mvb$tag" 2>/dev/null || true
+	ip netns del "mvm$tag-claim" 2>/dev/null || true
 	rm -f "$ETCD_DIR/netns"
 }
 
