@@ -97,7 +97,9 @@ static int walk(struct scan *s, const char *rel)
 	return r;
 }
 
-int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **out, struct err *e)
+/* The files below dir, as {"recorded_ns": N, "files": {...}}; prev (an
+ * object of the same shape, may be NULL) lends its hashes. */
+static int scan_dir(const char *dir, const json_t *prev, json_t **out, struct err *e)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -112,11 +114,38 @@ int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **
 	int r = walk(&s, "");
 	if (r < 0) {
 		json_decref(s.files);
+		return r;
+	}
+	*out = json_pack("{s:I, s:o}", "recorded_ns", (json_int_t)ns(now), "files", s.files);
+	return 0;
+}
+
+int fingerprint_scan(const char *dir, json_t *key, const json_t *prev, json_t **out, struct err *e)
+{
+	int r = scan_dir(dir, prev, out, e);
+	if (r < 0) {
 		json_decref(key);
 		return r;
 	}
-	*out = json_pack("{s:o, s:I, s:o}", "key", key, "recorded_ns", (json_int_t)ns(now), "files",
-			 s.files);
+	json_object_set_new(*out, "key", key);
+	return 0;
+}
+
+int fingerprint_scan_inputs(json_t *fp, const struct strvec *dirs, const json_t *prev,
+			    struct err *e)
+{
+	json_t *inputs = json_object();
+	const json_t *was = prev ? json_object_get(prev, "inputs") : NULL;
+	for (size_t i = 0; i < dirs->n; i++) {
+		json_t *one = NULL;
+		int r = scan_dir(dirs->v[i], json_object_get(was, dirs->v[i]), &one, e);
+		if (r < 0) {
+			json_decref(inputs);
+			return r;
+		}
+		json_object_set_new(inputs, dirs->v[i], one);
+	}
+	json_object_set_new(fp, "inputs", inputs);
 	return 0;
 }
 
@@ -142,10 +171,27 @@ static bool same_content(const json_t *a, const json_t *b)
 	return true;
 }
 
+static bool same_inputs(const json_t *a, const json_t *b)
+{
+	if (json_object_size(a) != json_object_size(b))
+		return false;
+	const char *dir;
+	json_t *ia;
+	json_object_foreach((json_t *)a, dir, ia)
+	{
+		const json_t *ib = json_object_get(b, dir);
+		if (!ib ||
+		    !same_content(json_object_get(ia, "files"), json_object_get(ib, "files")))
+			return false;
+	}
+	return true;
+}
+
 bool fingerprint_same(const json_t *a, const json_t *b)
 {
 	if (!a || !b)
 		return false;
 	return json_equal(json_object_get(a, "key"), json_object_get(b, "key")) &&
-	       same_content(json_object_get(a, "files"), json_object_get(b, "files"));
+	       same_content(json_object_get(a, "files"), json_object_get(b, "files")) &&
+	       same_inputs(json_object_get(a, "inputs"), json_object_get(b, "inputs"));
 }

@@ -158,6 +158,18 @@ static bool fingerprint_hit(struct run *r)
 	if (fingerprint_scan(r->req.flake, fingerprint_key(&r->req, &r->ov), r->fp_prev, &r->fp_new,
 			     &ignore) < 0)
 		r->fp_new = NULL;
+	/* a local override input (path:/abs) is read by nix as much as the flake */
+	struct strvec dirs = STRVEC_INIT;
+	for (size_t i = 0; i + 1 < r->ov.n; i += 2) {
+		const char *ref = r->ov.v[i + 1];
+		if (!strncmp(ref, "path:/", 6))
+			strvec_pushf(&dirs, "%.*s", (int)strcspn(ref + 5, "?"), ref + 5);
+	}
+	if (r->fp_new && fingerprint_scan_inputs(r->fp_new, &dirs, r->fp_prev, &ignore) < 0) {
+		json_decref(r->fp_new);
+		r->fp_new = NULL;
+	}
+	strvec_clear(&dirs);
 	err_release(&ignore);
 	if (o.force || !r->fp_prev || !r->fp_new || !fingerprint_same(r->fp_prev, r->fp_new))
 		return false;
@@ -328,6 +340,8 @@ static int do_build(struct run *r)
 	     !json_equal(json_object_get(r->fp_prev, "files"),
 			 json_object_get(r->fp_new, "files")) ||
 	     !json_equal(json_object_get(r->fp_prev, "key"), json_object_get(r->fp_new, "key")) ||
+	     !json_equal(json_object_get(r->fp_prev, "inputs"),
+			 json_object_get(r->fp_new, "inputs")) ||
 	     strcmp(json_get_str(r->fp_prev, "revision") ?: "", r->revision));
 	if (fp_changed) {
 		json_object_set_new(r->fp_new, "revision", json_string(r->revision));

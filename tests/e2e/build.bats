@@ -100,6 +100,22 @@ json() { printf '%s' "$output" | jq -r "$1"; }
 	[ "$(json .revision)" = "$rev" ]
 }
 
+@test "an edit inside a local override input (path:) is no cache hit: nix reads it as much as the flake" {
+	proj=$(fixture hello)
+	cp -r "$STANDIN" "$WORK/standin"
+	run --separate-stderr "$MVMCTL" build --json "$proj" --override-input nixpkgs "path:$WORK/standin"
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	rev=$(json .revision)
+	run --separate-stderr "$MVMCTL" build --json "$proj" --override-input nixpkgs "path:$WORK/standin"
+	[ "$(json .built)" = false ]
+	# the same flake, a changed input: a new revision, built
+	echo "# edited in place $RANDOM" >>"$WORK/standin/flake.nix"
+	run --separate-stderr "$MVMCTL" build --json "$proj" --override-input nixpkgs "path:$WORK/standin"
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	[ "$(json .revision)" != "$rev" ]
+	[ "$(json .built)" = true ]
+}
+
 @test "build --force rebuilds the same revision and keeps the slot consistent" {
 	proj=$(fixture hello)
 	"$MVMCTL" build -q "$proj"
