@@ -151,10 +151,12 @@ check-asan:
 # other at load average 5-9; the servers they start take free ports, and the
 # cluster suite's network namespaces are claimed (etcd_helpers.bash), so the two
 # passes never share one. check-asan's output goes to build/check-asan.log and
-# is printed after check's; the exit status fails when either pass did.
+# is printed after check's; the exit status fails when either pass did. It runs
+# in a session of its own, killed whole when this recipe is interrupted.
 check-all:
 	@mkdir -p build; \
-	$(MAKE) check-asan >build/check-asan.log 2>&1 & asan=$$!; \
+	setsid -w $(MAKE) check-asan >build/check-asan.log 2>&1 & asan=$$!; \
+	trap 'kill -TERM -- -$$asan 2>/dev/null; exit 130' INT TERM; \
 	$(MAKE) check; rc=$$?; \
 	wait $$asan; arc=$$?; \
 	echo "=== make check-asan (ran beside make check): exit status $$arc ==="; \
@@ -226,4 +228,5 @@ clean:
 	rm -rf build
 
 .PHONY: all man completion tests check check-asan check-all check-layers fuzz fuzz-run fuzz-seeds install fmt-check fmt clean
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+# only this build's own: build/asan/ lies under build/, and check-all writes it meanwhile
+-include $(shell find $(BUILD)/obj $(BUILD)/guest $(BUILD)/fuzz/obj -name '*.d' 2>/dev/null)

@@ -102,9 +102,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* Appends s as a terminal may show it: no escapes, no control bytes, valid
- * UTF-8 only (see nixlog.h). Never longer than s. */
-static void add_shown(struct strbuf *sb, const char *s, size_t n)
+void nixlog_add_shown(struct strbuf *sb, const char *s, size_t n)
 {
 	while (n && s[n - 1] == '\r')
 		n--;
@@ -252,7 +250,7 @@ static void show(struct nixlog *l, const char *prefix, const char *s, size_t n, 
 {
 	size_t start = l->out.len;
 	strbuf_addstr(&l->out, prefix);
-	add_shown(&l->out, s, n);
+	nixlog_add_shown(&l->out, s, n);
 	if (cut)
 		strbuf_addstr(&l->out, CUT_MARK);
 	tail_add(l, l->out.buf + start, l->out.len - start);

@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/strbuf.h"
+
 #define NIXLOG_LINE_MAX (64u << 10) /* bytes of one input line */
 #define NIXLOG_TAIL_MAX (64u << 10) /* bytes kept for nixlog_tail() */
 #define NIXLOG_ACTS_MAX 1024	    /* activities tracked at once */
@@ -61,3 +63,7 @@ void nixlog_finish(struct nixlog *l);
 const char *nixlog_tail(const struct nixlog *l);
 /* Accepts NULL. */
 void nixlog_free(struct nixlog *l);
+/* Appends one line of a guest's text (no '\n' in it) as a terminal may show
+ * it, by the rules above: escapes removed, other control bytes '?', valid
+ * UTF-8 kept. Never longer than the input. */
+void nixlog_add_shown(struct strbuf *sb, const char *s, size_t n);

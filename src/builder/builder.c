@@ -51,6 +51,7 @@ static const char export_sh[] =
     "  if [ \"$(head -c 13 \"$d\" 2>/dev/null)\" = MVM-EXPORT-V1 ]; then out=$d; fi\n"
     "done\n"
     "[ -n \"$out\" ] || { echo 'mvm builder: no export disk' >&2; exit 1; }\n"
+    "set -f\n" /* a store path's name may hold '?': words, never patterns */
     "paths=$(\"$@\")\n"
     "printf '%s\\n' \"$paths\"\n"
     "set --\n"
@@ -65,13 +66,17 @@ static const char export_sh[] =
 		   "use=$(df -Pk /nix | awk 'NR == 2 { t = $3 + $4; "
 		   "print t ? int(($3 * 100 + t - 1) / t) : 0 }')\n"
 		   "[ \"$use\" -ge \"$gc_at\" ] || exit 0\n"
-		   "echo \"" GC_MARK "$use\" >&2\n"
-		   "mkdir -p /nix/var/nix/gcroots\n"
-		   "ln -sfn \"$root\" /nix/var/nix/gcroots/mvm-last-build\n"
-		   "nix --extra-experimental-features nix-command --option build-users-group '' "
-		   "--option keep-outputs true --option keep-derivations true store gc >&2 ||\n"
-		   "  echo 'the collection failed; the build is exported all the same' >&2\n"
-		   "sync\n";
+		   /* the export is done: nothing below may fail it */
+		   "set +e\n"
+		   "mkdir -p /nix/var/nix/gcroots &&\n"
+		   "  ln -sfn \"$root\" /nix/var/nix/gcroots/mvm-last-build &&\n"
+		   "  said=$(nix --extra-experimental-features nix-command "
+		   "--option build-users-group '' --option keep-outputs true "
+		   "--option keep-derivations true store gc 2>&1 | tail -n 1) ||\n"
+		   "  said='the collection failed; the build is exported all the same'\n"
+		   "echo \"" GC_MARK "$use% $said\" >&2\n"
+		   "sync\n"
+		   "exit 0\n";
 
 /* --- sizes of a tree, for mkfs ------------------------------------------- */
 
@@ -269,6 +274,11 @@ static int run_in(const char *vm, const char *const *argv, int timeout_s, struct
 		}
 		t.in = p[0];
 		teeing = pthread_create(&th, NULL, tee_run, &t) == 0;
+		if (!teeing) { /* nobody would read the pipe: stderr joins stdout */
+			close(p[0]);
+			close(p[1]);
+			p[0] = p[1] = -1;
+		}
 	}
 	struct vm_exec x = {.argv = argv,
 			    .timeout_s = timeout_s,
@@ -309,11 +319,20 @@ static bool ran_out_of_memory(const char *vm)
 /* EXIT_BUILD: "<what> status N):" and the last lines of the command's stderr. */
 static int failed_in_vm(struct err *e, const char *what, int status, const struct strbuf *tail)
 {
-	struct strbuf last = STRBUF_INIT;
+	struct strbuf last = STRBUF_INIT, shown = STRBUF_INIT;
 	nix_tail_lines(&last, tail->buf ? tail->buf : "", 25);
+	/* the guest wrote it: no escape or control byte reaches the terminal */
+	for (const char *p = last.buf ? last.buf : ""; *p;) {
+		size_t n = strcspn(p, "\n");
+		nixlog_add_shown(&shown, p, n);
+		p += n;
+		if (*p == '\n')
+			strbuf_addstr(&shown, "\n"), p++;
+	}
 	int r = err_set(e, -EIO, EXIT_BUILD, "%s status %d)%s%s", what, status,
-			last.len ? ":\n" : "", last.len ? last.buf : "");
+			shown.len ? ":\n" : "", shown.len ? shown.buf : "");
 	strbuf_release(&last);
+	strbuf_release(&shown);
 	return r;
 }
 
@@ -381,6 +400,7 @@ static int timed_out(const struct builder_opts *bo, struct err *e)
 
 struct builder {
 	struct builder_opts bo; /* defaults filled in */
+	char *store_dir;	/* bo.store_dir, owned */
 	long long deadline_ms;
 	double t0;
 	struct builder_image img;
@@ -421,6 +441,7 @@ void builder_stop(struct builder *b)
 	free(b->in_img);
 	free(b->store_img);
 	free(b->export_img);
+	free(b->store_dir);
 	json_decref(b->how);
 	free(b);
 }
@@ -430,6 +451,7 @@ int builder_start(const struct build_request *req, const struct builder_opts *bo
 {
 	struct builder *b = xcalloc(1, sizeof(*b));
 	*b = (struct builder){.bo = *bo,
+			      .store_dir = xstrdup(bo->store_dir),
 			      .t0 = mono_s(),
 			      .img = BUILDER_IMAGE_INIT,
 			      .work = RSTORE_STAGE_INIT,
@@ -445,6 +467,7 @@ int builder_start(const struct build_request *req, const struct builder_opts *bo
 		b->bo.timeout_s = BUILDER_DEFAULT_TIMEOUT_S;
 	if (!b->bo.gc_at)
 		b->bo.gc_at = BUILDER_DEFAULT_GC_AT;
+	b->bo.store_dir = b->store_dir; /* the caller's string may go before we do */
 	b->deadline_ms = mono_ms() + (long long)b->bo.timeout_s * 1000;
 	int r = builder_image_ensure(&b->img, e);
 	if (r >= 0)
@@ -550,32 +573,30 @@ int builder_resolve(struct builder *b, const struct build_request *req, struct b
 	return r;
 }
 
-/* Says (log_fd) and records (how.store_gc) a collection the export ran:
- * how full the store was, and nix's own account of what it freed. */
+/* Says (log_fd) and records (how.store_gc) a collection the export ran: its
+ * one line, "<mark><percent>% <nix's last line>", the export's last. */
 static void collected(struct builder *b, const char *text)
 {
 	const char *m = strstr(text, GC_MARK);
 	if (!m)
 		return;
-	long long use = strtoll(m + strlen(GC_MARK), NULL, 10);
-	_cleanup_free_ char *freed = NULL;
-	const char *d = strstr(m, "store paths deleted");
-	if (d) {
-		const char *bol = d;
-		while (bol > m && bol[-1] != '\n')
-			bol--;
-		struct strbuf line = STRBUF_INIT;
-		strbuf_add_printable(&line, bol, strcspn(bol, "\n"));
-		freed = strbuf_detach(&line, NULL);
-	}
-	json_object_set_new(
-	    b->how, "store_gc",
-	    json_pack("{s:I, s:s?}", "used_percent", (json_int_t)use, "result", freed));
+	m += strlen(GC_MARK);
+	char *end = NULL;
+	long long use = strtoll(m, &end, 10);
+	if (end == m || *end != '%')
+		return;
+	end += strspn(end, "% ");
+	struct strbuf said = STRBUF_INIT;
+	nixlog_add_shown(&said, end, strcspn(end, "\n"));
+	json_object_set_new(b->how, "store_gc",
+			    json_pack("{s:I, s:s}", "used_percent", (json_int_t)use, "result",
+				      said.buf ? said.buf : ""));
 	if (b->bo.log_fd >= 0)
 		dprintf(b->bo.log_fd,
 			"the builder's store was %lld%% full ([builder] gc_at = %d): collected its "
 			"garbage, keeping what this build was made from: %s\n",
-			use, b->bo.gc_at, freed ? freed : "nix said nothing of it");
+			use, b->bo.gc_at, said.len ? said.buf : "nix said nothing of it");
+	strbuf_release(&said);
 }
 
 static int build_in_vm(struct builder *b, const struct build_request *req,

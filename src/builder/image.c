@@ -385,10 +385,26 @@ int builder_image_ensure(struct builder_image *img, struct err *e)
 	if ((r = fs_mkdir_p(images, 0700, e)) < 0)
 		goto out;
 	fs_sweep_temps(images);
-	while (!hold(meta, img)) {
-		if ((r = make(dir, &in, k.id, e)) < 0)
+	for (int tries = 0; !hold(meta, img); tries++) {
+		/* one maker at a time: a second finds the first's image done */
+		_cleanup_free_ char *mk = fs_join(images, ".make.lock");
+		struct fs_lock lk = FS_LOCK_INIT;
+		if (tries == 3) {
+			r = err_set(e, -EIO, EXIT_FAILED,
+				    "the builder image '%s' vanished three times as it was made: "
+				    "is another mvm pruning it?",
+				    dir);
 			goto out;
-		img->made = true;
+		}
+		if ((r = fs_lock_take(&lk, mk, true, e)) < 0)
+			goto out;
+		if (!fs_is_file(meta)) {
+			r = make(dir, &in, k.id, e);
+			img->made = r >= 0;
+		}
+		fs_lock_release(&lk);
+		if (r < 0)
+			goto out;
 	}
 	prune(images, id.s);
 	img->id = xstrdup(id.s);

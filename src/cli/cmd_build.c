@@ -284,6 +284,10 @@ static int do_build(struct run *r)
 		r->revision = xstrdup(r->rs.revision);
 		_cleanup_free_ char *cur = NULL;
 		bool complete = slot_revision_complete(&r->slot, r->revision, NULL) == 1;
+		if (complete && !o.force) { /* nothing to build: the builder VM goes now */
+			builder_stop(r->vm);
+			r->vm = NULL;
+		}
 		if (o.force || !complete) {
 			struct rstore_stage st = RSTORE_STAGE_INIT;
 			struct build_progress pg = {.phase_done = cli_progress, .ctx = cli};
