@@ -16,6 +16,13 @@ char *nix_flake_ref(const char *resolved)
 	return xstrdup(resolved);
 }
 
+char *nix_path_ref_dir(const char *ref)
+{
+	if (strncmp(ref, "path:/", 6))
+		return NULL;
+	return xstrndup(ref + 5, strcspn(ref + 5, "?"));
+}
+
 const char *nix_system(void)
 {
 	static char *sys;

@@ -24,6 +24,9 @@ struct nix_opts {
 
 /* "path:/abs" for a local directory, the ref unchanged otherwise (malloc'd). */
 char *nix_flake_ref(const char *resolved_flake);
+/* The directory of a local ref "path:/abs[?query]" (malloc'd), NULL for any
+ * other ref. */
+char *nix_path_ref_dir(const char *ref);
 /* "x86_64-linux" etc. for this host. */
 const char *nix_system(void);
 /* `nix flake metadata --json REF`: the locked source and inputs. */

@@ -142,12 +142,12 @@ static int make_input(const char *work, const struct build_request *req, struct 
 	for (size_t i = 0; r >= 0 && ov && i + 1 < ov->n; i += 2) {
 		const char *ref = ov->v[i + 1];
 		strvec_push(guest_ov, ov->v[i]);
-		if (strncmp(ref, "path:", 5) || ref[5] != '/') {
+		_cleanup_free_ char *path = nix_path_ref_dir(ref);
+		if (!path) {
 			strvec_push(guest_ov,
 				    ref); /* fetched inside, when the builder has a network */
 			continue;
 		}
-		_cleanup_free_ char *path = xstrndup(ref + 5, strcspn(ref + 5, "?"));
 		_cleanup_free_ char *name = xasprintf("%zu", i / 2);
 		_cleanup_free_ char *dst = fs_join(inputs, name);
 		if ((r = copy_tree(path, dst, e)) < 0)
@@ -336,11 +336,10 @@ static int failed_in_vm(struct err *e, const char *what, int status, const struc
 	return r;
 }
 
-static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
-		      const struct strbuf *tail, struct err *e)
+/* Why nix build failed, when the VM can say: memory, or a full store. */
+static void build_hints(const char *vm, const struct builder_opts *bo, const struct strbuf *tail,
+			struct err *e)
 {
-	int r =
-	    failed_in_vm(e, "nix build failed in the builder VM (nix exited with", status, tail);
 	if (ran_out_of_memory(vm))
 		err_hint(e,
 			 "the builder VM ran out of memory (%llu MiB): give it more with "
@@ -351,7 +350,6 @@ static int nix_failed(const char *vm, const struct builder_opts *bo, int status,
 			 "the builder's store (%s/store.ext4, %d MiB) is full: remove that file "
 			 "to start it afresh (the next build rebuilds what it needs)",
 			 bo->store_dir, BUILDER_STORE_MIB);
-	return r;
 }
 
 static int parse_closure(const char *text, struct strvec *closure, struct err *e)
@@ -395,6 +393,20 @@ static int timed_out(const struct builder_opts *bo, struct err *e)
 	int r = err_set(e, -ETIMEDOUT, EXIT_BUILD,
 			"the build ran past its time limit of %d s and was stopped", bo->timeout_s);
 	err_hint(e, "give it longer with --timeout SECONDS or [builder] timeout");
+	return r;
+}
+
+/* What a run_in in the builder came to: r (< 0 an error of its own, 124 the
+ * time limit), or the command's failure, what it was and its stderr's tail. */
+static int outcome(const struct builder_opts *bo, int r, int status, const char *what,
+		   const struct strbuf *tail, struct err *e)
+{
+	if (r < 0 && e->exit == 124) {
+		err_release(e);
+		return timed_out(bo, e);
+	}
+	if (r >= 0 && status != 0)
+		return failed_in_vm(e, what, status, tail);
 	return r;
 }
 
@@ -520,10 +532,10 @@ static void host_paths(json_t *meta, const struct strvec *host_ov, const struct 
 {
 	json_t *nodes = json_object_get(json_object_get(meta, "locks"), "nodes");
 	for (size_t i = 0; host_ov && i + 1 < host_ov->n && i + 1 < guest_ov->n; i += 2) {
-		const char *g = guest_ov->v[i + 1], *h = host_ov->v[i + 1];
-		if (strncmp(g, "path:/in/inputs/", 16))
+		const char *g = guest_ov->v[i + 1];
+		_cleanup_free_ char *hp = nix_path_ref_dir(host_ov->v[i + 1]);
+		if (!hp || strncmp(g, "path:/in/inputs/", 16))
 			continue;
-		_cleanup_free_ char *hp = xstrndup(h + 5, strcspn(h + 5, "?"));
 		const char *name;
 		json_t *node;
 		json_object_foreach(nodes, name, node)
@@ -551,17 +563,11 @@ int builder_resolve(struct builder *b, const struct build_request *req, struct b
 		       &status, e);
 	strvec_clear(&argv);
 	json_t *meta = NULL;
-	if (r < 0 && e->exit == 124) {
-		err_release(e);
-		r = timed_out(&b->bo, e);
-	} else if (r >= 0 && status != 0) {
-		r = failed_in_vm(e,
-				 "evaluating the flake in the builder VM failed (nix exited with",
-				 status, &tail);
-	} else if (r >= 0) {
+	r = outcome(&b->bo, r, status,
+		    "evaluating the flake in the builder VM failed (nix exited with", &tail, e);
+	if (r >= 0)
 		r = json_parse_buf(out.buf ? out.buf : "", out.len,
 				   "nix flake metadata in the builder VM", &meta, e);
-	}
 	strbuf_release(&out);
 	strbuf_release(&tail);
 	if (r < 0)
@@ -622,15 +628,14 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	    run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), log, &out, &tail, &status, e);
 	nixlog_free(log);
 	strvec_clear(&argv);
-	if (r < 0 && e->exit == 124) {
-		err_release(e);
-		r = timed_out(&b->bo, e);
-	} else if (r >= 0 && status != 0) {
-		r = nix_failed(vm, &b->bo, status, &tail, e);
-	} else if (r >= 0) {
+	bool failed = r >= 0 && status != 0;
+	r = outcome(&b->bo, r, status, "nix build failed in the builder VM (nix exited with", &tail,
+		    e);
+	if (failed)
+		build_hints(vm, &b->bo, &tail, e);
+	else if (r >= 0)
 		r = nix_parse_build_json(out.buf ? out.buf : "", out.len, rs->installable, out_path,
 					 e);
-	}
 	strbuf_release(&out);
 	strbuf_release(&tail);
 	if (r < 0)
@@ -650,18 +655,13 @@ static int build_in_vm(struct builder *b, const struct build_request *req,
 	r = run_in(vm, strvec_argv(&argv), remaining(b->deadline_ms), NULL, &paths, &xtail, &status,
 		   e);
 	strvec_clear(&argv);
-	if (r < 0 && e->exit == 124) {
-		err_release(e);
-		r = timed_out(&b->bo, e);
-	} else if (r >= 0 && status != 0) {
-		r = failed_in_vm(
-		    e, "exporting the closure from the builder failed (the export exited with",
-		    status, &xtail);
-	} else if (r >= 0) {
+	r = outcome(&b->bo, r, status,
+		    "exporting the closure from the builder failed (the export exited with", &xtail,
+		    e);
+	if (r >= 0)
 		r = parse_closure(paths.buf, closure, e);
-		if (r >= 0)
-			collected(b, xtail.buf ? xtail.buf : "");
-	}
+	if (r >= 0)
+		collected(b, xtail.buf ? xtail.buf : "");
 	strbuf_release(&paths);
 	strbuf_release(&xtail);
 	json_object_set_new(b->how, "export_s", json_real(mono_s() - t));

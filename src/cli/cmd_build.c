@@ -161,9 +161,9 @@ static bool fingerprint_hit(struct run *r)
 	/* a local override input (path:/abs) is read by nix as much as the flake */
 	struct strvec dirs = STRVEC_INIT;
 	for (size_t i = 0; i + 1 < r->ov.n; i += 2) {
-		const char *ref = r->ov.v[i + 1];
-		if (!strncmp(ref, "path:/", 6))
-			strvec_pushf(&dirs, "%.*s", (int)strcspn(ref + 5, "?"), ref + 5);
+		_cleanup_free_ char *dir = nix_path_ref_dir(r->ov.v[i + 1]);
+		if (dir)
+			strvec_push(&dirs, dir);
 	}
 	if (r->fp_new && fingerprint_scan_inputs(r->fp_new, &dirs, r->fp_prev, &ignore) < 0) {
 		json_decref(r->fp_new);

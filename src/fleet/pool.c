@@ -585,7 +585,12 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 		goto out;
 	phase(pg, "evaluate", t);
 	out->revision = xstrdup(rs.revision);
-	if (pool_revision_complete(p, rs.revision, NULL) != 1) {
+	bool have = pool_revision_complete(p, rs.revision, NULL) == 1;
+	if (have) { /* nothing to build: the builder VM goes now */
+		builder_stop(vm);
+		vm = NULL;
+	}
+	if (!have) {
 		_cleanup_free_ char *tag = store_tag(p->tenant, p->id);
 		struct rstore_stage st = RSTORE_STAGE_INIT;
 		r = rstore_stage_begin(&st, tag, e);
@@ -593,8 +598,6 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 			r = builder_realise(vm, &req, &rs, st.dir, pg, &res, &out->how, e);
 		else if (r >= 0)
 			r = build_realise(&req, &rs, st.dir, pg, &res, e);
-		builder_stop(vm);
-		vm = NULL;
 		t = mono_s();
 		if (r >= 0)
 			r = rstore_commit(&p->store, &st, rs.revision, pool_required_artifacts, e);
@@ -603,12 +606,9 @@ int pool_build_with_progress(struct pool *p, const struct nix_opts *nix,
 			goto out;
 		phase(pg, "register", t);
 		out->built = true;
-	} else {
-		builder_stop(vm);
-		vm = NULL;
-		if (rstore_current(&p->store, &cur, NULL) <= 0 || strcmp(cur, rs.revision))
-			if ((r = rstore_set_current(&p->store, rs.revision, e)) < 0)
-				goto out;
+	} else if (rstore_current(&p->store, &cur, NULL) <= 0 || strcmp(cur, rs.revision)) {
+		if ((r = rstore_set_current(&p->store, rs.revision, e)) < 0)
+			goto out;
 	}
 	revdir = rstore_revision_dir(&p->store, rs.revision);
 	t = mono_s();

@@ -270,6 +270,7 @@ replace_in() {
 	assert_contains "$stderr" "-$UNIQ.drv'"
 	[ -f "$MVM_HOME/builder/store/store.ext4" ]
 	! in_host_store
+	! source_in_host_store # evaluated in the VM as well
 	no_builder_left
 	run --separate-stderr "$MVMCTL" build "$proj" --builder elsewhere
 	[ "$status" -eq 2 ]
