@@ -29,6 +29,7 @@ setup() {
 }
 
 teardown() {
+	stop_servers # also after a failed test
 	"$MVMCTL" down --all >/dev/null 2>&1 || true
 }
 
@@ -265,7 +266,9 @@ no_vm() {
 # serve TEXT [ADDR]: a TCP server on this machine answering TEXT; sets $PORT.
 serve() {
 	local out="$BATS_TEST_TMPDIR/serve.$RANDOM"
-	"$MVM_BUILD/tests/tcp-reply" "${2:-127.0.0.1}" 0 "$1" >"$out" &
+	: >"$out" # there before the server writes it: a loaded machine may run us first
+	# not holding bats' fd 3: a server a failed test leaves must not hang the suite
+	"$MVM_BUILD/tests/tcp-reply" "${2:-127.0.0.1}" 0 "$1" >"$out" 3>&- &
 	SERVERS+=" $!"
 	local i
 	for ((i = 0; i < 100; i++)); do
